@@ -1,0 +1,1 @@
+"""The `polyfleet` command line (typer): the only place that calls asyncio.run."""

@@ -1,0 +1,121 @@
+"""What every command shares: resolved settings, the store, consoles and exit handling.
+
+Messages go to stderr and data to stdout, so `polyfleet … -o json | jq` always works; rich
+turns colour off by itself when a stream is not a terminal (and honours NO_COLOR).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from controller.settings import ConfigError, PolyfleetSettings, load_settings
+from inventory.credential_store import CredentialStore
+from inventory.database import resolve_db
+from inventory.errors import InventoryError
+from inventory.secret_box import SecretBox
+from inventory.store import InventoryStore
+
+T = TypeVar("T")
+
+
+class ExitCode:
+    """Exit codes of PRODUCT.md's CLI contract."""
+
+    OK = 0
+    FAILED = 1  # some rows rejected, not found, invalid, unreachable
+    UNUSABLE_INPUT = 2  # unreadable file, bad usage
+    UNKNOWN = 3
+    INELIGIBLE = 4
+
+
+class OutputFormat(StrEnum):
+    """`-o/--output` of every listing command."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+@dataclass(slots=True)
+class CliContext:
+    """Global options after resolution, handed to commands through typer's context object."""
+
+    db: str | None = None
+    config: Path | None = None
+    verbose: int = 0
+    quiet: bool = False
+    _settings: PolyfleetSettings | None = None
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+
+    @property
+    def settings(self) -> PolyfleetSettings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config)
+            except ConfigError as exc:
+                fail(str(exc), ExitCode.UNUSABLE_INPUT)
+        return self._settings
+
+    def db_url(self) -> str | None:
+        """--db wins over POLYFLEET_DB and the config file (which is read, and checked, anyway)."""
+        settings = self.settings
+        return self.db or settings.db
+
+    def info(self, message: str) -> None:
+        """A progress or summary message for people (stderr; silenced by -q)."""
+        if not self.quiet:
+            self.err.print(message, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+    @asynccontextmanager
+    async def store(self) -> AsyncIterator[InventoryStore]:
+        """The inventory store, opened (and migrated) for the duration of a command."""
+        store = await InventoryStore.open(resolve_db(self.db_url()))
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    @asynccontextmanager
+    async def credentials(self) -> AsyncIterator[CredentialStore]:
+        async with self.store() as store:
+            yield CredentialStore(store.engine, SecretBox.from_environment())
+
+
+def get_context(ctx: typer.Context) -> CliContext:
+    """The CliContext set up by the root callback."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliContext):  # a subcommand invoked without the root app
+        obj = CliContext()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
+    """Print an error naming what was wrong and exit with `code`."""
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a command's coroutine; inventory errors become a clear message and exit code 1."""
+    try:
+        return asyncio.run(coro_fn())
+    except InventoryError as exc:
+        logging.getLogger("polyfleet").debug("command failed", exc_info=True)
+        fail(str(exc), ExitCode.FAILED)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)

@@ -1,0 +1,274 @@
+"""`polyfleet inventory …`: import, add, list, show, remove and export devices."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from pydantic import ValidationError
+
+from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
+from controller.cli.output import emit_json, emit_rows
+from inventory.catalog import product_group_for_model
+from inventory.errors import ImportRefused
+from inventory.exporter import write_devices
+from inventory.identifiers import format_mac, mac_warning
+from inventory.importer import parse_device_file
+from inventory.models import Device, DevicePorts
+
+app = typer.Typer(
+    help="The device inventory: devices by serial number and MAC.", no_args_is_help=True
+)
+
+LIST_COLUMNS = ("serial", "mac", "model", "product_group", "site", "host", "driver", "firmware")
+OutputOption = Annotated[
+    OutputFormat, typer.Option("--output", "-o", help="table for people, json or csv for scripts")
+]
+FileFormat = Literal["csv", "json"]
+
+
+def device_record(device: Device) -> dict[str, Any]:
+    """A device as shown in listings: every stored field, the MAC in colon form."""
+    record = device.model_dump(mode="json")
+    record["mac"] = format_mac(device.mac) if device.mac else None
+    return record
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV or JSON file of devices")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or json (default: by file extension)")
+    ] = None,
+    site: Annotated[str | None, typer.Option(help="site for rows that name none")] = None,
+    strict: Annotated[bool, typer.Option(help="import nothing if any row is rejected")] = False,
+    dry_run: Annotated[bool, typer.Option(help="report what would change, write nothing")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Upsert devices from a file; every rejected row is reported with its line and reason."""
+    cli = get_context(ctx)
+    if fmt not in (None, "csv", "json"):
+        fail(f"--format must be csv or json, not {fmt!r}", ExitCode.UNUSABLE_INPUT)
+    try:
+        parsed = parse_device_file(file, fmt=fmt, default_site=site)  # type: ignore[arg-type]
+    except ImportRefused as exc:
+        fail(str(exc), ExitCode.UNUSABLE_INPUT)
+
+    rejected: list[dict[str, Any]] = [
+        {"line": r.line, "column": r.column, "reason": r.reason} for r in parsed.rejected
+    ]
+    for warning in parsed.warnings:
+        cli.warn(f"{file}:{warning.line}: {warning.message}")
+
+    async def apply() -> dict[str, Any]:
+        devices = [row.device for row in parsed.accepted]
+        async with cli.store() as store:
+            preview = await store.upsert_devices(devices, dry_run=True)
+            conflicts = [
+                {
+                    "line": parsed.accepted[c.index].line,
+                    "column": "mac",
+                    "reason": f"identity conflict: {c.error}",
+                }
+                for c in preview.conflicts
+            ]
+            rejected.extend(conflicts)
+            rejected.sort(key=lambda r: r["line"])
+            if dry_run or (strict and rejected):
+                report = preview
+            else:
+                report = await store.upsert_devices(devices)
+        written = not dry_run and not (strict and rejected)
+        return {
+            "file": str(file),
+            "written": written,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "rejected": rejected,
+        }
+
+    summary = run(apply)
+    for row in summary["rejected"]:
+        column = f" column {row['column']}" if row["column"] else ""
+        cli.err.print(f"{file}:{row['line']}:{column} rejected: {row['reason']}", highlight=False)
+    if output is OutputFormat.JSON:
+        emit_json(summary)
+    verb = "would import" if dry_run else "imported"
+    if strict and summary["rejected"]:
+        cli.info(f"--strict: nothing imported, {len(summary['rejected'])} row(s) rejected")
+    else:
+        cli.info(
+            f"{verb} {summary['inserted'] + summary['updated'] + summary['unchanged']} device(s): "
+            f"{summary['inserted']} new, {summary['updated']} updated, "
+            f"{summary['unchanged']} unchanged; {len(summary['rejected'])} row(s) rejected"
+        )
+    if summary["rejected"]:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    serial: Annotated[str, typer.Argument(help="serial number")],
+    mac: Annotated[str | None, typer.Option(help="MAC address, any spelling")] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    host: Annotated[str | None, typer.Option(help="IP address or DNS name")] = None,
+    site: Annotated[str | None, typer.Option()] = None,
+    driver: Annotated[str | None, typer.Option(help="driver name (default: detected)")] = None,
+    credentials: Annotated[str | None, typer.Option(help="credential profile name")] = None,
+    snmp_port: Annotated[int | None, typer.Option()] = None,
+    https_port: Annotated[int | None, typer.Option()] = None,
+    ssh_port: Annotated[int | None, typer.Option()] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Add one device, or update the one with that serial."""
+    cli = get_context(ctx)
+    tags: dict[str, str] = {}
+    for item in tag or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--tag {item!r} is not KEY=VALUE")
+        tags[key.strip()] = value.strip()
+    try:
+        device = Device(
+            serial=serial,
+            mac=mac,
+            model=model,
+            product_group=product_group_for_model(model) if model else None,
+            host=host,
+            site=site,
+            driver=driver,
+            credentials=credentials,
+            ports=DevicePorts(snmp=snmp_port, https=https_port, ssh=ssh_port),
+            tags=tags,
+        )
+    except ValidationError as exc:
+        fail(_validation_message(exc))
+    if device.mac and (warning := mac_warning(device.mac)):
+        cli.warn(warning)
+
+    async def save() -> Device:
+        async with cli.store() as store:
+            if credentials:
+                await _require_profile(cli, credentials)
+            return await store.add_device(device)
+
+    stored = run(save)
+    _show(stored, output, cli)
+
+
+async def _require_profile(cli: Any, name: str) -> None:
+    async with cli.credentials() as creds:
+        if not await creds.exists(name):
+            fail(
+                f"no credential profile named {name!r} (create it with `polyfleet credentials set`)"
+            )
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "value"
+        parts.append(f"{where}: {error['msg']}")
+    return "invalid device: " + "; ".join(parts)
+
+
+def _show(device: Device, output: OutputFormat, cli: Any) -> None:
+    record = device_record(device)
+    if output is OutputFormat.TABLE:
+        emit_rows(
+            [{"field": k, "value": v} for k, v in record.items()],
+            ("field", "value"),
+            output,
+            console=cli.out,
+            title=f"device {device.serial}",
+        )
+    else:
+        emit_rows([record], list(record), output, console=cli.out)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    site: Annotated[str | None, typer.Option(help="only this site")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List devices, ordered by serial."""
+    cli = get_context(ctx)
+
+    async def fetch() -> list[Device]:
+        async with cli.store() as store:
+            return await store.list_devices(site=site)
+
+    devices = run(fetch)
+    emit_rows(
+        (device_record(d) for d in devices),
+        LIST_COLUMNS,
+        output,
+        console=cli.out,
+        title=f"{len(devices)} device(s)",
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="serial or MAC, any spelling")],
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show one device by serial or MAC."""
+    cli = get_context(ctx)
+
+    async def fetch() -> Device:
+        async with cli.store() as store:
+            return await store.get_device(device_id)
+
+    _show(run(fetch), output, cli)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="serial or MAC, any spelling")],
+) -> None:
+    """Remove one device from the inventory."""
+    cli = get_context(ctx)
+
+    async def delete() -> Device:
+        async with cli.store() as store:
+            return await store.remove_device(device_id)
+
+    removed = run(delete)
+    cli.info(f"removed device {removed.serial}")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(help="output file (default: stdout)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    site: Annotated[str | None, typer.Option(help="only this site")] = None,
+) -> None:
+    """Export devices in the format `inventory import` reads back exactly."""
+    cli = get_context(ctx)
+    if fmt not in ("csv", "json"):
+        fail(f"--format must be csv or json, not {fmt!r}", ExitCode.UNUSABLE_INPUT)
+
+    async def fetch() -> list[Device]:
+        async with cli.store() as store:
+            return await store.list_devices(site=site)
+
+    devices = run(fetch)
+    if file is None:
+        write_devices(devices, fmt, sys.stdout)  # type: ignore[arg-type]
+    else:
+        tmp = file.with_name(f".{file.name}.tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            write_devices(devices, fmt, handle)  # type: ignore[arg-type]
+        tmp.replace(file)
+    cli.info(f"exported {len(devices)} device(s)")

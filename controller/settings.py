@@ -1,0 +1,75 @@
+"""Typed settings of the controller and CLI, with one precedence: args > env > file > defaults.
+
+The config file is TOML (`--config FILE` or `POLYFLEET_CONFIG`); environment variables are
+`POLYFLEET_<NAME>`. Command-line options are applied by the CLI on top of what this loads.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+CONFIG_ENV = "POLYFLEET_CONFIG"
+
+
+class ConfigError(Exception):
+    """The config file cannot be read or holds invalid values."""
+
+
+class PortalSettings(BaseSettings):
+    """The licensing portal used as entitlement provider."""
+
+    url: str | None = None
+    token: SecretStr | None = None
+
+
+class PolyfleetSettings(BaseSettings):
+    """Everything polyfleet reads from the environment or the config file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="POLYFLEET_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    db: str | None = Field(default=None, description="database URL or SQLite file path")
+    policy: Path | None = None
+    portal: PortalSettings = PortalSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # env above file, so a deployment can override what the shared file says
+        return (init_settings, env_settings, file_secret_settings)
+
+
+def load_settings(config_file: Path | None) -> PolyfleetSettings:
+    """Settings from the environment over the TOML config file (if any) over defaults."""
+    path = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    try:
+        from_env = PolyfleetSettings()
+        merged = {**file_values, **from_env.model_dump(exclude_unset=True)}
+        return PolyfleetSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings (config file {path}): {exc}") from exc

@@ -1,0 +1,164 @@
+"""Poly product catalogue shared by the inventory, the drivers and the simulator.
+
+The simulator is the device side and must not import the drivers it tests; what both sides need
+to agree on (product groups from the seed documents, model names, Poly's IEEE OUIs, the
+enterprise number) lives here, as plain constants.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+POLYCOM_ENTERPRISE_OID = "1.3.6.1.4.1.13885"
+"""`polycom MODULE-IDENTITY ::= { enterprises 13885 }` (POLYCOM-BASE-MIB)."""
+
+POLY_OUIS: frozenset[str] = frozenset({"0004f2", "64167f", "482567"})
+"""Poly / Polycom OUIs as listed in Wireshark's manuf database (the `manuf` package)."""
+
+
+class ProductGroup(StrEnum):
+    """The product groups of Poly's pay-per-incident fee table (seed document)."""
+
+    SOUNDSTATION = "soundstation"
+    SOUNDPOINT_PRO = "soundpoint-pro"
+    VOICESTATION = "voicestation"
+    SOUNDSTATION_IP = "soundstation-ip"
+    SOUNDPOINT_IP = "soundpoint-ip"
+    VIDEO = "video"
+    NETWORK = "network"
+
+
+PRODUCT_GROUP_TITLES: dict[ProductGroup, str] = {
+    ProductGroup.SOUNDSTATION: "SoundStation Series",
+    ProductGroup.SOUNDPOINT_PRO: "SoundPoint Pro Series",
+    ProductGroup.VOICESTATION: "VoiceStation",
+    ProductGroup.SOUNDSTATION_IP: "SoundStation IP (VoIP)",
+    ProductGroup.SOUNDPOINT_IP: "SoundPoint IP (VoIP)",
+    ProductGroup.VIDEO: "Video Products",
+    ProductGroup.NETWORK: "Network Products",
+}
+
+
+class DriverName(StrEnum):
+    """Names of the built-in drivers (entry points in the `polyfleet.drivers` group)."""
+
+    POLY_UC = "poly-uc"
+    POLY_VIDEOOS = "poly-videoos"
+    POLYCOM_GS = "polycom-gs"
+    POLY_INFRA = "poly-infra"
+    ANALOG = "analog"
+    SNMP_GENERIC = "snmp-generic"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFamily:
+    """A family of models that share a product group, a driver and a simulator personality."""
+
+    key: str
+    models: tuple[str, ...]
+    product_group: ProductGroup
+    driver: DriverName
+    networked: bool = True
+
+
+MODEL_FAMILIES: tuple[ModelFamily, ...] = (
+    ModelFamily(
+        "vvx",
+        (
+            "VVX 250",
+            "VVX 350",
+            "VVX 450",
+            "VVX 501",
+            "VVX 601",
+            "SoundPoint IP 335",
+            "SoundPoint IP 550",
+        ),
+        ProductGroup.SOUNDPOINT_IP,
+        DriverName.POLY_UC,
+    ),
+    ModelFamily(
+        "trio",
+        ("Trio 8300", "Trio 8500", "Trio 8800", "SoundStation IP 5000", "SoundStation IP 6000"),
+        ProductGroup.SOUNDSTATION_IP,
+        DriverName.POLY_UC,
+    ),
+    ModelFamily(
+        "ccx",
+        ("CCX 400", "CCX 500", "CCX 600", "Edge E320", "Edge E450"),
+        ProductGroup.SOUNDPOINT_IP,
+        DriverName.POLY_UC,
+    ),
+    ModelFamily(
+        "studiox",
+        ("Studio X30", "Studio X50", "Studio X70", "G7500"),
+        ProductGroup.VIDEO,
+        DriverName.POLY_VIDEOOS,
+    ),
+    ModelFamily(
+        "gs",
+        ("Group Series 300", "Group Series 500", "Group Series 700", "HDX 7000", "HDX 8000"),
+        ProductGroup.VIDEO,
+        DriverName.POLYCOM_GS,
+    ),
+    ModelFamily(
+        "dma",
+        ("RealPresence DMA 7000",),
+        ProductGroup.NETWORK,
+        DriverName.POLY_INFRA,
+    ),
+    ModelFamily(
+        "rprm",
+        ("RealPresence Resource Manager", "Clariti Manager"),
+        ProductGroup.NETWORK,
+        DriverName.POLY_INFRA,
+    ),
+    ModelFamily(
+        "analog",
+        ("SoundStation 2", "SoundPoint Pro SE-225", "VoiceStation 300"),
+        ProductGroup.SOUNDSTATION,
+        DriverName.ANALOG,
+        networked=False,
+    ),
+)
+
+_ANALOG_GROUPS: tuple[tuple[str, ProductGroup], ...] = (
+    ("soundpoint pro", ProductGroup.SOUNDPOINT_PRO),
+    ("voicestation", ProductGroup.VOICESTATION),
+    ("soundstation", ProductGroup.SOUNDSTATION),
+)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+_MODEL_INDEX: dict[str, ModelFamily] = {
+    _squash(model): family for family in MODEL_FAMILIES for model in family.models
+}
+
+
+def family_for_model(model: str) -> ModelFamily | None:
+    """Return the family of a model name, tolerant of case, spaces and dashes (`VVX-450`)."""
+    squashed = _squash(model)
+    if squashed in _MODEL_INDEX:
+        return _MODEL_INDEX[squashed]
+    # Model strings from devices carry prefixes/suffixes ("Polycom VVX 450", "VVX_450").
+    for key, family in _MODEL_INDEX.items():
+        if key and key in squashed:
+            return family
+    return None
+
+
+def product_group_for_model(model: str) -> ProductGroup | None:
+    """The seed's product group of a model; analog models are split by their own name."""
+    family = family_for_model(model)
+    if family is None:
+        return None
+    if family.product_group is ProductGroup.SOUNDSTATION:
+        lowered = model.lower()
+        for needle, group in _ANALOG_GROUPS:
+            if needle in lowered:
+                return group
+    return family.product_group

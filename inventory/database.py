@@ -1,0 +1,138 @@
+"""Opening the store: one async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+`--db` / `POLYFLEET_DB` take a URL (`sqlite:///path`, `postgresql://user@host/db`) or a plain file
+path; the default is a SQLite file in the user data dir. Migrations run automatically on open, so
+a fresh file or database is usable at once, and `polyfleet db upgrade` runs the same step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from platformdirs import user_data_dir
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from inventory.errors import StoreError
+
+APP_NAME = "polyfleet"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def default_db_path() -> Path:
+    """Where the SQLite store lives when neither --db nor POLYFLEET_DB is given."""
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "polyfleet.db"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    """A resolved store location: the SQLAlchemy async URL plus an optional PostgreSQL schema."""
+
+    url: str
+    schema: str | None = None
+
+    @property
+    def dialect(self) -> str:
+        return make_url(self.url).get_backend_name()
+
+    def display(self) -> str:
+        """The URL with any password masked, for messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+def resolve_db(value: str | None, *, schema: str | None = None) -> DatabaseTarget:
+    """Turn a --db value (URL or path, or None for the default) into a DatabaseTarget."""
+    if not value:
+        path = default_db_path()
+        return DatabaseTarget(f"sqlite+aiosqlite:///{path}")
+    if "://" not in value:
+        return DatabaseTarget(f"sqlite+aiosqlite:///{Path(value).expanduser().resolve()}")
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise StoreError(f"--db {value!r} is not a database URL or a file path") from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    elif backend == "postgresql":
+        # `?schema=NAME` keeps polyfleet's tables in their own schema of a shared database.
+        schema = url.query.get("schema", schema)  # type: ignore[assignment]
+        url = url.difference_update_query(["schema"]).set(drivername="postgresql+asyncpg")
+    else:
+        raise StoreError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://")
+    return DatabaseTarget(url.render_as_string(hide_password=False), schema)
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    """WAL lets readers (health, list) run while a scan writes; foreign keys are off by default."""
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=10000",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def create_engine(target: DatabaseTarget) -> AsyncEngine:
+    """An async engine for the target; SQLite's parent directory is created if missing."""
+    kwargs: dict[str, Any] = {}
+    if target.dialect == "sqlite":
+        database = make_url(target.url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    elif target.schema:
+        kwargs["connect_args"] = {"server_settings": {"search_path": target.schema}}
+    engine = create_async_engine(target.url, **kwargs)
+    if target.dialect == "sqlite":
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _current_and_head(connection: Connection) -> tuple[str | None, str | None]:
+    current = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+    return current, head
+
+
+_MIGRATION_LOCK_ID = 0x706F6C79  # "poly": serialises concurrent first opens on PostgreSQL
+
+
+def _upgrade(connection: Connection, schema: str | None) -> tuple[str | None, str | None]:
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
+        if schema:
+            quoted = connection.dialect.identifier_preparer.quote_identifier(schema)
+            connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+    before, head = _current_and_head(connection)
+    if before != head:
+        command.upgrade(_alembic_config(connection), "head")
+    return before, head
+
+
+async def upgrade(engine: AsyncEngine, schema: str | None = None) -> tuple[str | None, str | None]:
+    """Apply pending migrations; returns (revision before, head). Safe to call on every open."""
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(_upgrade, schema)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {exc}") from exc

@@ -1,0 +1,64 @@
+"""Inventory error tree: everything the store and the importers raise.
+
+InventoryError
+├── InvalidIdentifier     a serial or MAC that cannot be normalised (field, value, reason)
+├── InvalidRecord         a record that fails validation for another reason
+├── DeviceNotFound        no device has that serial or MAC
+├── IdentityConflict      serial matches one device, MAC another: never merged silently
+├── ImportRefused         the whole file is unusable (unreadable, not UTF-8, empty, no ids)
+├── StoreError            the database cannot be opened or migrated
+└── SecretError           the secret key is missing, unreadable or wrong
+"""
+
+from __future__ import annotations
+
+
+class InventoryError(Exception):
+    """Root of every error the inventory raises."""
+
+
+class InvalidIdentifier(InventoryError, ValueError):
+    """A serial number or MAC address that cannot be normalised."""
+
+    def __init__(self, field: str, value: str, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field} {value!r} {reason}")
+
+
+class InvalidRecord(InventoryError, ValueError):
+    """A record that fails validation (a field named in the message)."""
+
+
+class DeviceNotFound(InventoryError, LookupError):
+    """No device in the inventory matches the given serial or MAC."""
+
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+        super().__init__(f"no device with serial or MAC {device_id!r} in the inventory")
+
+
+class IdentityConflict(InventoryError):
+    """An incoming record's serial and MAC point at two different stored devices."""
+
+    def __init__(self, serial: str, mac: str, serial_owner_mac: str | None, mac_owner: str) -> None:
+        self.serial = serial
+        self.mac = mac
+        self.mac_owner = mac_owner
+        super().__init__(
+            f"serial {serial} is stored with MAC {serial_owner_mac or '(none)'}, "
+            f"but MAC {mac} belongs to device {mac_owner}"
+        )
+
+
+class ImportRefused(InventoryError):
+    """The import file as a whole cannot be used; nothing was written."""
+
+
+class StoreError(InventoryError):
+    """The database cannot be opened, reached or migrated."""
+
+
+class SecretError(InventoryError):
+    """The secret key that protects stored credentials is missing or wrong."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the polyfleet store (valid on SQLite and PostgreSQL)."""

@@ -1,0 +1,313 @@
+"""The device inventory on SQLAlchemy 2 async Core: one code path for SQLite and PostgreSQL.
+
+Devices are found by serial or by MAC (both unique and indexed). Bulk upserts classify every
+incoming record against what is stored first, so a record whose serial and MAC point at two
+different devices is reported as a conflict and never merged, and the rest are written in one
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from inventory.database import DatabaseTarget, create_engine, upgrade
+from inventory.errors import DeviceNotFound, IdentityConflict, InvalidIdentifier
+from inventory.identifiers import normalize_mac, normalize_serial
+from inventory.models import Device, DevicePorts
+from inventory.schema import devices
+
+_CHUNK = 900  # below SQLite's bound-parameter limit on every build we support
+_FIELDS = (
+    "model",
+    "product_group",
+    "driver",
+    "host",
+    "site",
+    "firmware",
+    "credentials",
+    "tls_fingerprint",
+    "ssh_host_key",
+    "first_seen",
+    "last_seen",
+)
+_PORT_COLUMNS = {"snmp": "snmp_port", "https": "https_port", "ssh": "ssh_port"}
+
+
+def device_to_row(device: Device) -> dict[str, Any]:
+    """The `devices` row of a Device (without id and updated_at)."""
+    row: dict[str, Any] = {name: getattr(device, name) for name in _FIELDS}
+    row["product_group"] = device.product_group.value if device.product_group else None
+    row["serial"] = device.serial
+    row["mac"] = device.mac
+    row["tags"] = dict(device.tags)
+    for port, column in _PORT_COLUMNS.items():
+        row[column] = getattr(device.ports, port)
+    return row
+
+
+def row_to_device(row: sa.RowMapping) -> Device:
+    """A Device from a `devices` row; values were validated on the way in."""
+    ports = {port: row[column] for port, column in _PORT_COLUMNS.items()}
+    data = {name: row[name] for name in _FIELDS}
+    return Device.model_validate(
+        {**data, "serial": row["serial"], "mac": row["mac"], "tags": row["tags"], "ports": ports}
+    )
+
+
+def merge_device(stored: Device, incoming: Device) -> Device:
+    """Incoming values win where given; what the incoming record leaves blank is kept.
+
+    An import with fewer columns must not wipe a pinned TLS fingerprint or a host that an
+    earlier import or a scan recorded. Tags merge key by key.
+    """
+    updates: dict[str, Any] = {
+        name: getattr(incoming, name)
+        for name in (*_FIELDS, "mac")
+        if getattr(incoming, name) is not None
+    }
+    ports = stored.ports.model_dump()
+    ports.update({k: v for k, v in incoming.ports.model_dump().items() if v is not None})
+    updates["ports"] = DevicePorts(**ports)
+    updates["tags"] = {**stored.tags, **incoming.tags}
+    if stored.first_seen and incoming.first_seen:
+        updates["first_seen"] = min(stored.first_seen, incoming.first_seen)
+    return stored.model_copy(update=updates)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConflict:
+    """An incoming record (by its position in the batch) that was not written, and why."""
+
+    index: int
+    error: IdentityConflict
+
+
+@dataclass(slots=True)
+class UpsertReport:
+    """What a bulk upsert did (or, on a dry run, would do)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: list[RecordConflict] = field(default_factory=list)
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class InventoryStore:
+    """Devices by serial and MAC, on an async engine that has been migrated to head."""
+
+    def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
+        self.engine = engine
+        self.target = target
+
+    @classmethod
+    async def open(cls, target: DatabaseTarget) -> Self:
+        """Open (and, on first use, create and migrate) the store at `target`."""
+        engine = create_engine(target)
+        try:
+            await upgrade(engine, target.schema)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, target)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    async def find_device(self, device_id: str) -> Device | None:
+        """The device whose serial or MAC (any spelling) is `device_id`, or None.
+
+        A serial match wins over a MAC match: classic UC phones have serial == MAC, and a
+        serial that happens to look like another device's MAC must still find its own device.
+        """
+        serial: str | None
+        try:
+            serial = normalize_serial(device_id)
+        except InvalidIdentifier:
+            serial = None
+        try:
+            mac: str | None = normalize_mac(device_id)
+        except InvalidIdentifier:
+            mac = None
+        if serial is None and mac is None:
+            raise InvalidIdentifier("device id", device_id, "is neither a serial nor a MAC")
+        conditions = []
+        if serial is not None:
+            conditions.append(devices.c.serial == serial)
+        if mac is not None:
+            conditions.append(devices.c.mac == mac)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(devices).where(sa.or_(*conditions)))).mappings()
+            found = [row_to_device(row) for row in rows]
+        if not found:
+            return None
+        by_serial = [d for d in found if d.serial == serial]
+        return by_serial[0] if by_serial else found[0]
+
+    async def get_device(self, device_id: str) -> Device:
+        """Like find_device, but a missing device is an error naming the ID."""
+        device = await self.find_device(device_id)
+        if device is None:
+            raise DeviceNotFound(device_id)
+        return device
+
+    async def list_devices(
+        self, *, site: str | None = None, serials: Sequence[str] | None = None
+    ) -> list[Device]:
+        """Devices ordered by serial, optionally of one site or a set of serials."""
+        return [device async for device in self.iter_devices(site=site, serials=serials)]
+
+    async def iter_devices(
+        self, *, site: str | None = None, serials: Sequence[str] | None = None
+    ) -> AsyncIterator[Device]:
+        """Stream devices ordered by serial, so an export of 100,000 never sits in memory whole."""
+        query = sa.select(devices).order_by(devices.c.serial)
+        if site is not None:
+            query = query.where(devices.c.site == site)
+        if serials is not None:
+            query = query.where(devices.c.serial.in_(list(serials)))
+        async with self.engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=2000))
+            async for row in result.mappings():
+                yield row_to_device(row)
+
+    async def count_devices(self, *, site: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(devices)
+        if site is not None:
+            query = query.where(devices.c.site == site)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    # -- changes -------------------------------------------------------------------------------
+
+    async def add_device(self, device: Device) -> Device:
+        """Insert or update one device; raises IdentityConflict rather than merging two."""
+        report = await self.upsert_devices([device])
+        if report.conflicts:
+            raise report.conflicts[0].error
+        return await self.get_device(device.serial)
+
+    async def upsert_devices(
+        self, incoming: Sequence[Device], *, dry_run: bool = False
+    ) -> UpsertReport:
+        """Insert new devices and update known ones in one transaction; conflicts are skipped.
+
+        With `dry_run` the same classification is done and reported, and nothing is written.
+        """
+        report = UpsertReport()
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            by_serial, by_mac = await self._load_matches(conn, incoming)
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for index, device in enumerate(incoming):
+                stored = by_serial.get(device.serial)
+                owner = by_mac.get(device.mac) if device.mac else None
+                if owner is not None and (stored is None or owner[1].serial != stored[1].serial):
+                    stored_mac = stored[1].mac if stored else None
+                    conflict = IdentityConflict(
+                        device.serial, device.mac or "", stored_mac, owner[1].serial
+                    )
+                    report.conflicts.append(RecordConflict(index, conflict))
+                    continue
+                if stored is None:
+                    pseudo = (-1 - len(inserts), device)  # negative id: position in `inserts`
+                    inserts.append({**device_to_row(device), "updated_at": now})
+                    by_serial[device.serial] = pseudo
+                    if device.mac:
+                        by_mac[device.mac] = pseudo
+                    report.inserted += 1
+                    continue
+                row_id, current = stored
+                merged = merge_device(current, device)
+                if merged == current:
+                    report.unchanged += 1
+                    continue
+                if current.mac and current.mac != merged.mac:
+                    by_mac.pop(current.mac, None)
+                if merged.mac:
+                    by_mac[merged.mac] = (row_id, merged)
+                by_serial[merged.serial] = (row_id, merged)
+                if row_id < 0:  # an earlier record of this same batch
+                    inserts[-1 - row_id] = {**device_to_row(merged), "updated_at": now}
+                else:
+                    updates.append({**device_to_row(merged), "updated_at": now, "_id": row_id})
+                report.updated += 1
+            if dry_run:
+                await conn.rollback()
+                return report
+            await self._write(conn, inserts, updates)
+        return report
+
+    async def _write(
+        self, conn: AsyncConnection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
+    ) -> None:
+        # Updates first: a device that gives up its MAC must release it before another takes it.
+        if updates:
+            values: dict[str, Any] = {
+                column.name: sa.bindparam(column.name)
+                for column in devices.columns
+                if column.name != "id"
+            }
+            statement = devices.update().where(devices.c.id == sa.bindparam("_id")).values(values)
+            await conn.execute(statement, updates)
+        if inserts:
+            await conn.execute(devices.insert(), inserts)
+
+    async def _load_matches(
+        self, conn: AsyncConnection, incoming: Sequence[Device]
+    ) -> tuple[dict[str, tuple[int, Device]], dict[str, tuple[int, Device]]]:
+        serials = sorted({d.serial for d in incoming})
+        macs = sorted({d.mac for d in incoming if d.mac})
+        by_serial: dict[str, tuple[int, Device]] = {}
+        by_mac: dict[str, tuple[int, Device]] = {}
+        for column, keys in ((devices.c.serial, serials), (devices.c.mac, macs)):
+            for chunk in _chunks(keys):
+                rows = (await conn.execute(sa.select(devices).where(column.in_(chunk)))).mappings()
+                for row in rows:
+                    entry = (int(row["id"]), row_to_device(row))
+                    by_serial[entry[1].serial] = entry
+                    if entry[1].mac:
+                        by_mac[entry[1].mac] = entry
+        return by_serial, by_mac
+
+    async def remove_device(self, device_id: str) -> Device:
+        """Delete one device and return what was stored."""
+        device = await self.get_device(device_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(devices.delete().where(devices.c.serial == device.serial))
+        return device
+
+    async def update_device(self, device: Device) -> None:
+        """Replace the stored record of `device.serial` with `device` as given (no merge)."""
+        row = {**device_to_row(device), "updated_at": datetime.now(UTC)}
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                devices.update().where(devices.c.serial == device.serial).values(row)
+            )
+            if result.rowcount == 0:
+                raise DeviceNotFound(device.serial)

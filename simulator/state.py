@@ -1,0 +1,101 @@
+"""In-memory state of one simulated Poly device, shared by its SNMP, HTTPS and SSH faces.
+
+Every protocol server of the simulator reads and changes a `SimDevice`; nothing here does I/O,
+so the state can be built by the fleet generator, saved to a state file and restored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class LicenseState(StrEnum):
+    """Per-feature license state, as the product reports it (PRODUCT.md)."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    DEACTIVATED = "deactivated"
+    MISSING = "missing"
+
+
+@dataclass(slots=True)
+class SimLicense:
+    """One licensed feature on a device; `key` is the activation key that was last applied."""
+
+    feature: str
+    state: LicenseState
+    expires_at: datetime | None = None
+    key: str | None = None
+
+
+@dataclass(slots=True)
+class SimCredentials:
+    """What the device accepts; the fleet hands the matching profile to the inventory."""
+
+    http_user: str = "Polycom"
+    http_password: str = "456"
+    ssh_user: str = "admin"
+    ssh_password: str = "456"
+    snmp_community: str = "public"
+    snmp_v3_user: str = "polyfleet"
+    snmp_v3_auth_key: str = "authkey-polyfleet"
+    snmp_v3_priv_key: str = "privkey-polyfleet"
+
+
+@dataclass(slots=True)
+class SimFaults:
+    """Faults injected into a device (issue 3, item 6). All off by default."""
+
+    unreachable: bool = False
+    latency_s: float = 0.0
+    flapping: bool = False
+    wrong_credentials: bool = False
+    busy: bool = False
+    malformed_json: bool = False
+    truncated: bool = False
+    tls_cert_changed: bool = False
+    ssh_host_key_changed: bool = False
+    snmp_every_other: bool = False
+
+
+@dataclass(slots=True)
+class SimLicenseUpdate:
+    """Outcome of the device's last attempt to load a key, so the modeled routes can say why."""
+
+    at: datetime
+    result: str
+    feature: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class SimDevice:
+    """A simulated device: identity, addressing, license features and injected faults.
+
+    `mac` is 12 lower-case hex digits without separators (as phones report `MACAddress`), or None
+    for analog products; a port of None means the device does not serve that protocol.
+    """
+
+    serial: str
+    mac: str | None
+    model: str
+    family: str
+    firmware: str
+    host: str
+    system_name: str
+    site: str
+    snmp_port: int | None = 161
+    https_port: int | None = 443
+    ssh_port: int | None = 22
+    licenses: dict[str, SimLicense] = field(default_factory=dict)
+    credentials: SimCredentials = field(default_factory=SimCredentials)
+    faults: SimFaults = field(default_factory=SimFaults)
+    in_call: bool = False
+    boot_time: float = 0.0
+    provisioning_url: str | None = None
+    last_license_update: SimLicenseUpdate | None = None
+    restart_required: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+    """Configuration parameters set over an API (UC `config/set`, GS `systemsetting`)."""
