@@ -162,3 +162,32 @@ def product_group_for_model(model: str) -> ProductGroup | None:
             if needle in lowered:
                 return group
     return family.product_group
+
+
+MODELED_SYS_OBJECT_ID_BRANCH = f"{POLYCOM_ENTERPRISE_OID}.9999"
+"""MODELED: no public source gives Poly's sysObjectID values, so the simulator answers, and the
+drivers recognise, a branch of our own under enterprise 13885 (`.9999.<class>.<family>`). Shared
+here so the device side (simulator) and the detecting side (device_drivers) cannot drift apart;
+verify on real hardware before trusting it."""
+
+MODELED_SYS_OBJECT_IDS: dict[str, str] = {
+    "vvx": f"{MODELED_SYS_OBJECT_ID_BRANCH}.1.1",
+    "trio": f"{MODELED_SYS_OBJECT_ID_BRANCH}.1.2",
+    "ccx": f"{MODELED_SYS_OBJECT_ID_BRANCH}.1.3",
+    "studiox": f"{MODELED_SYS_OBJECT_ID_BRANCH}.2.1",
+    "gs": f"{MODELED_SYS_OBJECT_ID_BRANCH}.2.2",
+    "dma": f"{MODELED_SYS_OBJECT_ID_BRANCH}.3.1",
+    "rprm": f"{MODELED_SYS_OBJECT_ID_BRANCH}.3.2",
+}
+"""MODELED sysObjectID (dotted) per family key (see `MODELED_SYS_OBJECT_ID_BRANCH`)."""
+
+FAMILIES_BY_KEY: dict[str, ModelFamily] = {family.key: family for family in MODEL_FAMILIES}
+
+
+def family_for_sys_object_id(sys_object_id: str) -> ModelFamily | None:
+    """The family a (modeled) sysObjectID names, tolerant of a leading dot; None if unknown."""
+    wanted = sys_object_id.strip().lstrip(".")
+    for key, value in MODELED_SYS_OBJECT_IDS.items():
+        if value == wanted:
+            return FAMILIES_BY_KEY[key]
+    return None

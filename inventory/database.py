@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from platformdirs import user_data_dir
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -24,6 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from inventory.errors import StoreError
+from inventory.migrations import HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 APP_NAME = "polyfleet"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -102,31 +102,48 @@ def create_engine(target: DatabaseTarget) -> AsyncEngine:
 
 
 def _alembic_config(connection: Connection) -> Config:
+    from alembic.config import Config  # only when a migration is due
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
 
 
-def _current_and_head(connection: Connection) -> tuple[str | None, str | None]:
-    current = MigrationContext.configure(connection).get_current_revision()
-    head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
-    return current, head
+def script_head() -> str | None:
+    """The head revision according to the migration scripts themselves."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _stored_revision(connection: Connection) -> str | None:
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 _MIGRATION_LOCK_ID = 0x706F6C79  # "poly": serialises concurrent first opens on PostgreSQL
 
 
 def _upgrade(connection: Connection, schema: str | None) -> tuple[str | None, str | None]:
+    before = _stored_revision(connection)
+    if before == HEAD:
+        return before, HEAD
+    from alembic import command  # only when a migration is due
+
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
         if schema:
             quoted = connection.dialect.identifier_preparer.quote_identifier(schema)
             connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
-    before, head = _current_and_head(connection)
-    if before != head:
+        before = _stored_revision(connection)  # another process may have migrated meanwhile
+    if before != HEAD:
         command.upgrade(_alembic_config(connection), "head")
-    return before, head
+    return before, HEAD
 
 
 async def upgrade(engine: AsyncEngine, schema: str | None = None) -> tuple[str | None, str | None]:

@@ -40,8 +40,6 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 """Fixed CSV columns, in order; `tag:<name>` columns follow, sorted by name."""
 
-_PLAIN = ("model", "driver", "host", "site", "firmware", "credentials")
-
 
 def write_devices(
     devices: Iterable[Device],
@@ -111,20 +109,24 @@ def _write_csv(devices: Iterable[Device], out: TextIO, tag_names: Iterable[str] 
 
 def device_to_json(device: Device) -> dict[str, Any]:
     """The export object of one device (the keys the importer reads back)."""
-    obj: dict[str, Any] = {"serial": device.serial, "mac": device.mac}
-    obj["model"] = device.model
-    obj["product_group"] = device.product_group.value if device.product_group else None
-    for name in _PLAIN:
-        if name != "model":
-            obj[name] = getattr(device, name)
     ports = device.ports
-    obj["ports"] = {"snmp": ports.snmp, "https": ports.https, "ssh": ports.ssh}
-    obj["tls_fingerprint"] = device.tls_fingerprint
-    obj["ssh_host_key"] = device.ssh_host_key
-    obj["first_seen"] = device.first_seen.isoformat() if device.first_seen else None
-    obj["last_seen"] = device.last_seen.isoformat() if device.last_seen else None
-    obj["tags"] = {name: value for name, value in device.tags.items() if value}
-    return obj
+    return {
+        "serial": device.serial,
+        "mac": device.mac,
+        "model": device.model,
+        "product_group": device.product_group.value if device.product_group else None,
+        "driver": device.driver,
+        "host": device.host,
+        "ports": {"snmp": ports.snmp, "https": ports.https, "ssh": ports.ssh},
+        "site": device.site,
+        "firmware": device.firmware,
+        "credentials": device.credentials,
+        "tls_fingerprint": device.tls_fingerprint,
+        "ssh_host_key": device.ssh_host_key,
+        "first_seen": device.first_seen.isoformat() if device.first_seen else None,
+        "last_seen": device.last_seen.isoformat() if device.last_seen else None,
+        "tags": {name: value for name, value in device.tags.items() if value},
+    }
 
 
 def _write_json(devices: Iterable[Device], out: TextIO) -> int:

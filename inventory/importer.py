@@ -214,12 +214,12 @@ class _RowBuilder:
             if family is not None and family.driver is DriverName.POLY_UC:
                 serial = mac.upper() if mac is not None else None
             else:
-                what = f"model {model!r} is not" if isinstance(model, str) else "no model given:"
+                why = f"model {model!r} is not one" if isinstance(model, str) else "no model given"
                 problems.append(
                     (
                         serial_label,
-                        f"serial missing; only UC phones (VVX, Trio, CCX, ...) use their MAC as "
-                        f"serial, and {what} one",
+                        "serial missing; only UC phones (VVX, Trio, CCX, ...) may use their MAC as "
+                        f"serial, and {why}",
                     )
                 )
         if serial is not None:
@@ -232,7 +232,9 @@ class _RowBuilder:
 
         for name in _TEXT_FIELDS:
             value = raw.get(name)
-            if value is not None:
+            if value.__class__ is str:
+                data[name] = value
+            elif value is not None:
                 try:
                     data[name] = _as_text(value, name)
                 except ValueError as exc:
@@ -321,7 +323,7 @@ def _as_port(value: object) -> int:
     elif isinstance(value, int) and not isinstance(value, bool):
         port = value
     else:
-        raise ValueError(f"port {value!r} is not a whole number")
+        raise ValueError(f"port {json.dumps(value)} is not a whole number")
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is outside 1-65535")
     return port
@@ -478,6 +480,14 @@ def _csv_layout(header: list[str], source: str) -> _CsvLayout:
     return _CsvLayout(tuple(fields), tuple(tags), tuple(unnamed), labels, len(header))
 
 
+def _delimiter(text: str) -> str:
+    """Comma, unless the header has none but semicolons or tabs (European Excel, TSV exports)."""
+    header = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
+    if "," in header or not (";" in header or "\t" in header):
+        return ","
+    return ";" if header.count(";") >= header.count("\t") else "\t"
+
+
 def parse_csv_text(
     text: str, *, default_site: str | None = None, source: str = "<csv>"
 ) -> ParsedImport:
@@ -485,7 +495,7 @@ def parse_csv_text(
     result = ParsedImport("csv")
     builder = _RowBuilder(result, default_site)
     # strict: a quote left open would otherwise swallow the rest of the file into one cell
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     layout: _CsvLayout | None = None
     rows = 0
     unnamed_used = False
@@ -500,27 +510,17 @@ def parse_csv_text(
                 continue
             rows += 1
             count = len(cells)
-            raw: dict[str, str] = {}
-            for index, name in layout.fields:
-                if index < count:
-                    value = cells[index].strip()
-                    if value:
-                        raw[name] = value
-            tags: dict[str, str] = {}
-            for index, name in layout.tags:
-                if index < count:
-                    value = cells[index].strip()
-                    if value:
-                        tags[name] = value
+            if count < layout.width:  # short rows (trailing empty cells dropped) are common
+                cells = cells + [""] * (layout.width - count)
+            raw = {name: value for index, name in layout.fields if (value := cells[index].strip())}
+            tags = {name: value for index, name in layout.tags if (value := cells[index].strip())}
             problems: list[tuple[str | None, str]] = []
             if count > layout.width and any(cell.strip() for cell in cells[layout.width :]):
                 problems.append(
                     (None, f"has {count} cells but the header has {layout.width} columns")
                 )
             if layout.unnamed and not unnamed_used:
-                unnamed_used = any(
-                    index < count and cells[index].strip() for index in layout.unnamed
-                )
+                unnamed_used = any(cells[index].strip() for index in layout.unnamed)
             builder.build(line, raw, layout.labels, tags, problems)
     except csv.Error as exc:
         raise ImportRefused(
@@ -570,6 +570,30 @@ def parse_json_text(
     return result
 
 
+_FIELD, _PORTS, _TAGS, _TAG = range(4)
+
+
+@lru_cache(maxsize=1024)
+def _json_key(key: str) -> tuple[int, str]:
+    """What a JSON key means: (kind, field or tag name); keys repeat, so this is cached."""
+    squashed = header_key(key)
+    if squashed == "ports":
+        return _PORTS, ""
+    if squashed == "tags":
+        return _TAGS, ""
+    stripped = key.strip()
+    if stripped.lower().startswith(_TAG_PREFIX):
+        return _TAG, stripped[len(_TAG_PREFIX) :].strip()
+    if squashed in _ALIAS_TO_FIELD:
+        return _FIELD, _ALIAS_TO_FIELD[squashed]
+    return _TAG, stripped
+
+
+@lru_cache(maxsize=256)
+def _json_port_field(key: str) -> str | None:
+    return _JSON_PORT_KEYS.get(header_key(key))
+
+
 def _json_record(
     item: dict[str, object],
 ) -> tuple[dict[str, object], dict[str, str], dict[str, str], list[tuple[str | None, str]]]:
@@ -579,65 +603,65 @@ def _json_record(
     tags: dict[str, str] = {}
     tag_labels: dict[str, str] = {}
     problems: list[tuple[str | None, str]] = []
-
-    def put(name: str, label: str, value: object) -> None:
-        if name in labels:
-            problems.append((label, f"keys {labels[name]!r} and {label!r} both give the {name}"))
-            return
-        labels[name] = label
-        if isinstance(value, str):
-            value = value.strip()
-            if not value:
-                return
-        raw[name] = value
-
-    def put_tag(name: str, label: str, value: object) -> None:
-        name = name.strip()
-        if not name:
-            problems.append((label, "a tag needs a name"))
-            return
-        if name in tag_labels:
-            problems.append(
-                (label, f"keys {tag_labels[name]!r} and {label!r} both give tag {name!r}")
-            )
-            return
-        tag_labels[name] = label
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, str | int | float):
-            text = str(value).strip()
-        else:
-            problems.append((label, f"a tag value must be text, not {_json_type(value)}"))
-            return
-        if text:
-            tags[name] = text
+    fields: list[tuple[str, str, object]] = []  # (field, label, value)
+    tag_items: list[tuple[str, str, object]] = []  # (tag name, label, value)
 
     for key, value in item.items():
         if value is None:
             continue
-        squashed = header_key(key)
-        if squashed == "ports":
-            if not isinstance(value, dict):
-                problems.append((key, f"ports must be an object, not {_json_type(value)}"))
-                continue
+        kind, name = _json_key(key)
+        if kind == _FIELD:
+            fields.append((name, key, value))
+        elif kind == _TAG:
+            tag_items.append((name, key, value))
+        elif not isinstance(value, dict):
+            what = "ports" if kind == _PORTS else "tags"
+            problems.append((key, f"{what} must be an object, not {_json_type(value)}"))
+        elif kind == _PORTS:
             for port_key, port in value.items():
                 label = f"{key}.{port_key}"
-                port_field = _JSON_PORT_KEYS.get(header_key(port_key))
+                port_field = _json_port_field(port_key)
                 if port_field is None:
                     problems.append((label, f"unknown port {port_key!r} (known: snmp, https, ssh)"))
                 elif port is not None:
-                    put(port_field, label, port)
-        elif squashed == "tags":
-            if not isinstance(value, dict):
-                problems.append((key, f"tags must be an object, not {_json_type(value)}"))
-                continue
-            for tag, tag_value in value.items():
-                if tag_value is not None:
-                    put_tag(tag, f"{key}.{tag}", tag_value)
-        elif key.strip().lower().startswith(_TAG_PREFIX):
-            put_tag(key.strip()[len(_TAG_PREFIX) :], key, value)
-        elif squashed in _ALIAS_TO_FIELD:
-            put(_ALIAS_TO_FIELD[squashed], key, value)
+                    fields.append((port_field, label, port))
         else:
-            put_tag(key, key, value)
+            tag_items.extend(
+                (tag.strip(), f"{key}.{tag}", tag_value)
+                for tag, tag_value in value.items()
+                if tag_value is not None
+            )
+
+    for name, label, value in fields:
+        if name in labels:
+            problems.append((label, f"keys {labels[name]!r} and {label!r} both give the {name}"))
+            continue
+        labels[name] = label
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                continue
+        raw[name] = value
+
+    for name, label, value in tag_items:
+        if not name:
+            problems.append((label, "a tag needs a name"))
+            continue
+        if name in tag_labels:
+            problems.append(
+                (label, f"keys {tag_labels[name]!r} and {label!r} both give tag {name!r}")
+            )
+            continue
+        tag_labels[name] = label
+        if isinstance(value, str):
+            text = value.strip()
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int | float):
+            text = str(value)
+        else:
+            problems.append((label, f"a tag value must be text, not {_json_type(value)}"))
+            continue
+        if text:
+            tags[name] = text
     return raw, labels, tags, problems

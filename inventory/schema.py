@@ -57,6 +57,8 @@ devices = sa.Table(
     sa.Column("first_seen", UTCDateTime()),
     sa.Column("last_seen", UTCDateTime()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("pending_tls_fingerprint", sa.String(128)),
+    sa.Column("pending_ssh_host_key", sa.Text),
     sa.UniqueConstraint("serial", name="uq_devices_serial"),
     sa.UniqueConstraint("mac", name="uq_devices_mac"),
     sa.Index("ix_devices_site", "site"),
@@ -78,3 +80,135 @@ credential_profiles = sa.Table(
     sa.Column("secrets", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+device_status = sa.Table(
+    "device_status",
+    metadata,
+    sa.Column("serial", sa.String(64), primary_key=True),
+    sa.Column("observed_at", UTCDateTime(), nullable=False),
+    sa.Column("reachable", sa.Boolean, nullable=False),
+    sa.Column("driver", sa.String(64)),
+    sa.Column("error_kind", sa.String(32)),
+    sa.Column("error", sa.Text),
+    sa.Column("reported_serial", sa.String(64)),
+    sa.Column("reported_mac", sa.String(12)),
+    sa.Column("reported_model", sa.String(128)),
+    sa.Column("identity_mismatch", sa.Text),
+    sa.ForeignKeyConstraint(
+        ["serial"], ["devices.serial"], name="fk_status_device", ondelete="CASCADE"
+    ),
+)
+
+licenses = sa.Table(
+    "licenses",
+    metadata,
+    sa.Column("serial", sa.String(64), nullable=False),
+    sa.Column("feature", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("observed_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("serial", "feature", name="pk_licenses"),
+    sa.ForeignKeyConstraint(
+        ["serial"], ["devices.serial"], name="fk_licenses_device", ondelete="CASCADE"
+    ),
+    sa.Index("ix_licenses_state", "state"),
+)
+
+contracts = sa.Table(
+    "contracts",
+    metadata,
+    sa.Column("number", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("start", sa.Date, nullable=False),
+    sa.Column("end", sa.Date, nullable=False),
+    sa.Column("serials", sa.JSON, nullable=False),
+    sa.Column("product_groups", sa.JSON, nullable=False),
+    sa.Column("pricing", sa.String(16), nullable=False),
+    sa.Column("region", sa.String(64)),
+    sa.Column("imported_at", UTCDateTime(), nullable=False),
+)
+
+activation_keys = sa.Table(
+    "activation_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("serial", sa.String(64), nullable=False),
+    sa.Column("feature", sa.String(64), nullable=False),
+    sa.Column("key_ref", sa.String(32), nullable=False),
+    sa.Column("sealed_key", sa.Text, nullable=False),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("imported_at", UTCDateTime(), nullable=False),
+    sa.Column("used_at", UTCDateTime()),
+    sa.Column("used_by", sa.String(64)),
+    sa.UniqueConstraint("serial", "feature", "key_ref", name="uq_keys_serial_feature_ref"),
+    sa.Index("ix_keys_serial_feature", "serial", "feature"),
+)
+
+reactivations = sa.Table(
+    "reactivations",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("serial", sa.String(64), nullable=False),
+    sa.Column("feature", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("state_before", sa.String(16)),
+    sa.Column("state_after", sa.String(16)),
+    sa.Column("driver", sa.String(64)),
+    sa.Column("fee", sa.Numeric(12, 2)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("contract", sa.String(64)),
+    sa.Column("key_id", sa.Integer),
+    sa.Column("key_ref", sa.String(32)),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("requested_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("confirmation", sa.String(16)),
+    sa.Column("open_key", sa.String(160)),
+    sa.UniqueConstraint("open_key", name="uq_reactivations_open"),
+    sa.Index("ix_reactivations_serial", "serial", "feature"),
+)
+"""One re-activation operation. `open_key` is `serial|feature` while the operation is not
+finished (NULL once confirmed or failed), so two runs can never work on the same feature."""
+
+reactivation_events = sa.Table(
+    "reactivation_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("reactivation_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.ForeignKeyConstraint(
+        ["reactivation_id"], ["reactivations.id"], name="fk_events_reactivation"
+    ),
+    sa.Index("ix_events_reactivation", "reactivation_id"),
+)
+
+confirmations = sa.Table(
+    "confirmations",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("number", sa.String(16), nullable=False),
+    sa.Column("reactivation_id", sa.String(64), nullable=False),
+    sa.Column("serial", sa.String(64), nullable=False),
+    sa.Column("mac", sa.String(12)),
+    sa.Column("feature", sa.String(64), nullable=False),
+    sa.Column("state_before", sa.String(16), nullable=False),
+    sa.Column("state_after", sa.String(16), nullable=False),
+    sa.Column("key_ref", sa.String(32), nullable=False),
+    sa.Column("driver", sa.String(64), nullable=False),
+    sa.Column("fee", sa.Numeric(12, 2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("contract", sa.String(64)),
+    sa.Column("requested_at", UTCDateTime(), nullable=False),
+    sa.Column("confirmed_at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.UniqueConstraint("number", name="uq_confirmations_number"),
+    sa.UniqueConstraint("reactivation_id", name="uq_confirmations_reactivation"),
+)
+"""Append-only, hash-chained: `seq` orders the chain; triggers refuse UPDATE and DELETE."""

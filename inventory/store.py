@@ -269,9 +269,7 @@ class InventoryStore:
         # Updates first: a device that gives up its MAC must release it before another takes it.
         if updates:
             values: dict[str, Any] = {
-                column.name: sa.bindparam(column.name)
-                for column in devices.columns
-                if column.name != "id"
+                name: sa.bindparam(name) for name in updates[0] if name != "_id"
             }
             statement = devices.update().where(devices.c.id == sa.bindparam("_id")).values(values)
             await conn.execute(statement, updates)
@@ -311,3 +309,62 @@ class InventoryStore:
             )
             if result.rowcount == 0:
                 raise DeviceNotFound(device.serial)
+
+    # -- trust pins ----------------------------------------------------------------------------
+
+    async def pin_first_use(self, serial: str, kind: str, value: str) -> bool:
+        """Pin a TLS fingerprint ("tls") or SSH host key ("ssh") if none is pinned yet."""
+        column = _pin_column(kind)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                devices.update()
+                .where(devices.c.serial == serial, column.is_(None))
+                .values({column.name: value, f"pending_{column.name}": None})
+            )
+        return bool(result.rowcount)
+
+    async def set_pending_pin(self, serial: str, kind: str, value: str) -> None:
+        """Remember what a device showed instead of its pin, for `inventory trust` to accept."""
+        column = _pin_column(kind)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                devices.update()
+                .where(devices.c.serial == serial)
+                .values({f"pending_{column.name}": value})
+            )
+
+    async def pending_pins(self, device_id: str) -> dict[str, tuple[str | None, str]]:
+        """kind → (pinned, pending) for each pin the device has a pending change of."""
+        device = await self.get_device(device_id)
+        async with self.engine.connect() as conn:
+            row = (
+                (await conn.execute(sa.select(devices).where(devices.c.serial == device.serial)))
+                .mappings()
+                .one()
+            )
+        pending: dict[str, tuple[str | None, str]] = {}
+        for kind in ("tls", "ssh"):
+            column = _pin_column(kind)
+            if row[f"pending_{column.name}"]:
+                pending[kind] = (row[column.name], row[f"pending_{column.name}"])
+        return pending
+
+    async def accept_pending_pins(self, serial: str, kinds: Sequence[str]) -> None:
+        """Make the pending pins the pinned ones (an admin checked the device)."""
+        async with self.engine.begin() as conn:
+            for kind in kinds:
+                column = _pin_column(kind)
+                pending = devices.c[f"pending_{column.name}"]
+                await conn.execute(
+                    devices.update()
+                    .where(devices.c.serial == serial, pending.is_not(None))
+                    .values({column.name: pending, pending.name: None})
+                )
+
+
+def _pin_column(kind: str) -> sa.Column[Any]:
+    if kind == "tls":
+        return devices.c.tls_fingerprint
+    if kind == "ssh":
+        return devices.c.ssh_host_key
+    raise ValueError(f"unknown pin kind {kind!r}: expected 'tls' or 'ssh'")

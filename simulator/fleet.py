@@ -43,10 +43,17 @@ _FIRMWARE: dict[str, tuple[str, ...]] = {
     "trio": ("5.9.5.3197", "7.2.2.1094", "7.2.6.0019"),
     "ccx": ("8.1.3.1301", "8.2.1.0120", "9.0.0.2061"),
     "studiox": ("3.12.0", "4.0.1", "4.1.2", "4.2.0"),
-    "gs": ("6.2.2.8-460003", "6.2.2.12-460045", "3.1.14-8711"),
+    "gs": ("6.2.2.8-460003", "6.2.2.12-460045"),
     "dma": ("10.2.1", "10.3.0"),
     "rprm": ("10.10.0", "10.11.1"),
     "analog": ("",),
+}
+_FIRMWARE_BY_MODEL_PREFIX: dict[str, tuple[str, ...]] = {
+    # Older lines stopped at older releases (SoundPoint IP / SoundStation IP: UC Software 4.0).
+    "SoundPoint IP": ("4.0.15.1009", "4.0.11.0582"),
+    "SoundStation IP": ("4.0.15.1009", "4.0.11.0582"),
+    "HDX": ("3.1.14-8711", "3.1.13-5607"),
+    "Group Series": ("6.2.2.8-460003", "6.2.2.12-460045"),
 }
 _SERIAL_PREFIX: dict[str, str] = {
     "studiox": "8L",
@@ -165,6 +172,13 @@ def _licenses(rng: random.Random, family: str, today: date) -> dict[str, SimLice
     return licenses
 
 
+def _firmware_choices(family: str, model: str) -> tuple[str, ...]:
+    for prefix, versions in _FIRMWARE_BY_MODEL_PREFIX.items():
+        if model.startswith(prefix):
+            return versions
+    return _FIRMWARE[family]
+
+
 def _credentials(family: str, password: str) -> SimCredentials:
     # UC phones log in as `Polycom`; VideoOS and infrastructure REST use `admin`.
     http_user = "Polycom" if family in UC_FAMILIES else "admin"
@@ -236,7 +250,7 @@ def generate_fleet(
                 mac=mac,
                 model=model,
                 family=key,
-                firmware=rng.choice(_FIRMWARE[key]),
+                firmware=rng.choice(_firmware_choices(key, model)),
                 host=host,
                 system_name=f"{site}-{_short_model(model)}-{serial[-6:].lower()}",
                 site=site,

@@ -32,16 +32,19 @@ class SimLicense:
 
 @dataclass(slots=True)
 class SimCredentials:
-    """What the device accepts; the fleet hands the matching profile to the inventory."""
+    """What the device accepts; the fleet hands the matching profile to the inventory.
+
+    Secrets stay out of `repr`, so a logged device never shows them.
+    """
 
     http_user: str = "Polycom"
-    http_password: str = "456"
+    http_password: str = field(default="456", repr=False)
     ssh_user: str = "admin"
-    ssh_password: str = "456"
-    snmp_community: str = "public"
+    ssh_password: str = field(default="456", repr=False)
+    snmp_community: str = field(default="public", repr=False)
     snmp_v3_user: str = "polyfleet"
-    snmp_v3_auth_key: str = "authkey-polyfleet"
-    snmp_v3_priv_key: str = "privkey-polyfleet"
+    snmp_v3_auth_key: str = field(default="authkey-polyfleet", repr=False)
+    snmp_v3_priv_key: str = field(default="privkey-polyfleet", repr=False)
 
 
 @dataclass(slots=True)

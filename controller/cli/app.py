@@ -9,8 +9,22 @@ from typing import Annotated
 
 import typer
 
-from controller.cli import credentials_cmd, db_cmd, demo_cmd, inventory_cmd
+from controller.cli import (
+    confirmations_cmd,
+    contracts_cmd,
+    credentials_cmd,
+    db_cmd,
+    demo_cmd,
+    discover_cmd,
+    drivers_cmd,
+    health_cmd,
+    inventory_cmd,
+    keys_cmd,
+    quote_cmd,
+    scan_cmd,
+)
 from controller.cli.context import CliContext
+from simulator.cli import simulate
 
 app = typer.Typer(
     name="polyfleet",
@@ -21,7 +35,16 @@ app = typer.Typer(
 app.add_typer(inventory_cmd.app, name="inventory")
 app.add_typer(credentials_cmd.app, name="credentials")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(drivers_cmd.app, name="drivers")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(confirmations_cmd.app, name="confirmations")
+app.add_typer(contracts_cmd.app, name="contracts")
 app.command("demo")(demo_cmd.demo)
+app.command("scan")(scan_cmd.scan)
+app.command("quote")(quote_cmd.quote)
+app.command("health")(health_cmd.health)
+app.command("discover")(discover_cmd.discover)
+app.command("simulate")(simulate)
 
 
 def _version(value: bool) -> None:

@@ -13,17 +13,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from controller.settings import ConfigError, PolyfleetSettings, load_settings
-from inventory.credential_store import CredentialStore
 from inventory.database import resolve_db
 from inventory.errors import InventoryError
-from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
+
+if TYPE_CHECKING:
+    from inventory.credential_store import CredentialStore
 
 T = TypeVar("T")
 
@@ -91,6 +92,10 @@ class CliContext:
 
     @asynccontextmanager
     async def credentials(self) -> AsyncIterator[CredentialStore]:
+        """The credential profiles; loads the cryptography stack only for commands that need it."""
+        from inventory.credential_store import CredentialStore
+        from inventory.secret_box import SecretBox
+
         async with self.store() as store:
             yield CredentialStore(store.engine, SecretBox.from_environment())
 

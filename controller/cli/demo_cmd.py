@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,10 +21,10 @@ from rich.rule import Rule
 
 from controller.cli.context import fail
 from inventory.catalog import family_for_model, product_group_for_model
-from inventory.exporter import write_devices
 from inventory.models import Device
-from simulator.fleet import generate_fleet
-from simulator.state import SimDevice
+
+if TYPE_CHECKING:
+    from simulator.state import SimDevice
 
 
 def device_from_sim(sim: SimDevice) -> Device:
@@ -69,6 +69,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="same seed, same fleet")] = 7,
 ) -> None:
     """Run the end-to-end story on a simulated fleet in a temporary store; exits 0 on success."""
+    from inventory.exporter import write_devices  # the simulator loads only for the demo
+    from simulator.fleet import generate_fleet
+
     console = Console()
     with tempfile.TemporaryDirectory(prefix="polyfleet-demo-") as tmp:
         work = Path(tmp)

@@ -88,6 +88,7 @@ def import_(
             "inserted": report.inserted,
             "updated": report.updated,
             "unchanged": report.unchanged,
+            "rejected_rows": len({r["line"] for r in rejected}),
             "rejected": rejected,
         }
 
@@ -99,12 +100,12 @@ def import_(
         emit_json(summary)
     verb = "would import" if dry_run else "imported"
     if strict and summary["rejected"]:
-        cli.info(f"--strict: nothing imported, {len(summary['rejected'])} row(s) rejected")
+        cli.info(f"--strict: nothing imported, {summary['rejected_rows']} row(s) rejected")
     else:
         cli.info(
             f"{verb} {summary['inserted'] + summary['updated'] + summary['unchanged']} device(s): "
             f"{summary['inserted']} new, {summary['updated']} updated, "
-            f"{summary['unchanged']} unchanged; {len(summary['rejected'])} row(s) rejected"
+            f"{summary['unchanged']} unchanged; {summary['rejected_rows']} row(s) rejected"
         )
     if summary["rejected"]:
         raise typer.Exit(ExitCode.FAILED)
@@ -272,3 +273,36 @@ def export(
             write_devices(devices, fmt, handle)  # type: ignore[arg-type]
         tmp.replace(file)
     cli.info(f"exported {len(devices)} device(s)")
+
+
+@app.command()
+def trust(
+    ctx: typer.Context,
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="serial or MAC, any spelling")],
+    yes: Annotated[bool, typer.Option("--yes", help="accept without asking")] = False,
+) -> None:
+    """Accept a device's changed TLS certificate or SSH host key, as seen by the last scan."""
+    cli = get_context(ctx)
+
+    async def pending() -> tuple[Device, dict[str, tuple[str | None, str]]]:
+        async with cli.store() as store:
+            device = await store.get_device(device_id)
+            return device, await store.pending_pins(device.serial)
+
+    device, changes = run(pending)
+    if not changes:
+        fail(f"device {device.serial} has no changed certificate or host key to accept")
+    names = {"tls": "TLS certificate", "ssh": "SSH host key"}
+    for kind, (old, new) in changes.items():
+        cli.err.print(f"{names[kind]} of {device.serial}:\n  pinned: {old}\n  now:    {new}")
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("no terminal to confirm on: pass --yes after checking the device")
+        typer.confirm("Trust the new identity?", abort=True, err=True)
+
+    async def accept() -> None:
+        async with cli.store() as store:
+            await store.accept_pending_pins(device.serial, list(changes))
+
+    run(accept)
+    cli.info(f"device {device.serial}: new {', '.join(names[k] for k in changes)} trusted")

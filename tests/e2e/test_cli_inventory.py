@@ -130,3 +130,26 @@ def test_list_filters_by_site_and_renders_csv(db_url: str, tmp_path: Path) -> No
     lines = result.stdout.splitlines()
     assert lines[0].startswith("serial,mac,model")
     assert lines[1:] == ["8L2003534AFC,64:16:7f:00:00:02,Studio X50,video,branch,10.0.0.2,,"]
+
+
+def test_messy_real_world_csv_imports_exactly_the_right_rows(db_url: str) -> None:
+    messy = Path(__file__).parent.parent / "fixtures" / "import" / "messy.csv"
+    result = polyfleet(db_url, "inventory", "import", str(messy), "--site", "Default", "-o", "json")
+    assert result.code == 1
+    summary = result.json()
+    assert sorted({r["line"] for r in summary["rejected"]}) == [8, 9, 10, 11, 12, 13, 17, 19]
+    assert summary["rejected_rows"] == 8
+    assert "8 row(s) rejected" in result.stderr
+    assert "MAC 00:11:22:33:44:55 is not in a Poly OUI" in result.stderr
+    assert serials(db_url) == [
+        "0004F2AABB16",
+        "SN-ANALOG-0001",
+        "SN-FOREIGN",
+        "SN-GS-0004",
+        "SN-NOTAG",
+        "SN-TRIO-0003",
+        "SN-VVX-0001",
+        "SN-VVX-0002",
+    ]
+    trio = polyfleet(db_url, "inventory", "show", "0004.f2aa.bb03", "-o", "json").json()[0]
+    assert (trio["site"], trio["ports"]["https"]) == ("Default", 8443)

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from inventory.database import DatabaseTarget, create_engine, upgrade
+from inventory.database import DatabaseTarget, create_engine, script_head, upgrade
 from inventory.errors import DeviceNotFound, IdentityConflict, InvalidIdentifier
+from inventory.migrations import HEAD
 from inventory.models import Device, DevicePorts
 from inventory.schema import metadata
 from inventory.store import InventoryStore
@@ -141,3 +142,7 @@ async def test_migrations_are_idempotent_and_match_the_schema(db_target: Databas
             assert await conn.run_sync(diff) == []
     finally:
         await engine.dispose()
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    assert script_head() == HEAD

@@ -1,0 +1,159 @@
+"""`polyfleet contracts …`: import and list warranties and service agreements.
+
+Contracts are where eligibility comes from, so `import` follows `inventory import`'s rules: every
+rejected row is reported with its line and reason, the rest is written in one transaction (or,
+with `--strict`, nothing), and an unreadable file is exit 2.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
+from controller.cli.output import emit_json, emit_rows
+from inventory.contract_files import parse_contract_file
+from inventory.contract_store import ContractStore
+from inventory.errors import ImportRefused
+from inventory.models import Contract
+
+app = typer.Typer(
+    help="Warranties and service agreements: the eligibility source of quotes.",
+    no_args_is_help=True,
+)
+
+LIST_COLUMNS = (
+    "number",
+    "kind",
+    "start",
+    "end",
+    "pricing",
+    "region",
+    "product_groups",
+    "serials",
+)
+_TABLE_SERIALS = 1
+OutputOption = Annotated[
+    OutputFormat, typer.Option("--output", "-o", help="table for people, json or csv for scripts")
+]
+
+
+def parse_date_option(value: str | None, option: str) -> date | None:
+    """An ISO date given on the command line; a wrong one is a usage error (exit 2)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)", ExitCode.UNUSABLE_INPUT)
+
+
+def contract_record(contract: Contract) -> dict[str, Any]:
+    """A contract as listings show it: lists sorted, so CSV output imports back unchanged."""
+    return {
+        "number": contract.number,
+        "kind": contract.kind.value,
+        "start": contract.start,
+        "end": contract.end,
+        "pricing": contract.pricing.value,
+        "region": contract.region,
+        "product_groups": sorted(group.value for group in contract.product_groups),
+        "serials": sorted(contract.serials),
+    }
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV or JSON file of contracts")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or json (default: by file extension)")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="import nothing if any row is rejected")] = False,
+    dry_run: Annotated[bool, typer.Option(help="report what would change, write nothing")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Import contracts; a contract in the file replaces the stored one of the same number."""
+    cli = get_context(ctx)
+    if fmt not in (None, "csv", "json"):
+        fail(f"--format must be csv or json, not {fmt!r}", ExitCode.UNUSABLE_INPUT)
+    try:
+        parsed = parse_contract_file(file, fmt=fmt)  # type: ignore[arg-type]
+    except ImportRefused as exc:
+        fail(str(exc), ExitCode.UNUSABLE_INPUT)
+    for warning in parsed.warnings:
+        cli.warn(f"{file}:{warning.line}: {warning.message}")
+    rejected = [{"line": r.line, "column": r.column, "reason": r.reason} for r in parsed.rejected]
+    write = not dry_run and not (strict and rejected)
+
+    async def apply() -> dict[str, Any]:
+        async with cli.store() as store:
+            contracts = ContractStore(store.engine)
+            report = await contracts.upsert_contracts(parsed.contracts, dry_run=not write)
+            serials = [s for contract in parsed.contracts for s in contract.serials]
+            unknown = await contracts.unknown_serials(serials)
+        return {
+            "file": str(file),
+            "written": write,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "rejected_rows": len({r["line"] for r in rejected}),
+            "rejected": rejected,
+            "serials_not_in_inventory": unknown,
+        }
+
+    summary = run(apply)
+    for row in rejected:
+        column = f" column {row['column']}" if row["column"] else ""
+        cli.err.print(f"{file}:{row['line']}:{column} rejected: {row['reason']}", highlight=False)
+    unknown = summary["serials_not_in_inventory"]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (
+            f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
+        )
+        cli.warn(f"{len(unknown)} covered serial(s) are not in the inventory: {shown}")
+    if output is OutputFormat.JSON:
+        emit_json(summary)
+    if strict and rejected:
+        cli.info(f"--strict: nothing imported, {summary['rejected_rows']} row(s) rejected")
+    else:
+        verb = "would import" if dry_run else "imported"
+        total = summary["inserted"] + summary["updated"] + summary["unchanged"]
+        cli.info(
+            f"{verb} {total} contract(s): {summary['inserted']} new, {summary['updated']} "
+            f"replaced, {summary['unchanged']} unchanged; "
+            f"{summary['rejected_rows']} row(s) rejected"
+        )
+    if rejected:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    active_on: Annotated[
+        str | None, typer.Option("--active-on", help="only contracts in force on DATE (YYYY-MM-DD)")
+    ] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List contracts, ordered by number."""
+    cli = get_context(ctx)
+    day = parse_date_option(active_on, "--active-on")
+
+    async def fetch() -> list[Contract]:
+        async with cli.store() as store:
+            return await ContractStore(store.engine).list_contracts(active_on=day)
+
+    contracts = run(fetch)
+    records = [contract_record(c) for c in contracts]
+    if output is OutputFormat.TABLE:
+        for record in records:
+            serials: list[str] = record["serials"]
+            if len(serials) > _TABLE_SERIALS:
+                more = len(serials) - _TABLE_SERIALS
+                record["serials"] = [*serials[:_TABLE_SERIALS], f"(+{more})"]
+    emit_rows(records, LIST_COLUMNS, output, console=cli.out, title=f"{len(records)} contract(s)")

@@ -1,0 +1,98 @@
+"""`polyfleet discover CIDR…`: probe addresses, recognise Poly devices, add them to inventory."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any
+
+import typer
+
+from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
+from controller.cli.output import emit_json, emit_rows
+from controller.discovery import (
+    Discovered,
+    Discoverer,
+    DiscoveryError,
+    Outcome,
+    device_from_discovery,
+    expand_targets,
+)
+from controller.scan import open_transports
+from device_drivers.context import Timeouts
+from device_drivers.registry import DriverRegistry
+from inventory.credential_store import CredentialStore, ProfileNotFound
+from inventory.secret_box import SecretBox
+
+COLUMNS = ("address", "outcome", "action", "serial", "mac", "model", "driver", "detail")
+
+
+def discover(
+    ctx: typer.Context,
+    targets: Annotated[list[str], typer.Argument(metavar="CIDR...", help="e.g. 10.1.0.0/24")],
+    site: Annotated[str | None, typer.Option(help="site of the devices found")] = None,
+    credentials: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="credential profile to probe with (repeatable); the one that works "
+            "is remembered on the device"
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=4096)] = 256,
+    timeout: Annotated[float, typer.Option(min=0.1, max=60, help="per probe (s)")] = 1.0,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
+) -> None:
+    """Probe addresses; Poly devices are added or updated, the rest are listed only."""
+    cli = get_context(ctx)
+    try:
+        addresses = expand_targets(targets)
+    except DiscoveryError as exc:
+        fail(str(exc), ExitCode.UNUSABLE_INPUT)
+
+    async def go() -> list[dict[str, Any]]:
+        async with cli.store() as store:
+            creds = CredentialStore(store.engine, SecretBox.from_environment())
+            profiles = [await creds.get(name) for name in credentials or []]
+            transports = open_transports(concurrency)
+            try:
+                discoverer = Discoverer(
+                    DriverRegistry(),
+                    transports,
+                    profiles,
+                    timeouts=Timeouts(snmp=timeout, snmp_retries=0, http=timeout * 3, ssh=5.0),
+                    concurrency=concurrency,
+                )
+                results = await discoverer.discover(addresses)
+            finally:
+                await transports.close()
+            found = [r for r in results if r.outcome is Outcome.FOUND]
+            devices = [device_from_discovery(r, site=site) for r in found]
+            report = await store.upsert_devices(devices)
+            actions = {id(r): "added" for r in found}
+            for conflict in report.conflicts:
+                actions[id(found[conflict.index])] = f"conflict: {conflict.error}"
+            return [_row(r, actions.get(id(r), "")) for r in results]
+
+    try:
+        rows = run(go)
+    except ProfileNotFound as exc:
+        fail(str(exc))
+    if output is OutputFormat.JSON:
+        emit_json(rows)
+    else:
+        emit_rows(rows, COLUMNS, output, console=cli.out, title=f"{len(rows)} address(es)")
+    counts = Counter(row["outcome"] for row in rows)
+    cli.info("discovered: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def _row(result: Discovered, action: str) -> dict[str, Any]:
+    facts = result.facts
+    return {
+        "address": result.address,
+        "outcome": result.outcome.value,
+        "action": action or None,
+        "serial": facts.serial if facts else None,
+        "mac": facts.mac if facts else None,
+        "model": facts.model if facts else None,
+        "driver": result.driver,
+        "detail": result.detail,
+    }

@@ -1,0 +1,424 @@
+"""`polyfleet health`: classify the fleet's license health for cron and monitoring.
+
+Built to run unattended: no prompts and no colour without a TTY; a lock file keeps two runs from
+overlapping; `--timeout` bounds the run. Every way the check itself can fail (bad option value,
+unreadable config, store down, lock held, timeout) exits 3, UNKNOWN, because in Nagios' scheme
+exit 2 would claim the fleet is CRITICAL. Unknown option *names* are still click usage errors
+(exit 2): click rejects them before this command runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple, NoReturn
+
+import sqlalchemy as sa
+import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from controller.cli.context import CliContext, get_context
+from controller.health import (
+    STATUS_ORDER,
+    FleetHealth,
+    Health,
+    HealthPolicy,
+    LicenseLike,
+    classify,
+    nagios_line,
+    render_json,
+    render_nagios,
+    render_prometheus,
+    render_text_lines,
+)
+from controller.run_lock import LockHeld, LockUnavailable, RunLock, default_lock_path
+from controller.settings import ConfigError, load_settings
+from inventory.database import resolve_db
+from inventory.models import LicenseState
+from inventory.schema import device_status, devices, licenses
+from inventory.store import InventoryStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 300.0
+_BATCH = 5000
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class HealthFormat(StrEnum):
+    """`--format` of `polyfleet health`."""
+
+    TEXT = "text"
+    JSON = "json"
+    NAGIOS = "nagios"
+    PROMETHEUS = "prometheus"
+
+
+class InvalidOption(ValueError):
+    """An option value that cannot be used; the message names the option and what it expects."""
+
+
+def parse_duration(option: str, text: str) -> timedelta:
+    """`90m`, `26h`, `2d`, `1w` (or `45s`) as a positive timedelta."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise InvalidOption(
+            f"invalid {option} {text!r}: expected a number and a unit s, m, h, d or w "
+            "(e.g. 90m, 26h, 2d, 1w)"
+        )
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if seconds <= 0:
+        raise InvalidOption(f"invalid {option} {text!r}: must be greater than zero")
+    return timedelta(seconds=seconds)
+
+
+def parse_int(option: str, text: str, *, low: int, high: int) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise InvalidOption(f"invalid {option} {text!r}: expected a whole number") from None
+    if not low <= value <= high:
+        raise InvalidOption(f"invalid {option} {text!r}: expected {low} to {high}")
+    return value
+
+
+def parse_seconds(option: str, text: str, *, high: float) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise InvalidOption(f"invalid {option} {text!r}: expected seconds, e.g. 300") from None
+    if not 0 < value <= high:
+        raise InvalidOption(f"invalid {option} {text!r}: expected more than 0 and at most {high:g}")
+    return value
+
+
+def parse_format(text: str) -> HealthFormat:
+    try:
+        return HealthFormat(text.strip().lower())
+    except ValueError:
+        names = ", ".join(f.value for f in HealthFormat)
+        raise InvalidOption(f"invalid --format {text!r}: expected one of {names}") from None
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+class _Device(NamedTuple):
+    serial: str
+    mac: str | None
+    site: str | None
+    model: str | None
+    driver: str | None
+    last_seen: datetime | None
+
+
+class _License(NamedTuple):
+    feature: str
+    state: LicenseState
+    expires_at: datetime | None
+    observed_at: datetime
+
+
+class _Status(NamedTuple):
+    observed_at: datetime
+    reachable: bool
+    error_kind: str | None
+    error: str | None
+    identity_mismatch: str | None
+    licenses: Sequence[LicenseLike]
+
+
+class _Timestamps:
+    """Timestamp columns read fast: on SQLite the stored text parsed by `fromisoformat` (with a
+    memo, as scans share timestamps) instead of the per-value TypeDecorator, several times
+    faster over 100,000s of values; on PostgreSQL the driver's aware datetimes as they come."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+        self._memo: dict[str, datetime] = {}
+
+    def column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        kind: sa.types.TypeEngine[Any] = sa.String() if self.sqlite else sa.DateTime(timezone=True)
+        return sa.type_coerce(column, kind).label(column.name)
+
+    def required(self, raw: Any) -> datetime:
+        moment = self.value(raw)
+        if moment is None:
+            raise ValueError("NULL in a NOT NULL timestamp column")
+        return moment
+
+    def value(self, raw: Any) -> datetime | None:
+        if raw is None:
+            return None
+        if not self.sqlite:
+            moment: datetime = raw
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        parsed = self._memo.get(raw)
+        if parsed is None:
+            parsed = datetime.fromisoformat(raw)
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+            if len(self._memo) < 100_000:
+                self._memo[raw] = parsed
+        return parsed
+
+
+async def _licenses_by_serial(engine: AsyncEngine, site: str | None) -> dict[str, list[_License]]:
+    ts = _Timestamps(engine.dialect.name)
+    query = sa.select(
+        licenses.c.serial,
+        licenses.c.feature,
+        licenses.c.state,
+        ts.column(licenses.c.expires_at),
+        ts.column(licenses.c.observed_at),
+    ).order_by(licenses.c.serial, licenses.c.feature)
+    if site is not None:
+        query = query.join(devices, devices.c.serial == licenses.c.serial).where(
+            devices.c.site == site
+        )
+    states = {s.value: s for s in LicenseState}
+    found: dict[str, list[_License]] = defaultdict(list)
+    async with engine.connect() as conn:
+        result = await conn.stream(query.execution_options(yield_per=_BATCH))
+        # Whole partitions, not rows: each async step is a greenlet switch, too dear per row.
+        value, required = ts.value, ts.required
+        async for part in result.partitions():
+            for serial, feature, state, expires_at, observed_at in part:
+                found[serial].append(
+                    _License(feature, states[state], value(expires_at), required(observed_at))
+                )
+    return found
+
+
+async def _devices_with_status(
+    engine: AsyncEngine, site: str | None, licensed: dict[str, list[_License]]
+) -> AsyncIterator[list[tuple[_Device, _Status | None]]]:
+    """Devices (by serial) with their latest status, streamed in batches, never held whole."""
+    s = device_status.c
+    ts = _Timestamps(engine.dialect.name)
+    query = (
+        sa.select(
+            devices.c.serial,
+            devices.c.mac,
+            devices.c.site,
+            devices.c.model,
+            devices.c.driver,
+            ts.column(devices.c.last_seen),
+            ts.column(s.observed_at),
+            s.reachable,
+            s.error_kind,
+            s.error,
+            s.identity_mismatch,
+        )
+        .select_from(devices.outerjoin(device_status, s.serial == devices.c.serial))
+        .order_by(devices.c.serial)
+    )
+    if site is not None:
+        query = query.where(devices.c.site == site)
+    async with engine.connect() as conn:
+        result = await conn.stream(query.execution_options(yield_per=_BATCH))
+        async for part in result.partitions():
+            batch: list[tuple[_Device, _Status | None]] = []
+            for row in part:
+                serial, mac, site_, model, driver, last_seen, observed_at = row[:7]
+                device = _Device(serial, mac, site_, model, driver, ts.value(last_seen))
+                if observed_at is None:
+                    batch.append((device, None))
+                    continue
+                lics = licensed.get(device.serial, ())
+                status = _Status(
+                    ts.required(observed_at), bool(row[7]), row[8], row[9], row[10], lics
+                )
+                batch.append((device, status))
+            yield batch
+
+
+async def check_fleet(
+    engine: AsyncEngine, site: str | None, now: datetime, policy: HealthPolicy
+) -> FleetHealth:
+    """Classify every inventory device (of `site`) from the store."""
+    fleet = FleetHealth(now)
+    licensed = await _licenses_by_serial(engine, site)
+    async for batch in _devices_with_status(engine, site, licensed):
+        for device, status in batch:
+            fleet.add(classify(device, status, now, policy))
+    return fleet
+
+
+# -- output --------------------------------------------------------------------------------------
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temp file in the same directory and rename it over `path`, so a reader (the
+    textfile collector) sees the old file or the new one, never half of one. The temp name does
+    not end in .prom, so the collector ignores it."""
+    directory = path.parent
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644  # readable by node_exporter's user
+        tmp.chmod(mode)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _unknown(cli: CliContext, fmt: HealthFormat | None, message: str) -> NoReturn:
+    """The check could not be done: say why, in the chosen format where it has a place, exit 3."""
+    cli.err.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    if fmt is HealthFormat.NAGIOS:
+        sys.stdout.write(nagios_line(Health.UNKNOWN, message) + "\n")
+    elif fmt is HealthFormat.JSON:
+        counts = ", ".join(f'"{s.value}": 0' for s in STATUS_ORDER)
+        error = json.dumps(message, ensure_ascii=False)
+        sys.stdout.write(
+            f'{{"status": "UNKNOWN", "error": {error}, "counts": {{{counts}}}, "devices": []}}\n'
+        )
+    raise typer.Exit(Health.UNKNOWN.exit_code)
+
+
+def health(
+    ctx: typer.Context,
+    scan: Annotated[bool, typer.Option("--scan", help="scan the devices first")] = False,
+    site: Annotated[str | None, typer.Option(help="only devices of this site")] = None,
+    max_age: Annotated[
+        str, typer.Option(help="observations older than this are WARNING (90m, 26h, 2d, 1w)")
+    ] = "26h",
+    warn_days: Annotated[
+        str, typer.Option(help="WARNING when a license expires within this many days")
+    ] = "30",
+    fmt: Annotated[
+        str, typer.Option("--format", help="text, json, nagios or prometheus")
+    ] = HealthFormat.TEXT.value,
+    require: Annotated[
+        list[str] | None,
+        typer.Option("--require", help="a feature every networked device must have (repeatable)"),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", help="write to FILE atomically instead of stdout (textfile collector)"
+        ),
+    ] = None,
+    lock_file: Annotated[
+        Path | None, typer.Option(help="lock file (default: one per store in the data dir)")
+    ] = None,
+    timeout: Annotated[
+        str, typer.Option(help="give up (UNKNOWN) after this many seconds")
+    ] = f"{DEFAULT_TIMEOUT:g}",
+) -> None:
+    """License health of the fleet; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    cli = get_context(ctx)
+    started = time.perf_counter()
+    try:
+        chosen = parse_format(fmt)
+    except InvalidOption as exc:
+        _unknown(cli, None, str(exc))
+    try:
+        policy = HealthPolicy(
+            warn_days=parse_int("--warn-days", warn_days, low=0, high=36500),
+            max_age=parse_duration("--max-age", max_age),
+            required_features=frozenset(f.strip() for f in require or () if f.strip()),
+        )
+        limit = parse_seconds("--timeout", timeout, high=86400)
+    except InvalidOption as exc:
+        _unknown(cli, chosen, str(exc))
+    if output is not None and not output.parent.is_dir():
+        _unknown(cli, chosen, f"invalid --output {output}: directory {output.parent} not found")
+    try:
+        db = cli.db or load_settings(cli.config).db
+        target = resolve_db(db)
+    except (ConfigError, ValueError) as exc:  # InventoryError is a ValueError
+        _unknown(cli, chosen, str(exc))
+    key = target.url + (f"#{target.schema}" if target.schema else "")
+    lock_path = lock_file or default_lock_path("health", key)
+
+    async def go() -> FleetHealth:
+        if scan:
+            await _scan_first(cli, site)
+        async with await InventoryStore.open(target) as store:
+            return await check_fleet(store.engine, site, datetime.now(UTC), policy)
+
+    done: list[FleetHealth] = []
+
+    async def bounded() -> None:
+        # The result is handed over in `done`, not returned: on the way out asyncio.run's
+        # SIGINT handling reprs the main task, result included (seconds for 100,000 devices).
+        async with asyncio.timeout(limit):
+            done.append(await go())
+
+    try:
+        with RunLock(lock_path):
+            asyncio.run(bounded())
+            fleet = done[0]
+    except LockHeld as exc:
+        _unknown(cli, chosen, str(exc))
+    except LockUnavailable as exc:
+        _unknown(cli, chosen, str(exc))
+    except TimeoutError:
+        _unknown(cli, chosen, f"health run did not finish within {limit:g} s (--timeout)")
+    except KeyboardInterrupt:
+        _unknown(cli, chosen, "interrupted")
+    except Exception as exc:  # a monitoring check must answer UNKNOWN, never a traceback
+        log.debug("health check failed", exc_info=True)
+        _unknown(cli, chosen, f"health check failed: {type(exc).__name__}: {exc}")
+
+    _emit(cli, fleet, chosen, output, time.perf_counter() - started)
+    raise typer.Exit(fleet.status.exit_code)
+
+
+async def _scan_first(cli: CliContext, site: str | None) -> None:
+    from controller.cli.scan_cmd import run_scan  # the scan stack loads only for --scan
+    from controller.scan import ScanOptions
+
+    cli.info("scanning before the health check …")
+    results = await run_scan(cli, site=site, ids=None, options=ScanOptions(), credentials=None)
+    failed = sum(1 for r in results if not r.ok)
+    cli.info(f"scanned {len(results)} device(s), {failed} not answering")
+
+
+def _emit(
+    cli: CliContext, fleet: FleetHealth, fmt: HealthFormat, output: Path | None, duration: float
+) -> None:
+    if fmt is HealthFormat.TEXT and output is None:
+        for line in render_text_lines(fleet):
+            cli.out.print(line, highlight=False)
+        return
+    if fmt is HealthFormat.TEXT:
+        from rich.text import Text
+
+        text = "\n".join(Text.from_markup(line).plain for line in render_text_lines(fleet)) + "\n"
+    elif fmt is HealthFormat.JSON:
+        text = render_json(fleet)
+    elif fmt is HealthFormat.NAGIOS:
+        text = render_nagios(fleet)
+    else:
+        text = render_prometheus(fleet, duration=duration)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        write_atomically(output, text)
+    except OSError as exc:
+        _unknown(cli, fmt, f"cannot write {output}: {exc.strerror or exc}")
+    cli.info(f"fleet health {fleet.status.value} ({fleet.summary()}) written to {output}")

@@ -1,0 +1,110 @@
+"""`polyfleet quote ID`: may this device be re-activated, at what fee, under what contract, by when?
+
+The answer is `controller.eligibility.evaluate()`'s, the same the re-activation workflow acts on;
+this command only gathers its inputs (device, contracts, site, policy) and prints it. Exit 0
+eligible, 4 ineligible, 1 device not found, 2 unusable policy file or option.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
+from controller.cli.contracts_cmd import parse_date_option
+from controller.cli.output import emit_json
+from controller.eligibility import Quote
+from controller.policy import Policy, PolicyError, load_policy
+from controller.quoting import quote_device
+from inventory.identifiers import format_mac
+
+
+def resolve_policy(cli: CliContext, option: Path | None) -> Policy:
+    """`--policy` over the config file's `policy` over the shipped default; errors exit 2."""
+    path = option or cli.settings.policy
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        fail(str(exc), ExitCode.UNUSABLE_INPUT)
+
+
+def quote(
+    ctx: typer.Context,
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="serial or MAC, any spelling")],
+    feature: Annotated[
+        str | None, typer.Option("--feature", help="license feature to re-activate")
+    ] = None,
+    on: Annotated[
+        str | None, typer.Option("--on", help="quote date YYYY-MM-DD (default: today)")
+    ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy", help="policy TOML file (default: config `policy`, else built-in)"),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="table for people, json for scripts")
+    ] = OutputFormat.TABLE,
+) -> None:
+    """Eligibility rule by rule, the fee and the SLA due date for re-activating one device."""
+    cli = get_context(ctx)
+    if output is OutputFormat.CSV:
+        fail("quote prints table or json, not csv", ExitCode.UNUSABLE_INPUT)
+    day = parse_date_option(on, "--on") or date.today()
+    policy = resolve_policy(cli, policy_file)
+
+    async def build() -> Quote:
+        async with cli.store() as store:
+            device = await store.get_device(device_id)
+            return await quote_device(store.engine, device, policy, day, feature=feature)
+
+    result = run(build)
+    if output is OutputFormat.JSON:
+        emit_json(result.model_dump(mode="json"))
+    else:
+        show_quote(cli, result)
+    if not result.eligible:
+        raise typer.Exit(ExitCode.INELIGIBLE)
+
+
+def show_quote(cli: CliContext, result: Quote) -> None:
+    """The quote for people: the rules table, then contract, fee and due date."""
+    mac = f", MAC {format_mac(result.mac)}" if result.mac else ""
+    title = f"re-activation quote for {result.serial}{mac} on {result.on}"
+    table = Table(title=title, header_style="bold")
+    table.add_column("rule")
+    table.add_column("result")
+    table.add_column("reason")
+    for rule in result.rules:
+        verdict = "[green]pass[/]" if rule.passed else "[red]FAIL[/]"
+        table.add_row(rule.name, verdict, rule.reason)
+    cli.out.print(table)
+    lines = []
+    if result.eligible:
+        lines.append("[green bold]ELIGIBLE[/]")
+        lines.append(
+            f"contract:  {result.contract} ({result.contract_kind}, ends {result.contract_end})"
+        )
+        lines.append(f"fee:       {result.fee} {result.currency} ({result.pricing})")
+    else:
+        failed = ", ".join(rule.name for rule in result.failed)
+        lines.append(f"[red bold]INELIGIBLE[/] (failed: {failed})")
+    holidays = ", ".join(f"{h.name} {h.date}" for h in result.sla_holidays)
+    skipped = f"; skips {holidays}" if holidays else ""
+    lines.append(
+        f"SLA due:   {result.sla_due} ({result.sla_business_days} business day(s) in "
+        f"{result.sla_country}{skipped})"
+    )
+    if result.ppi_fee is not None:
+        lines.append(
+            f"PPI fee:   {result.ppi_fee} {result.currency} pay-per-incident "
+            f"(in force since {result.ppi_fee_effective})"
+        )
+    lines.append(f"policy:    {result.policy}")
+    for note in result.notes:
+        lines.append(f"note:      {note}")
+    for line in lines:
+        cli.out.print(line, highlight=False)

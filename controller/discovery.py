@@ -1,0 +1,224 @@
+"""Discovery: find Poly devices in address ranges and recognise family, model, serial and MAC.
+
+Per address, SNMP identity comes first (cheap, one UDP round trip); a confident answer picks the
+driver at once. Otherwise the networked drivers are tried in the architecture's probe order (UC
+REST, VideoOS, Group Series SSH). The chosen driver's `identify()` then gives the facts that go
+into the inventory, so discovery reads devices exactly the way scans will. Addresses that answer
+as something else, or not at all, are listed and never added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from controller.scan import Transports
+from device_drivers.context import DriverContext, PinStore, Timeouts
+from device_drivers.detect import Confidence, Detection, driver_for_facts
+from device_drivers.errors import AuthenticationFailed, DeviceError
+from device_drivers.identity_oids import (
+    ENDPOINT_IDENTITY,
+    IDENTITY_DEVICE_MODEL,
+    IDENTITY_DEVICE_SERIAL_NUMBER,
+    SYS_DESCR,
+    SYS_OBJECT_ID,
+    SYSTEM_GROUP,
+)
+from device_drivers.models import DeviceFacts
+from device_drivers.registry import DriverRegistry
+from device_drivers.transports import SnmpScalar
+from inventory.catalog import DriverName, product_group_for_model
+from inventory.models import CredentialProfile, Device
+
+MAX_ADDRESSES = 65_536
+"""A /16 at most per run: a typo such as /8 must not start a 16-million-address sweep."""
+
+FALLBACK_DRIVERS: tuple[DriverName, ...] = (
+    DriverName.POLY_UC,
+    DriverName.POLY_VIDEOOS,
+    DriverName.POLYCOM_GS,
+)
+"""Probe order after SNMP (ARCHITECTURE.md): UC REST, VideoOS REST, Group Series SSH."""
+
+
+class DiscoveryError(ValueError):
+    """The address list cannot be used (bad CIDR, too many addresses)."""
+
+
+class Outcome(StrEnum):
+    """What discovery concluded about one address."""
+
+    FOUND = "found"
+    CREDENTIALS_REFUSED = "credentials_refused"
+    NOT_POLY = "not_poly"
+    SILENT = "silent"
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """One probed address."""
+
+    address: str
+    outcome: Outcome
+    driver: str | None = None
+    facts: DeviceFacts | None = None
+    detail: str | None = None
+    credentials: str | None = None
+
+
+def expand_targets(specs: Sequence[str]) -> list[str]:
+    """Addresses of CIDRs or single addresses, without network/broadcast, deduplicated."""
+    seen: dict[str, None] = {}
+    for spec in specs:
+        try:
+            network = ipaddress.ip_network(spec.strip(), strict=False)
+        except ValueError as exc:
+            raise DiscoveryError(f"{spec!r} is not an address or CIDR: {exc}") from None
+        if len(seen) + network.num_addresses > MAX_ADDRESSES + 2:
+            raise DiscoveryError(
+                f"{spec} has {network.num_addresses:,} addresses; at most {MAX_ADDRESSES:,} "
+                "per run (split the range)"
+            )
+        hosts: Iterable[ipaddress.IPv4Address | ipaddress.IPv6Address]
+        hosts = [network.network_address] if network.num_addresses == 1 else network.hosts()
+        for host in hosts:
+            seen[str(host)] = None
+    return list(seen)
+
+
+def device_from_discovery(found: Discovered, *, site: str | None) -> Device:
+    """The inventory record for a found device (standard ports assumed)."""
+    assert found.facts is not None
+    facts = found.facts
+    return Device(
+        serial=facts.serial,
+        mac=facts.mac,
+        model=facts.model,
+        product_group=facts.product_group
+        or (product_group_for_model(facts.model) if facts.model else None),
+        driver=found.driver,
+        host=found.address,
+        site=site,
+        firmware=facts.firmware,
+        credentials=found.credentials,
+    )
+
+
+def _text(values: Mapping[str, SnmpScalar], oid: str) -> str | None:
+    value = values.get(oid)
+    return value if isinstance(value, str) and value else None
+
+
+class Discoverer:
+    """Probes addresses with the shared transports and the registered drivers."""
+
+    def __init__(
+        self,
+        registry: DriverRegistry,
+        transports: Transports,
+        profiles: Sequence[CredentialProfile],
+        *,
+        timeouts: Timeouts | None = None,
+        concurrency: int = 256,
+        pin_store: PinStore | None = None,
+    ) -> None:
+        self.registry = registry
+        self.transports = transports
+        self.profiles: Sequence[CredentialProfile | None] = list(profiles) or [None]
+        self.timeouts = timeouts or Timeouts(snmp=1.0, snmp_retries=0, http=3.0, ssh=5.0)
+        self.concurrency = concurrency
+        self.pin_store = pin_store
+
+    def _context(self, address: str, profile: CredentialProfile | None) -> DriverContext:
+        # A placeholder record: the serial is unknown until the device says it.
+        probe = Device(serial=f"DISCOVER-{address}", host=address)
+        return DriverContext(
+            device=probe,
+            credentials=profile,
+            snmp=self.transports.snmp,
+            http=self.transports.http,
+            ssh=self.transports.ssh,
+            timeouts=self.timeouts,
+        )
+
+    async def discover(self, addresses: Sequence[str]) -> list[Discovered]:
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(address: str) -> Discovered:
+            async with limit:
+                return await self.probe(address)
+
+        return list(await asyncio.gather(*(one(a) for a in addresses)))
+
+    async def _snmp_detection(self, address: str) -> tuple[Detection | None, bool]:
+        """(detection, answered) from MIB-II + POLYCOM-ENDPOINT-MIB identity, per profile."""
+        snmp = self.transports.snmp
+        if snmp is None:
+            return None, False
+        for profile in self.profiles:
+            target = self._context(address, profile).snmp_target()
+            try:
+                values = await snmp.get(target, [*SYSTEM_GROUP, *ENDPOINT_IDENTITY])
+            except DeviceError:
+                continue
+            detection = driver_for_facts(
+                _text(values, SYS_OBJECT_ID),
+                _text(values, SYS_DESCR),
+                endpoint_serial=_text(values, IDENTITY_DEVICE_SERIAL_NUMBER),
+                endpoint_model=_text(values, IDENTITY_DEVICE_MODEL),
+            )
+            return detection, True
+        return None, False
+
+    async def _identify(
+        self, name: str, address: str, profile: CredentialProfile | None
+    ) -> DeviceFacts:
+        driver = self.registry.get(name)(self._context(address, profile))
+        try:
+            return await driver.identify()
+        finally:
+            await driver.close()
+
+    async def probe(self, address: str) -> Discovered:
+        """SNMP identity, then the fallback drivers; the first driver that identifies wins.
+
+        Each driver is tried with every given credential profile; the one that worked is
+        remembered on the device. A device that refuses all of them is reported as such.
+        """
+        detection, answered = await self._snmp_detection(address)
+        guessed = detection.driver.value if detection and detection.driver else None
+        if guessed is not None and detection and detection.confidence is Confidence.CONFIDENT:
+            candidates = [guessed]
+        else:  # a weak SNMP guess (e.g. snmp-generic) only after the specific drivers
+            candidates = [d.value for d in FALLBACK_DRIVERS if d.value != guessed]
+            candidates += [guessed] if guessed else []
+        errors: list[str] = []
+        refused_by: str | None = None
+        for name in candidates:
+            for profile in self.profiles:
+                try:
+                    facts = await self._identify(name, address, profile)
+                except AuthenticationFailed:
+                    refused_by = name
+                    answered = True
+                    continue
+                except DeviceError as exc:
+                    errors.append(f"{name}: {exc.kind}")
+                    answered = answered or exc.kind not in ("unreachable", "timeout")
+                    break  # another profile will not make it answer
+                return Discovered(
+                    address, Outcome.FOUND, name, facts,
+                    credentials=profile.name if profile else None,
+                )  # fmt: skip
+        if refused_by is not None:
+            tried = ", ".join(p.name for p in self.profiles if p) or "no credentials"
+            return Discovered(
+                address, Outcome.CREDENTIALS_REFUSED, refused_by,
+                detail=f"answers as {refused_by} but refused the credentials ({tried})",
+            )  # fmt: skip
+        if answered:
+            return Discovered(address, Outcome.NOT_POLY, detail="; ".join(errors) or None)
+        return Discovered(address, Outcome.SILENT, detail="no answer on SNMP, HTTPS or SSH")

@@ -1,0 +1,526 @@
+"""License health of a fleet: classification per device, the fleet's status, and its renderings.
+
+Pure functions only (no store, no clock, no terminal): the command feeds in devices, their latest
+stored status and `now`, so every rule can be tested with a fixed time.
+
+Rules per device, all problems found are named in `reason`, worst first:
+
+* CRITICAL: a license expired (reported `expired`, or reported `active` with an expiry date that
+  has passed since), `deactivated` or `missing`; a required feature absent; the device at the
+  inventory's address answered with another identity (a swapped device).
+* WARNING: an active license expiring within `warn_days` (boundary included); the last good
+  observation older than `max_age` (stale); the last scan failed while older licenses are known;
+  a license whose state the driver could not read (`unknown`).
+* UNKNOWN: never scanned, or never reached with no license state known at all.
+* OK: otherwise.
+
+Analog devices (driver `analog`, or a model of a non-networked family) cannot be reached by
+design: they are OK ("not networked: inventory only") unless stored licenses say otherwise, and
+neither staleness nor failed scans count against them.
+
+The fleet's status is the worst device status in the order CRITICAL > WARNING > UNKNOWN > OK
+(monitoring-plugins' `max_state_alt`): one unscanned device turns an otherwise healthy fleet
+UNKNOWN, but never hides a WARNING or CRITICAL. Exit codes follow Nagios: 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from inventory.catalog import DriverName, family_for_model
+from inventory.models import LicenseState
+
+
+class Health(StrEnum):
+    """A device's or the fleet's health, named as Nagios names its states."""
+
+    OK = "OK"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def exit_code(self) -> int:
+        """Nagios plugin exit code of this state."""
+        return _EXIT_CODES[self]
+
+    @property
+    def rank(self) -> int:
+        """Severity for "worst of": CRITICAL > WARNING > UNKNOWN > OK."""
+        return _RANKS[self]
+
+
+_EXIT_CODES = {Health.OK: 0, Health.WARNING: 1, Health.CRITICAL: 2, Health.UNKNOWN: 3}
+_RANKS = {Health.OK: 0, Health.UNKNOWN: 1, Health.WARNING: 2, Health.CRITICAL: 3}
+STATUS_ORDER = (Health.OK, Health.WARNING, Health.CRITICAL, Health.UNKNOWN)
+NOT_NETWORKED = "not networked: inventory only"
+
+
+class LicenseLike(Protocol):
+    """What classification reads of a license (`inventory.models.License` fits)."""
+
+    @property
+    def feature(self) -> str: ...
+    @property
+    def state(self) -> LicenseState: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def observed_at(self) -> datetime: ...
+
+
+class DeviceLike(Protocol):
+    """What classification reads of an inventory device (`inventory.models.Device` fits)."""
+
+    @property
+    def serial(self) -> str: ...
+    @property
+    def mac(self) -> str | None: ...
+    @property
+    def site(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def driver(self) -> str | None: ...
+    @property
+    def last_seen(self) -> datetime | None: ...
+
+
+class StatusLike(Protocol):
+    """The latest stored observation (`inventory.observation_store.DeviceStatus` fits)."""
+
+    @property
+    def observed_at(self) -> datetime: ...
+    @property
+    def reachable(self) -> bool: ...
+    @property
+    def error_kind(self) -> str | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def identity_mismatch(self) -> str | None: ...
+    @property
+    def licenses(self) -> Sequence[LicenseLike]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    """The thresholds of one run (`--warn-days`, `--max-age`, required features)."""
+
+    warn_days: int = 30
+    max_age: timedelta = timedelta(hours=26)
+    required_features: frozenset[str] = frozenset()
+
+    @property
+    def warn(self) -> timedelta:
+        return timedelta(days=self.warn_days)
+
+
+@dataclass(slots=True)  # not frozen: frozen __init__ costs 1 µs a field, 100,000 times over
+class DeviceHealth:
+    """One device's verdict, with what the renderers show about it."""
+
+    serial: str
+    mac: str | None
+    site: str | None
+    status: Health
+    reason: str
+    last_observed: datetime | None = None
+    """The last observation that reached the device (None: never reached)."""
+    licenses: tuple[LicenseLike, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """PRODUCT.md's keys, plus site and last_observed (license detail is in the metrics)."""
+        last = self.last_observed
+        return {
+            "serial": self.serial,
+            "mac": self.mac,
+            "status": self.status.value,
+            "reason": self.reason,
+            "site": self.site,
+            "last_observed": last.isoformat() if last is not None else None,
+        }
+
+
+def is_networked(device: DeviceLike) -> bool:
+    """False for analog products, which the inventory holds for quotes and contracts only."""
+    if device.driver is not None:
+        return device.driver != DriverName.ANALOG.value
+    return _model_networked(device.model) if device.model else True
+
+
+@functools.lru_cache(maxsize=1024)
+def _model_networked(model: str) -> bool:
+    """Cached: a fleet has few model names and the catalog lookup is fuzzy (slow) matching."""
+    family = family_for_model(model)
+    return family is None or family.networked
+
+
+def classify(
+    device: DeviceLike, status: StatusLike | None, now: datetime, policy: HealthPolicy
+) -> DeviceHealth:
+    """The health of one device from its inventory record and latest stored status."""
+    licenses: Sequence[LicenseLike] = status.licenses if status is not None else ()
+    if not is_networked(device):
+        problems = _license_problems(licenses, now, policy, check_required=False)
+        return _verdict(device, problems, licenses, None, NOT_NETWORKED, now)
+    if status is None:
+        return _verdict(device, [(Health.UNKNOWN, "never scanned")], licenses, None, "", now)
+
+    problems = []
+    mismatch = status.identity_mismatch
+    if mismatch:
+        problems.append((Health.CRITICAL, f"identity mismatch: {mismatch}"))
+    failed = not status.reachable or (status.error is not None and not mismatch)
+    # A read that reached the device gave a license list (maybe empty): required features count.
+    licenses_read = bool(licenses) or not (failed or mismatch)
+    problems += _license_problems(licenses, now, policy, check_required=licenses_read)
+    last = _last_good_observation(device, status, licenses, failed or bool(mismatch))
+    if failed:
+        why = _failure(status)
+        if last is None and not licenses:
+            problems.append((Health.UNKNOWN, f"never reached: {why}"))
+            return _verdict(device, problems, licenses, None, "", now)
+        if not licenses:
+            problems.append((Health.UNKNOWN, f"last scan failed: {why}; no license state known"))
+        else:
+            problems.append((Health.WARNING, f"last scan failed: {why}"))
+    if last is not None and now - last > policy.max_age:
+        problems.append((Health.WARNING, f"last observed {_ago(now - last)}"))
+    return _verdict(device, problems, licenses, last, None, now)
+
+
+def _verdict(
+    device: DeviceLike,
+    problems: list[tuple[Health, str]],
+    licenses: Sequence[LicenseLike],
+    last: datetime | None,
+    ok_reason: str | None,
+    now: datetime,
+) -> DeviceHealth:
+    """Worst problem wins; the reason names every problem, worst first (else why it is OK)."""
+    if not problems:
+        reason = ok_reason if ok_reason is not None else _ok_reason(licenses, now)
+        return DeviceHealth(
+            device.serial, device.mac, device.site, Health.OK, reason, last, tuple(licenses)
+        )
+    problems.sort(key=lambda p: -p[0].rank)  # stable: same severity keeps discovery order
+    reason = "; ".join(text for _, text in problems)
+    return DeviceHealth(
+        device.serial, device.mac, device.site, problems[0][0], reason, last, tuple(licenses)
+    )
+
+
+def _license_problems(
+    licenses: Sequence[LicenseLike], now: datetime, policy: HealthPolicy, *, check_required: bool
+) -> list[tuple[Health, str]]:
+    problems: list[tuple[Health, str]] = []
+    warn = policy.warn
+    for lic in licenses:
+        state = lic.state
+        if state is LicenseState.ACTIVE:
+            expires_at = lic.expires_at
+            if expires_at is None or expires_at - now > warn:
+                continue
+        name = f"feature {lic.feature}"
+        if state is LicenseState.EXPIRED:
+            on = f" {_day(lic.expires_at)}" if lic.expires_at else ""
+            problems.append((Health.CRITICAL, f"{name} expired{on}"))
+        elif state is LicenseState.DEACTIVATED:
+            problems.append((Health.CRITICAL, f"{name} deactivated"))
+        elif state is LicenseState.MISSING:
+            problems.append((Health.CRITICAL, f"{name} missing"))
+        elif state is LicenseState.UNKNOWN:
+            problems.append((Health.WARNING, f"{name} state could not be read"))
+        elif lic.expires_at is not None:
+            left = lic.expires_at - now
+            if left <= timedelta(0):
+                problems.append((Health.CRITICAL, f"{name} expired {_day(lic.expires_at)}"))
+            elif left <= warn:
+                problems.append(
+                    (Health.WARNING, f"{name} expires {_within(left)} ({_day(lic.expires_at)})")
+                )
+    if check_required and policy.required_features:
+        have = {lic.feature for lic in licenses}
+        for feature in sorted(policy.required_features - have):
+            problems.append((Health.CRITICAL, f"feature {feature} missing (required)"))
+    return problems
+
+
+def _last_good_observation(
+    device: DeviceLike, status: StatusLike, licenses: Sequence[LicenseLike], failed: bool
+) -> datetime | None:
+    """When the device was last read successfully: this scan, else its newest license, else
+    the inventory's last_seen."""
+    if not failed:
+        return status.observed_at
+    candidates = [lic.observed_at for lic in licenses]
+    if device.last_seen is not None:
+        candidates.append(device.last_seen)
+    return max(candidates) if candidates else None
+
+
+def _failure(status: StatusLike) -> str:
+    if status.error_kind and status.error:
+        return f"{status.error_kind}: {status.error}"
+    return status.error or status.error_kind or "unreachable"
+
+
+def _ok_reason(licenses: Sequence[LicenseLike], now: datetime) -> str:
+    if not licenses:
+        return "reachable, no licensed features reported"
+    expiries = [lic.expires_at for lic in licenses if lic.expires_at is not None]
+    text = f"{len(licenses)} feature(s) active"
+    if expiries:
+        nearest = min(expiries)
+        text += f", next expiry {_day(nearest)} ({_within(nearest - now)})"
+    return text
+
+
+def _day(moment: datetime | None) -> str:
+    if moment is None:
+        return "?"
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).date().isoformat()
+
+
+def _within(left: timedelta) -> str:
+    days = left.days
+    if days < 1:
+        hours = max(1, math.ceil(left.total_seconds() / 3600))
+        return f"in {hours} hour{'s' if hours != 1 else ''}"
+    return f"in {days} day{'s' if days != 1 else ''}"
+
+
+def _ago(age: timedelta) -> str:
+    """A human age: minutes up to 2 h, hours up to 2 days, then days."""
+    seconds = age.total_seconds()
+    if seconds < 7200:
+        n, unit = int(seconds // 60), "minute"
+    elif seconds < 172800:
+        n, unit = int(seconds // 3600), "hour"
+    else:
+        n, unit = int(seconds // 86400), "day"
+    return f"{n} {unit}{'s' if n != 1 else ''} ago"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+# -- the fleet -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class FleetHealth:
+    """Every device's verdict, their counts and the fleet's status."""
+
+    checked_at: datetime
+    devices: list[DeviceHealth] = field(default_factory=list)
+    counts: Counter[Health] = field(default_factory=Counter)
+
+    def add(self, verdict: DeviceHealth) -> None:
+        self.devices.append(verdict)
+        self.counts[verdict.status] += 1
+
+    @property
+    def status(self) -> Health:
+        """Worst device status (CRITICAL > WARNING > UNKNOWN > OK); an empty fleet is OK."""
+        present = [s for s in STATUS_ORDER if self.counts[s]]
+        return max(present, key=lambda s: s.rank, default=Health.OK)
+
+    def not_ok(self) -> list[DeviceHealth]:
+        """Devices that are not OK, worst first, then by serial."""
+        bad = [d for d in self.devices if d.status is not Health.OK]
+        return sorted(bad, key=lambda d: (-d.status.rank, d.serial))
+
+    def summary(self) -> str:
+        """`3 devices: 1 OK, 1 WARNING, 1 CRITICAL, 0 UNKNOWN`."""
+        total = sum(self.counts.values())
+        parts = ", ".join(f"{self.counts[s]} {s.value}" for s in STATUS_ORDER)
+        return f"{total} device{'s' if total != 1 else ''}: {parts}"
+
+
+def fleet_health(
+    pairs: Iterable[tuple[DeviceLike, StatusLike | None]], now: datetime, policy: HealthPolicy
+) -> FleetHealth:
+    """Classify every (device, status) pair."""
+    fleet = FleetHealth(now)
+    for device, status in pairs:
+        fleet.add(classify(device, status, now, policy))
+    return fleet
+
+
+# -- renderers -----------------------------------------------------------------------------------
+
+
+def render_json(fleet: FleetHealth) -> str:
+    """PRODUCT.md's JSON, one device per line so 100,000 devices stay fast and diffable."""
+    head = {
+        "status": fleet.status.value,
+        "counts": {s.value: fleet.counts[s] for s in STATUS_ORDER},
+        "checked_at": fleet.checked_at.isoformat(),
+    }
+    encode = _JSON.encode
+    opening = encode(head)[:-1]
+    if not fleet.devices:
+        return f'{opening}, "devices": []}}\n'
+    rows = ",\n  ".join([encode(d.to_json()) for d in fleet.devices])
+    return f'{opening}, "devices": [\n  {rows}\n]}}\n'
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder, not one per device
+
+
+def render_nagios(fleet: FleetHealth, *, long_output_limit: int = 100) -> str:
+    """Nagios plugin output: a status line with perfdata, then one line per device not OK."""
+    counts = fleet.counts
+    lines = [
+        nagios_line(
+            fleet.status,
+            _nagios_summary(fleet),
+            perfdata=(
+                f"ok={counts[Health.OK]} warning={counts[Health.WARNING]} "
+                f"critical={counts[Health.CRITICAL]} unknown={counts[Health.UNKNOWN]}"
+            ),
+        )
+    ]
+    bad = fleet.not_ok()
+    for device in bad[:long_output_limit]:
+        lines.append(f"{device.status.value}: {_who(device)} - {_one_line(device.reason)}")
+    if len(bad) > long_output_limit:
+        lines.append(f"... and {len(bad) - long_output_limit} more devices not OK")
+    return "\n".join(lines) + "\n"
+
+
+def nagios_line(status: Health, text: str, *, perfdata: str | None = None) -> str:
+    """`POLYFLEET <STATE> - text | perfdata`; '|' in the text would start perfdata, so it goes."""
+    line = f"POLYFLEET {status.value} - {_one_line(text).replace('|', '/')}"
+    return f"{line} | {perfdata}" if perfdata else line
+
+
+def _nagios_summary(fleet: FleetHealth) -> str:
+    counts = fleet.counts
+    total = sum(counts.values())
+    if total == 0:
+        return "no devices in the inventory"
+    devices = f"{total} device{'s' if total != 1 else ''}"
+    order = (Health.CRITICAL, Health.WARNING, Health.UNKNOWN)
+    bad = [f"{counts[s]} {s.value.lower()}" for s in order if counts[s]]
+    if not bad:
+        return f"{devices} OK"
+    return f"{', '.join(bad)} of {devices}"
+
+
+def _who(device: DeviceHealth) -> str:
+    where = f" at {device.site}" if device.site else ""
+    return f"{device.serial}{where}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render_text_lines(fleet: FleetHealth) -> list[str]:
+    """The text report: a summary line, then the devices that are not OK (rich markup)."""
+    colour = {Health.WARNING: "yellow", Health.CRITICAL: "red", Health.UNKNOWN: "magenta"}
+    status = fleet.status
+    head = f"[bold]fleet health: {status.value}[/] - {fleet.summary()}"
+    if status is not Health.OK:
+        head = f"[bold {colour[status]}]fleet health: {status.value}[/] - {fleet.summary()}"
+    lines = [head]
+    bad = fleet.not_ok()
+    if bad:
+        width = max(len(d.serial) for d in bad)
+        site_width = max(len(d.site or "-") for d in bad)
+        lines.append("")
+        for device in bad:
+            name = device.status.value
+            lines.append(
+                f"[{colour[device.status]}]{name:<8}[/] {device.serial:<{width}} "
+                f"{device.site or '-':<{site_width}}  {_escape_markup(device.reason)}"
+            )
+    return lines
+
+
+def _escape_markup(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+# -- Prometheus text exposition format 0.0.4 ----------------------------------------------------
+
+
+def escape_label(value: str) -> str:
+    """A label value per the text format: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**labels: str | None) -> str:
+    inner = ",".join(f'{k}="{escape_label(v or "")}"' for k, v in labels.items())
+    return "{" + inner + "}"
+
+
+def _ts(moment: datetime) -> str:
+    return f"{moment.timestamp():.3f}".rstrip("0").rstrip(".")
+
+
+def render_prometheus(fleet: FleetHealth, *, duration: float | None = None) -> str:
+    """Metrics for node_exporter's textfile collector, each family's samples together."""
+    out: list[str] = []
+
+    def family(name: str, help_text: str, kind: str = "gauge") -> None:
+        out.append(f"# HELP {name} {help_text}")
+        out.append(f"# TYPE {name} {kind}")
+
+    family("polyfleet_devices", "Devices per health status.")
+    for s in STATUS_ORDER:
+        out.append(f"polyfleet_devices{_labels(status=s.value)} {fleet.counts[s]}")
+    family(
+        "polyfleet_health_status",
+        "Fleet health as a Nagios code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+    )
+    out.append(f"polyfleet_health_status {fleet.status.exit_code}")
+    family("polyfleet_device_status", "Health status of each device (1 for its current status).")
+    for d in fleet.devices:
+        labels = _labels(serial=d.serial, mac=d.mac, site=d.site, status=d.status.value)
+        out.append(f"polyfleet_device_status{labels} 1")
+    family(
+        "polyfleet_license_expiry_timestamp_seconds",
+        "Unix time at which a device's feature license expires.",
+    )
+    for d in fleet.devices:
+        for lic in d.licenses:
+            if lic.expires_at is not None:
+                labels = _labels(serial=d.serial, feature=lic.feature)
+                out.append(
+                    f"polyfleet_license_expiry_timestamp_seconds{labels} {_ts(lic.expires_at)}"
+                )
+    family("polyfleet_license_state", "License state of each feature (1 for its current state).")
+    for d in fleet.devices:
+        for lic in d.licenses:
+            labels = _labels(serial=d.serial, feature=lic.feature, state=lic.state.value)
+            out.append(f"polyfleet_license_state{labels} 1")
+    family(
+        "polyfleet_last_observation_timestamp_seconds",
+        "Unix time of the last scan that reached the device.",
+    )
+    for d in fleet.devices:
+        if d.last_observed is not None:
+            labels = _labels(serial=d.serial)
+            out.append(
+                f"polyfleet_last_observation_timestamp_seconds{labels} {_ts(d.last_observed)}"
+            )
+    family("polyfleet_health_run_timestamp_seconds", "Unix time of this health run.")
+    out.append(f"polyfleet_health_run_timestamp_seconds {_ts(fleet.checked_at)}")
+    if duration is not None:
+        family("polyfleet_health_run_duration_seconds", "How long this health run took.")
+        out.append(f"polyfleet_health_run_duration_seconds {duration:.3f}")
+    return "\n".join(out) + "\n"

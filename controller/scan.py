@@ -1,0 +1,301 @@
+"""The fleet scan: identity and license state of many devices, fast and without losing any.
+
+Bounded concurrency overall and per site, one operation at a time per device, a time budget per
+device, jittered back-off retries for busy and timeout answers. A failed device is a result,
+never an exception that stops the scan; results are handed to a sink as they arrive, so an
+interrupted scan keeps everything read so far. A device that answers with another serial or MAC
+than the inventory holds is flagged as an identity mismatch (a swapped device), never written
+over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from device_drivers.base import DeviceDriver
+from device_drivers.context import DriverContext, PinStore, Timeouts
+from device_drivers.errors import DeviceError, DeviceTimeout, NotSupported, TrustMismatch
+from device_drivers.models import DeviceFacts, LicenseStatus
+from device_drivers.registry import DriverRegistry
+from device_drivers.transports import HttpClient, SnmpClient, SshClient
+from inventory.catalog import DriverName, family_for_model
+from inventory.models import CredentialProfile, Device, License
+from inventory.observation_store import DeviceObservation
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """Knobs of one scan; the defaults suit a fleet on a LAN or a site WAN link."""
+
+    concurrency: int = 256
+    per_site: int = 64
+    device_budget: float = 30.0
+    attempts: int = 3
+    backoff: float = 0.5
+    read_licenses: bool = True
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    ca_bundle: str | None = None
+    insecure: bool = False
+
+
+@dataclass(slots=True)
+class Transports:
+    """The shared protocol clients of one scan (one of each per event loop)."""
+
+    snmp: SnmpClient | None = None
+    http: HttpClient | None = None
+    ssh: SshClient | None = None
+
+    async def close(self) -> None:
+        for client in (self.snmp, self.http, self.ssh):
+            if client is not None:
+                await client.close()
+
+
+def open_transports(concurrency: int) -> Transports:
+    """The real clients; must be called inside the running event loop."""
+    from device_drivers.transports.ssh import AsyncsshClient
+
+    from device_drivers.transports.http import AiohttpClient  # heavy: only when scanning
+    from device_drivers.transports.snmp import PysnmpClient
+
+    return Transports(
+        snmp=PysnmpClient(), http=AiohttpClient(limit=concurrency), ssh=AsyncsshClient()
+    )
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """One device as this scan saw it; `to_json` gives the keys PRODUCT.md promises."""
+
+    device: Device
+    driver: str | None
+    reachable: bool
+    observed_at: datetime
+    facts: DeviceFacts | None = None
+    licenses: list[LicenseStatus] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    identity_mismatch: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        facts = self.facts
+        return {
+            "serial": self.device.serial,
+            "mac": self.device.mac,
+            "model": (facts.model if facts and facts.model else self.device.model),
+            "product_group": (
+                self.device.product_group.value if self.device.product_group else None
+            ),
+            "driver": self.driver,
+            "host": self.device.host,
+            "site": self.device.site,
+            "reachable": self.reachable,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "firmware": facts.firmware if facts else self.device.firmware,
+            "licenses": [
+                {
+                    "feature": lic.feature,
+                    "state": lic.state.value,
+                    "expires_at": lic.expires_at.isoformat() if lic.expires_at else None,
+                }
+                for lic in self.licenses or []
+            ],
+            "observed_at": self.observed_at.isoformat(),
+        }
+
+    def observation(self) -> DeviceObservation:
+        """The stored form of this result."""
+        licenses: list[License] | None = None
+        if self.licenses is not None and self.identity_mismatch is None:
+            licenses = [
+                License(
+                    serial=self.device.serial,
+                    feature=lic.feature,
+                    state=lic.state,
+                    expires_at=lic.expires_at,
+                    source=self.driver or "scan",
+                    observed_at=self.observed_at,
+                )
+                for lic in self.licenses
+            ]
+        facts = self.facts
+        return DeviceObservation(
+            serial=self.device.serial,
+            observed_at=self.observed_at,
+            reachable=self.reachable,
+            driver=self.driver,
+            error_kind=self.error_kind,
+            error=self.error,
+            reported_serial=facts.serial if facts else None,
+            reported_mac=facts.mac if facts else None,
+            reported_model=facts.model if facts else None,
+            firmware=facts.firmware if facts else None,
+            identity_mismatch=self.identity_mismatch,
+            licenses=licenses,
+        )
+
+
+def driver_name_for(device: Device) -> str:
+    """The inventory's driver, else the one of the model's family, else SNMP identity only."""
+    if device.driver:
+        return device.driver
+    family = family_for_model(device.model) if device.model else None
+    return family.driver.value if family else DriverName.SNMP_GENERIC.value
+
+
+def identity_mismatch(device: Device, facts: DeviceFacts) -> str | None:
+    """Why the device at this address is not the inventory's device, or None."""
+    problems = []
+    if facts.serial != device.serial:
+        problems.append(f"serial {facts.serial} (inventory: {device.serial})")
+    if facts.mac and device.mac and facts.mac != device.mac:
+        problems.append(f"MAC {facts.mac} (inventory: {device.mac})")
+    if not problems:
+        return None
+    return f"device at {device.host} reports " + " and ".join(problems)
+
+
+ResultSink = Callable[[ScanResult], Awaitable[None]]
+TrustMismatchSink = Callable[[str, str, str], Awaitable[None]]
+
+
+class ScanEngine:
+    """Runs drivers over devices with the limits of ScanOptions."""
+
+    def __init__(
+        self,
+        registry: DriverRegistry,
+        transports: Transports,
+        credentials: Mapping[str, CredentialProfile],
+        *,
+        options: ScanOptions | None = None,
+        default_credentials: str | None = None,
+        pin_store: PinStore | None = None,
+        on_trust_mismatch: TrustMismatchSink | None = None,
+    ) -> None:
+        self.registry = registry
+        self.transports = transports
+        self.credentials = credentials
+        self.options = options or ScanOptions()
+        self.default_credentials = default_credentials
+        self.pin_store = pin_store
+        self.on_trust_mismatch = on_trust_mismatch
+        self._rng = random.Random()
+
+    async def scan(
+        self, devices: Sequence[Device], on_result: ResultSink | None = None
+    ) -> list[ScanResult]:
+        """Scan `devices`; results come back in input order and go to `on_result` as they land."""
+        overall = asyncio.Semaphore(self.options.concurrency)
+        per_site: dict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(self.options.per_site)
+        )
+        per_host: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+        async def one(device: Device) -> ScanResult:
+            async with (
+                overall,
+                per_site[device.site or ""],
+                per_host[device.host or device.serial],
+            ):
+                result = await self.scan_one(device)
+            if on_result is not None:
+                await on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(one(d) for d in devices)))
+
+    def _context(self, device: Device) -> DriverContext:
+        profile_name = device.credentials or self.default_credentials
+        return DriverContext(
+            device=device,
+            credentials=self.credentials.get(profile_name) if profile_name else None,
+            snmp=self.transports.snmp,
+            http=self.transports.http,
+            ssh=self.transports.ssh,
+            timeouts=self.options.timeouts,
+            ca_bundle=self.options.ca_bundle,
+            insecure=self.options.insecure,
+            pin_store=self.pin_store,
+        )
+
+    async def scan_one(self, device: Device) -> ScanResult:
+        """Identity, then licenses, of one device within its time budget."""
+        name = driver_name_for(device)
+        started = datetime.now(UTC)
+        try:
+            driver_cls = self.registry.get(name)
+        except LookupError as exc:
+            return self._failed(device, name, started, "no_driver", str(exc))
+        driver = driver_cls(self._context(device))
+        try:
+            async with asyncio.timeout(self.options.device_budget):
+                facts = await self._with_retries(driver.identify)
+                mismatch = identity_mismatch(device, facts)
+                if mismatch is not None:
+                    return ScanResult(
+                        device, name, True, datetime.now(UTC), facts=facts,
+                        error=mismatch, error_kind="identity_mismatch", identity_mismatch=mismatch,
+                    )  # fmt: skip
+                licenses = None
+                if self.options.read_licenses:
+                    licenses = await self._read_licenses(driver)
+                return ScanResult(device, name, True, datetime.now(UTC), facts, licenses)
+        except TimeoutError:
+            budget = self.options.device_budget
+            error = DeviceTimeout(f"no complete answer within the {budget:g} s device budget")
+            return self._failed(device, name, started, error.kind, error.message)
+        except TrustMismatch as exc:
+            if self.on_trust_mismatch is not None:
+                kind = "tls" if exc.kind == "tls_mismatch" else "ssh"
+                await self.on_trust_mismatch(device.serial, kind, exc.actual)
+            return self._failed(device, name, started, exc.kind, exc.message)
+        except DeviceError as exc:
+            return self._failed(device, name, started, exc.kind, exc.message)
+        finally:
+            try:
+                await driver.close()
+            except DeviceError as exc:
+                log.debug("closing %s failed: %s", device.serial, exc)
+
+    async def _read_licenses(self, driver: DeviceDriver) -> list[LicenseStatus] | None:
+        try:
+            return await self._with_retries(driver.read_licenses)
+        except NotSupported:
+            return None
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry retryable errors (busy, timeout) with jittered exponential back-off."""
+        attempts = max(1, self.options.attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                return await call()
+            except DeviceError as exc:
+                if not exc.retryable or attempt == attempts:
+                    raise
+                delay = self.options.backoff * (2 ** (attempt - 1))
+                await asyncio.sleep(delay * (0.5 + self._rng.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _failed(
+        device: Device, name: str, started: datetime, kind: str, message: str
+    ) -> ScanResult:
+        reachable = kind not in ("unreachable", "timeout", "no_driver", "not_supported")
+        return ScanResult(device, name, reachable, started, error=message, error_kind=kind)

@@ -1,0 +1,64 @@
+"""The driver plugin interface: one subclass per device family, found through entry points.
+
+A driver speaks for one device at a time (it is built with that device's DriverContext). The
+four operations are the whole contract; an operation a family cannot do raises NotSupported,
+and `modeled_calls` names the operations whose device interface no public Poly source
+documents, so a site with real hardware knows what to verify.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import ClassVar
+
+from device_drivers.context import DriverContext
+from device_drivers.errors import MalformedReply
+from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+
+
+class Capability(StrEnum):
+    """What a driver can do."""
+
+    IDENTIFY = "identify"
+    READ_LICENSES = "read_licenses"
+    APPLY_ACTIVATION = "apply_activation"
+    VERIFY = "verify"
+
+
+class DeviceDriver(ABC):
+    """Base class of every driver; subclasses set the class attributes and the operations."""
+
+    name: ClassVar[str]
+    families: ClassVar[frozenset[str]]
+    capabilities: ClassVar[frozenset[Capability]]
+    modeled_calls: ClassVar[Mapping[str, str]] = {}
+    """Operation name → how it is modeled (device interface not in any public Poly source)."""
+
+    def __init__(self, context: DriverContext) -> None:
+        self.ctx = context
+
+    @abstractmethod
+    async def identify(self) -> DeviceFacts:
+        """Serial, MAC, model, firmware and product group as the device reports them."""
+
+    @abstractmethod
+    async def read_licenses(self) -> list[LicenseStatus]:
+        """Per-feature license state and expiry."""
+
+    @abstractmethod
+    async def apply_activation(self, feature: str, key: str) -> ApplyResult:
+        """Install an activation key for `feature`; raises ActivationRejected with the reason."""
+
+    async def verify(self, feature: str) -> LicenseStatus:
+        """Re-read the license state of one feature after an activation."""
+        for status in await self.read_licenses():
+            if status.feature == feature:
+                return status
+        raise MalformedReply(
+            f"device does not report feature {feature!r}", serial=self.ctx.device.serial
+        )
+
+    async def close(self) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Release per-device sessions (e.g. log out of VideoOS). Shared clients stay open."""

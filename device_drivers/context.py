@@ -1,0 +1,110 @@
+"""What a driver gets to work with: the device record, its credentials and the transports.
+
+Drivers never build transports themselves: the scan engine (or a test) hands every driver the
+same shared clients through a DriverContext, so one event loop has one SNMP engine and one HTTP
+connection pool whatever the number of devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from device_drivers.errors import NotSupported
+from device_drivers.transports import (
+    HttpClient,
+    HttpTarget,
+    SnmpClient,
+    SnmpTarget,
+    SshClient,
+    SshTarget,
+    TrustPolicy,
+)
+from inventory.models import CredentialProfile, Device
+
+PinStore = Callable[[str, str, str], Awaitable[object]]
+"""Records a first-use pin: (serial, "tls" | "ssh", value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-request timeouts and retries; a silent device costs at most about timeout x tries."""
+
+    snmp: float = 1.0
+    snmp_retries: int = 1
+    http: float = 5.0
+    ssh: float = 10.0
+
+
+@dataclass(slots=True)
+class DriverContext:
+    """Everything one driver instance needs to talk to one device."""
+
+    device: Device
+    credentials: CredentialProfile | None
+    snmp: SnmpClient | None = None
+    http: HttpClient | None = None
+    ssh: SshClient | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    ca_bundle: str | None = None
+    insecure: bool = False
+    pin_store: PinStore | None = None
+
+    @property
+    def host(self) -> str:
+        if not self.device.host:
+            raise NotSupported(
+                "the inventory has no host address for it", serial=self.device.serial
+            )
+        return self.device.host
+
+    def _trust(self, kind: str, pinned: str | None) -> TrustPolicy:
+        serial = self.device.serial
+        store = self.pin_store
+
+        async def remember(value: str) -> None:
+            if store is not None:
+                await store(serial, kind, value)
+
+        return TrustPolicy(
+            pinned=pinned,
+            ca_bundle=self.ca_bundle,
+            insecure=self.insecure,
+            on_first_use=remember,
+        )
+
+    def snmp_target(self) -> SnmpTarget:
+        return SnmpTarget(
+            host=self.host,
+            port=self.device.ports.snmp or 161,
+            credentials=self.credentials,
+            timeout=self.timeouts.snmp,
+            retries=self.timeouts.snmp_retries,
+        )
+
+    def http_target(self, *, default_user: str | None = None) -> HttpTarget:
+        creds = self.credentials
+        password = creds.http_password.get_secret_value() if creds and creds.http_password else None
+        return HttpTarget(
+            host=self.host,
+            port=self.device.ports.https or 443,
+            user=(creds.http_user if creds and creds.http_user else default_user),
+            password=password,
+            trust=self._trust("tls", self.device.tls_fingerprint),
+            timeout=self.timeouts.http,
+        )
+
+    def ssh_target(self, *, prompt: str = "-> ", pacing: float = 0.0) -> SshTarget:
+        creds = self.credentials
+        password = creds.ssh_password.get_secret_value() if creds and creds.ssh_password else None
+        return SshTarget(
+            host=self.host,
+            port=self.device.ports.ssh or 22,
+            user=creds.ssh_user if creds else None,
+            password=password,
+            key_file=creds.ssh_key_file if creds else None,
+            trust=self._trust("ssh", self.device.ssh_host_key),
+            timeout=self.timeouts.ssh,
+            prompt=prompt,
+            pacing=pacing,
+        )

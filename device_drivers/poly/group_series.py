@@ -1,0 +1,124 @@
+"""`polycom-gs`: Group Series / HDX over the SSH command API, with POLYCOM-ENDPOINT-MIB help.
+
+The login banner is the `whoami` block (Model, Software Version, Serial Number) [R]; the MAC comes
+from SNMP `hardwareNICNICsMAC` [R] when SNMP is configured. Without SSH credentials, identity
+falls back to SNMP `identityDeviceSerialNumber`. Option keys are modeled (`group_series_modeled`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import ClassVar
+
+from device_drivers.base import Capability
+from device_drivers.context import DriverContext
+from device_drivers.errors import DeviceBusy, DeviceConnectionError, DeviceError, NotSupported
+from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+from device_drivers.poly import group_series_modeled as modeled
+from device_drivers.poly._common import SnmpIdentityMixin, device_op, rejected
+from device_drivers.poly.parsing import (
+    facts,
+    facts_from_whoami,
+    parse_whoami,
+    raise_for_gs_error,
+)
+from device_drivers.transports import SshSession
+from inventory.catalog import DriverName
+
+log = logging.getLogger(__name__)
+
+PACING_S = 0.2
+"""~200 ms between commands [R: manualslib Group Series p.109; AVI-SPL commandsCooldownDelay]."""
+
+
+class PolycomGsDriver(SnmpIdentityMixin):
+    """Group Series / HDX: one SSH API session per driver instance, one command at a time."""
+
+    name: ClassVar[str] = DriverName.POLYCOM_GS.value
+    families: ClassVar[frozenset[str]] = frozenset({"gs"})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    modeled_calls = modeled.MODELED_CALLS
+
+    def __init__(self, context: DriverContext) -> None:
+        super().__init__(context)
+        self._lock = asyncio.Lock()
+        self._session: SshSession | None = None
+
+    async def _open(self) -> SshSession:
+        if self._session is None:
+            target = self.ctx.ssh_target(prompt=modeled.PROMPT, pacing=PACING_S)
+            self._session = await self._ssh().open(target)
+        return self._session
+
+    async def _command(self, line: str) -> str:
+        """One command on the (lazily opened) session; a dropped session is reopened next time."""
+        async with self._lock:
+            session = await self._open()
+            try:
+                return await session.command(line)
+            except DeviceConnectionError:
+                self._session = None
+                raise
+
+    @device_op
+    async def identify(self) -> DeviceFacts:
+        if self.has_ssh_credentials():
+            async with self._lock:
+                banner = (await self._open()).banner
+            if "Serial Number" not in parse_whoami(banner):
+                banner = await self._command("whoami")
+                raise_for_gs_error(banner, "whoami")
+            found = facts_from_whoami(banner)
+        elif self.has_snmp():
+            ident = await self.snmp_identity()
+            found = facts(
+                serial=ident.serial,
+                mac=None,
+                model=ident.model,
+                firmware=ident.software,
+                system_name=ident.sys_name,
+                what="POLYCOM-ENDPOINT-MIB identity",
+            )
+        else:
+            raise NotSupported("no SSH credentials and no SNMP access to read the identity")
+        mac = await self.snmp_mac()
+        return found.model_copy(update={"mac": mac}) if mac else found
+
+    @device_op
+    async def read_licenses(self) -> list[LicenseStatus]:
+        reply = await self._command(modeled.LIST_COMMAND)
+        raise_for_gs_error(reply, modeled.LIST_COMMAND)
+        return modeled.parse_option_list(reply)
+
+    @device_op
+    async def apply_activation(self, feature: str, key: str) -> ApplyResult:
+        try:
+            command = modeled.apply_command(key)
+        except ValueError as exc:
+            raise rejected(feature, f"malformed key: {exc}") from None
+        reply = await self._command(command)
+        status, error = modeled.parse_apply_reply(reply)
+        if error is not None:
+            if "busy" in error.lower():
+                raise DeviceBusy(f"optionkey apply: {error}")
+            raise rejected(feature, error)
+        if status is None or status.feature != feature:
+            status = await self.verify(feature)
+        return ApplyResult(
+            feature=feature,
+            applied=True,
+            state=status.state,
+            expires_at=status.expires_at,
+            detail="option key loaded",
+        )
+
+    async def close(self) -> None:
+        """End the API session (the device has a small session table)."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            await session.close()
+        except DeviceError as exc:
+            log.debug("%s: closing the SSH session failed (%s)", self.ctx.device.serial, exc.kind)

@@ -1,0 +1,289 @@
+"""HTTP(S) transport on aiohttp: one ClientSession per run, device trust, errors translated once.
+
+Trust order per request: `insecure` (no checks) > `ca_bundle` (chain and name verified) >
+`pinned` (SHA-256 certificate fingerprint, checked by aiohttp before any request byte is sent)
+> `pin_on_first_use` (accept, report the fingerprint once, enforce it for the rest of the run)
+> system CA store. Cookies are passed and returned per request (no shared jar), because VideoOS
+session cookies of one device must never reach another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from device_drivers.errors import (
+    AuthenticationFailed,
+    DeviceTimeout,
+    DeviceUnreachable,
+    MalformedReply,
+    TlsFingerprintMismatch,
+)
+from device_drivers.transports import HttpReply, HttpTarget
+from device_drivers.transports.trust import FirstUsePins, parse_sha256_pin, sha256_pin
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECTION_LIMIT = 256
+MAX_BODY_BYTES = 16 << 20
+"""Device replies are small; a larger body is treated as malformed rather than buffered."""
+MAX_DIGEST_STATES = 65_536
+
+
+_SslCheck = ssl.SSLContext | aiohttp.Fingerprint | bool
+"""aiohttp's `ssl=` argument: a verifying context, a fingerprint, False (none) or True (system)."""
+
+
+class _PeerCertResponse(aiohttp.ClientResponse):
+    """Keeps the server certificate (DER) of the connection, read before aiohttp may pool it."""
+
+    peer_der: bytes | None = None
+
+    async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        transport = connection.transport
+        if transport is not None:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is not None:
+                self.peer_der = ssl_object.getpeercert(binary_form=True)
+        return await super().start(connection)
+
+
+def _basic(target: HttpTarget) -> str:
+    """The Basic header value (aiohttp.BasicAuth is deprecated in 3.14)."""
+    assert target.user is not None
+    assert target.password is not None
+    if ":" in target.user:
+        raise AuthenticationFailed("an HTTP Basic user name cannot contain ':'", host=target.host)
+    pair = f"{target.user}:{target.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def _pin_mismatch(target: HttpTarget, expected: str, actual: str) -> TlsFingerprintMismatch:
+    return TlsFingerprintMismatch(
+        f"TLS certificate changed (pinned {expected}, presented {actual}); "
+        "accept it with `polyfleet inventory trust` if the change is expected",
+        expected=expected,
+        actual=actual,
+        host=target.host,
+    )
+
+
+class AiohttpClient:
+    """HttpClient on one shared aiohttp ClientSession; build it inside the running loop.
+
+    `limit` caps open connections over all devices; `limit_per_host` (0 = no cap) per address.
+    """
+
+    def __init__(self, *, limit: int = DEFAULT_CONNECTION_LIMIT, limit_per_host: int = 0) -> None:
+        self._connector = aiohttp.TCPConnector(
+            limit=limit, limit_per_host=limit_per_host, enable_cleanup_closed=False
+        )
+        self._session = aiohttp.ClientSession(
+            connector=self._connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            response_class=_PeerCertResponse,
+            auto_decompress=True,
+            trust_env=False,
+        )
+        self._ca_contexts: dict[str, ssl.SSLContext] = {}
+        self._digest: dict[tuple[str, int, str], tuple[str, aiohttp.DigestAuthMiddleware]] = {}
+        self._first_use = FirstUsePins()
+
+    # -- trust --------------------------------------------------------------------------------
+
+    def _ca_context(self, target: HttpTarget, bundle: str) -> ssl.SSLContext:
+        context = self._ca_contexts.get(bundle)
+        if context is None:
+            try:
+                context = ssl.create_default_context(cafile=bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise DeviceUnreachable(
+                    f"cannot load the CA bundle {bundle}: {exc}", host=target.host
+                ) from exc
+            self._ca_contexts[bundle] = context
+        return context
+
+    def _ssl_for(self, target: HttpTarget) -> tuple[_SslCheck, str | None]:
+        """What aiohttp should check, and the pin it enforces (None: nothing pinned)."""
+        trust = target.trust
+        if target.scheme != "https":
+            return True, None
+        if trust.insecure:
+            return False, None
+        if trust.ca_bundle:
+            return self._ca_context(target, trust.ca_bundle), None
+        pin = trust.pinned or self._first_use.get(target.host, target.port)
+        if pin:
+            digest = parse_sha256_pin(pin)
+            if digest is None:
+                raise TlsFingerprintMismatch(
+                    "the pinned TLS fingerprint is not of the form sha256:<64 hex digits>",
+                    expected=pin,
+                    actual="(not checked)",
+                    host=target.host,
+                )
+            return aiohttp.Fingerprint(digest), pin
+        if trust.pin_on_first_use:
+            return False, None
+        return True, None
+
+    # -- auth ---------------------------------------------------------------------------------
+
+    def _digest_middleware(self, target: HttpTarget, user: str, password: str) -> Any:
+        """One digest state per device and user, so the nonce is reused (no 401 per request)."""
+        key = (target.host, target.port, user)
+        found = self._digest.get(key)
+        if found is not None and found[0] == password:
+            return found[1]
+        middleware = aiohttp.DigestAuthMiddleware(user, password)
+        if len(self._digest) >= MAX_DIGEST_STATES:
+            self._digest.pop(next(iter(self._digest)))
+        self._digest[key] = (password, middleware)
+        return middleware
+
+    # -- HttpClient ---------------------------------------------------------------------------
+
+    async def request(
+        self,
+        target: HttpTarget,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> HttpReply:
+        """One request; 401 raises AuthenticationFailed, other statuses go back to the driver."""
+        ssl_check, pin = self._ssl_for(target)
+        send_headers = dict(headers or {})
+        if cookies:
+            send_headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        options: dict[str, Any] = {}
+        if target.user is not None and target.password is not None and target.auth:
+            if target.auth == "digest":
+                options["middlewares"] = (
+                    self._digest_middleware(target, target.user, target.password),
+                )
+            else:
+                send_headers["Authorization"] = _basic(target)
+        url = target.base_url + (path if path.startswith("/") else "/" + path)
+        timeout = aiohttp.ClientTimeout(total=target.timeout)
+        where = f"{target.scheme}://{target.host}:{target.port}"
+        try:
+            async with self._session.request(
+                method,
+                url,
+                json=json,
+                data=data,
+                headers=send_headers,
+                ssl=ssl_check,
+                timeout=timeout,
+                allow_redirects=False,
+                **options,
+            ) as resp:
+                peer_der = resp.peer_der if isinstance(resp, _PeerCertResponse) else None
+                if (
+                    target.scheme == "https"
+                    and ssl_check is False
+                    and not target.trust.insecure
+                    and target.trust.pin_on_first_use
+                ):
+                    await self._first_contact(target, peer_der)
+                if resp.status == 401:
+                    raise AuthenticationFailed(
+                        f"HTTP 401 from {where}{path}: credentials rejected", host=target.host
+                    )
+                length = resp.content_length
+                if length is not None and length > MAX_BODY_BYTES:
+                    raise MalformedReply(
+                        f"HTTP reply of {length} bytes is too large", host=target.host
+                    )
+                body = await self._read_body(resp, target)
+                return HttpReply(
+                    status=resp.status,
+                    headers=dict(resp.headers.items()),
+                    body=body,
+                    cookies={name: morsel.value for name, morsel in resp.cookies.items()},
+                )
+        except aiohttp.ServerFingerprintMismatch as exc:
+            actual = "sha256:" + exc.got.hex()
+            raise _pin_mismatch(target, pin or "sha256:" + exc.expected.hex(), actual) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            reason = getattr(exc.certificate_error, "verify_message", None) or str(
+                exc.certificate_error
+            )
+            raise DeviceUnreachable(
+                f"TLS certificate of {where} not trusted by the CA bundle: {reason}",
+                host=target.host,
+            ) from exc
+        except aiohttp.ClientSSLError as exc:
+            raise DeviceUnreachable(
+                f"TLS handshake with {where} failed: {exc.os_error}", host=target.host
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise MalformedReply(
+                f"HTTP reply from {where}{path} was cut short or garbled", host=target.host
+            ) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise DeviceUnreachable(
+                f"{where} closed the connection before replying", host=target.host
+            ) from exc
+        except TimeoutError as exc:  # aiohttp's timeouts subclass asyncio.TimeoutError
+            raise DeviceTimeout(
+                f"HTTP {method} {path} got no reply within {target.timeout:g} s", host=target.host
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise DeviceUnreachable(
+                f"cannot connect to {where}: {exc.os_error.strerror or exc.os_error}",
+                host=target.host,
+            ) from exc
+        except aiohttp.ClientResponseError as exc:  # unparsable status line or headers
+            raise MalformedReply(
+                f"HTTP reply from {where}{path} is not valid HTTP ({exc.message})",
+                host=target.host,
+            ) from exc
+        except (aiohttp.ClientOSError, ConnectionResetError) as exc:
+            raise DeviceUnreachable(
+                f"connection to {where} failed: {exc.strerror or type(exc).__name__}",
+                host=target.host,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise MalformedReply(
+                f"HTTP exchange with {where} failed: {type(exc).__name__}", host=target.host
+            ) from exc
+
+    @staticmethod
+    async def _read_body(resp: aiohttp.ClientResponse, target: HttpTarget) -> bytes:
+        """The whole body, refusing more than MAX_BODY_BYTES (chunked replies have no length)."""
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            total += len(chunk)
+            if total > MAX_BODY_BYTES:
+                raise MalformedReply(
+                    f"HTTP reply is larger than {MAX_BODY_BYTES} bytes", host=target.host
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _first_contact(self, target: HttpTarget, peer_der: bytes | None) -> None:
+        """Report the certificate of an unpinned device once; later requests enforce it."""
+        if peer_der is None:
+            log.warning("%s: no TLS certificate seen on first contact; nothing pinned", target.host)
+            return
+        seen = sha256_pin(peer_der)
+        in_force = await self._first_use.remember(target.host, target.port, seen, target.trust)
+        if in_force != seen:
+            raise _pin_mismatch(target, in_force, seen)
+
+    async def close(self) -> None:
+        """Close every pooled connection; give TLS transports a moment to shut down cleanly."""
+        await self._session.close()
+        await asyncio.sleep(0)

@@ -1,0 +1,365 @@
+"""SSH transport on asyncssh for the Group Series command API: login, prompt, one command at a time.
+
+Host keys are checked during key exchange, before authentication, so a password is never sent
+to a device whose key differs from the pinned one. Private keys are parsed once per file and the
+key object reused (asyncssh re-reads key *paths* on every connection, performance-baselines.md
+section 3). Sessions use a PTY like a person at a terminal would: the device then echoes the
+command and ends lines with "\\r\\r\\n", which `command()` strips and normalises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncssh
+
+from device_drivers.errors import (
+    AuthenticationFailed,
+    DeviceBusy,
+    DeviceError,
+    DeviceTimeout,
+    DeviceUnreachable,
+    HostKeyMismatch,
+    MalformedReply,
+)
+from device_drivers.transports import SshTarget
+from device_drivers.transports.trust import FirstUsePins
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY_CHARS = 1 << 20
+"""A reply (or banner) longer than this without a prompt is treated as malformed."""
+MAX_READS_PER_REPLY = 100_000
+TERM_SIZE = (4096, 24)
+"""A wide terminal, so device line editors never wrap long option keys."""
+CLOSE_WAIT_S = 2.0
+
+
+def openssh_public_key(key: asyncssh.SSHKey) -> str:
+    """The "type base64" form of a host key, without comment: what the inventory pins."""
+    text = key.export_public_key("openssh").decode("ascii")
+    return " ".join(text.split()[:2])
+
+
+def normalize_newlines(text: str) -> str:
+    """Device output uses "\\r\\r\\n" (PTY on top of CR LF) or "\\r\\n"; callers see "\\n".
+
+    Backspaces (a line editor redrawing the echoed command) are applied like a terminal would.
+    """
+    text = text.replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "")
+    if "\b" not in text:
+        return text
+    out: list[str] = []
+    for char in text:
+        if char != "\b":
+            out.append(char)
+        elif out and out[-1] != "\n":
+            out.pop()
+    return "".join(out)
+
+
+class _HostKeyWatcher(asyncssh.SSHClient):
+    """Remembers the host key a server offered when it is not the pinned one."""
+
+    def __init__(self) -> None:
+        self.rejected: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        self.rejected = key
+        return False
+
+
+class AsyncsshSession:
+    """One interactive shell on a device; `command()` runs one line at a time under a lock."""
+
+    banner: str
+
+    def __init__(
+        self,
+        target: SshTarget,
+        conn: asyncssh.SSHClientConnection,
+        process: asyncssh.SSHClientProcess[str],
+        on_close: Callable[[AsyncsshSession], None] | None = None,
+        line_end: str = "\r",
+    ) -> None:
+        self._on_close = on_close
+        self._line_end = line_end
+        self._target = target
+        self._conn = conn
+        self._process = process
+        self._lock = asyncio.Lock()
+        self._last_command_at = 0.0
+        self._closed = False
+        self.banner = ""
+
+    async def _read_to_prompt(self, what: str) -> str:
+        """Read until the device prints its prompt at the start of a line; bounded in time/size."""
+        prompt = self._target.prompt
+        buffer = ""
+        try:
+            async with asyncio.timeout(self._target.timeout):
+                for _ in range(MAX_READS_PER_REPLY):
+                    chunk = await self._process.stdout.read(65536)
+                    if not chunk:
+                        raise DeviceUnreachable(
+                            f"SSH session closed before the prompt ({what})",
+                            host=self._target.host,
+                        )
+                    buffer += chunk
+                    if buffer == prompt or buffer.endswith("\n" + prompt):
+                        return buffer[: len(buffer) - len(prompt)]
+                    if len(buffer) > MAX_REPLY_CHARS:
+                        break
+        except TimeoutError as exc:
+            raise DeviceTimeout(
+                f"no SSH prompt within {self._target.timeout:g} s ({what})",
+                host=self._target.host,
+            ) from exc
+        except (asyncssh.Error, OSError) as exc:
+            raise DeviceUnreachable(
+                f"SSH connection lost ({what}): {_reason(exc)}", host=self._target.host
+            ) from exc
+        raise MalformedReply(
+            f"no SSH prompt {prompt!r} after {len(buffer)} characters ({what})",
+            host=self._target.host,
+        )
+
+    async def start(self) -> None:
+        self.banner = normalize_newlines(await self._read_to_prompt("login banner"))
+        self._last_command_at = time.monotonic()
+
+    async def command(self, line: str) -> str:
+        """Send `line` + CR, return the reply without echo and prompt, newlines normalised.
+
+        Any error ends the session (its next reply could not be told apart from a late one).
+        """
+        if "\r" in line or "\n" in line:
+            raise ValueError("one command line at a time")
+        verb = line.split(" ", 1)[0]  # the rest may hold a key: never in messages
+        async with self._lock:
+            if self._closed:
+                raise DeviceUnreachable("SSH session is closed", host=self._target.host)
+            wait = self._target.pacing - (time.monotonic() - self._last_command_at)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                try:
+                    self._process.stdin.write(line + self._line_end)
+                except (asyncssh.Error, OSError) as exc:
+                    raise DeviceUnreachable(
+                        f"SSH connection lost sending {verb!r}: {_reason(exc)}",
+                        host=self._target.host,
+                    ) from exc
+                raw = await self._read_to_prompt(f"after {verb!r}")
+            except DeviceError:
+                # A late or partial reply would be taken for the next command's: drop the session.
+                await self.close()
+                raise
+            finally:
+                self._last_command_at = time.monotonic()
+        reply = normalize_newlines(raw)
+        first, sep, rest = reply.partition("\n")
+        if first.strip() == line.strip():  # the PTY's echo of what we typed
+            reply = rest if sep else ""
+        return reply
+
+    async def close(self) -> None:
+        """Say `exit` politely, then close the connection; never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._on_close is not None:
+            self._on_close(self)
+        with contextlib.suppress(asyncssh.Error, OSError):
+            self._process.stdin.write("exit" + self._line_end)
+        self._conn.close()
+        with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT_S):
+                await self._conn.wait_closed()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, asyncssh.Error):
+        return exc.reason or type(exc).__name__
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return type(exc).__name__
+
+
+class AsyncsshClient:
+    """SshClient on asyncssh; keys loaded once per file, host keys pinned or pinned on first use.
+
+    `pty` asks for a terminal (as the Group Series API expects); without one, lines end in LF.
+    """
+
+    def __init__(self, *, pty: bool = True, term_type: str = "dumb") -> None:
+        self._pty = pty
+        self._term_type = term_type
+        self._keys: dict[str, asyncssh.SSHKey] = {}
+        self._key_lock = asyncio.Lock()
+        self._first_use = FirstUsePins()
+        self._sessions: set[AsyncsshSession] = set()
+
+    async def _client_key(self, target: SshTarget) -> list[asyncssh.SSHKey]:
+        path = target.key_file
+        if not path:
+            return []
+        async with self._key_lock:
+            key = self._keys.get(path)
+            if key is None:
+                try:
+                    key = await asyncio.to_thread(asyncssh.read_private_key, path)
+                except (OSError, asyncssh.KeyImportError) as exc:
+                    raise AuthenticationFailed(
+                        f"cannot load the SSH private key {path}: {type(exc).__name__}",
+                        host=target.host,
+                    ) from exc
+                self._keys[path] = key
+        return [key]
+
+    def _known_hosts(self, target: SshTarget) -> tuple[Any, str | None]:
+        """asyncssh's known_hosts argument and the pin it enforces (None: accept any key)."""
+        trust = target.trust
+        if trust.insecure:
+            return None, None
+        pin = trust.pinned or self._first_use.get(target.host, target.port)
+        if pin is None:
+            if trust.pin_on_first_use:
+                return None, None
+            raise HostKeyMismatch(
+                "no pinned SSH host key and first-use pinning is off",
+                expected="(none)",
+                actual="(not checked)",
+                host=target.host,
+            )
+        try:
+            key = asyncssh.import_public_key(pin)
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise HostKeyMismatch(
+                "the pinned SSH host key cannot be read; re-pin it",
+                expected=pin,
+                actual="(not checked)",
+                host=target.host,
+            ) from exc
+        return ([key], [], []), pin
+
+    async def open(self, target: SshTarget) -> AsyncsshSession:
+        """Connect, log in, open a shell and read the banner up to the first prompt."""
+        known_hosts, pin = self._known_hosts(target)
+        client_keys = await self._client_key(target)
+        watcher = _HostKeyWatcher()
+        where = f"{target.host}:{target.port}"
+        conn: asyncssh.SSHClientConnection | None = None
+        try:
+            async with asyncio.timeout(target.timeout):  # connect, login and channel open
+                conn = await asyncssh.connect(
+                    target.host,
+                    target.port,
+                    username=target.user,
+                    password=target.password,
+                    client_keys=client_keys,
+                    known_hosts=known_hosts,
+                    client_factory=lambda: watcher,
+                    connect_timeout=target.timeout,
+                    agent_path=None,
+                    config=None,
+                    preferred_auth=("publickey", "keyboard-interactive", "password")
+                    if client_keys
+                    else ("keyboard-interactive", "password"),
+                    kbdint_auth=target.password is not None,
+                    password_auth=target.password is not None,
+                    public_key_auth=bool(client_keys),
+                )
+                if pin is None and not target.trust.insecure:
+                    await self._first_contact(target, conn)
+                process = await conn.create_process(
+                    term_type=self._term_type if self._pty else None,
+                    term_size=TERM_SIZE if self._pty else None,
+                    encoding="utf-8",
+                    errors="replace",
+                )
+        except DeviceError:
+            if conn is not None:
+                conn.close()
+            raise
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise _host_key_mismatch(target, pin, watcher.rejected) from exc
+        except asyncssh.PermissionDenied as exc:
+            raise AuthenticationFailed(
+                f"SSH login to {where} as {target.user!r} rejected", host=target.host
+            ) from exc
+        except asyncssh.ChannelOpenError as exc:
+            if conn is not None:
+                conn.close()
+            raise DeviceBusy(
+                f"device refused an SSH session ({exc.reason}); retry later", host=target.host
+            ) from exc
+        except TimeoutError as exc:
+            raise DeviceTimeout(
+                f"SSH connect and login to {where} took over {target.timeout:g} s",
+                host=target.host,
+            ) from exc
+        except ConnectionRefusedError as exc:
+            raise DeviceUnreachable(f"SSH connection to {where} refused", host=target.host) from exc
+        except asyncssh.ProtocolError as exc:
+            raise MalformedReply(
+                f"SSH protocol error from {where}: {_reason(exc)}", host=target.host
+            ) from exc
+        except (asyncssh.Error, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            raise DeviceUnreachable(
+                f"SSH connection to {where} failed: {_reason(exc)}", host=target.host
+            ) from exc
+        session = AsyncsshSession(
+            target,
+            conn,
+            process,
+            on_close=self._sessions.discard,
+            line_end="\r" if self._pty else "\n",
+        )
+        self._sessions.add(session)
+        try:
+            await session.start()
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    async def _first_contact(self, target: SshTarget, conn: asyncssh.SSHClientConnection) -> None:
+        key = conn.get_server_host_key()
+        if key is None:
+            return
+        seen = openssh_public_key(key)
+        in_force = await self._first_use.remember(target.host, target.port, seen, target.trust)
+        if in_force != seen:
+            conn.close()
+            raise _host_key_mismatch(target, in_force, key)
+
+    async def close(self) -> None:
+        """Close sessions their owners left open (bounded wait each) and forget loaded keys."""
+        sessions = list(self._sessions)
+        if sessions:
+            await asyncio.gather(*(session.close() for session in sessions))
+        self._keys.clear()
+
+
+def _host_key_mismatch(
+    target: SshTarget, pin: str | None, offered: asyncssh.SSHKey | None
+) -> HostKeyMismatch:
+    actual = openssh_public_key(offered) if offered is not None else "(unknown)"
+    fingerprint = offered.get_fingerprint("sha256") if offered is not None else "unknown"
+    return HostKeyMismatch(
+        f"SSH host key changed (now {fingerprint}); nothing was sent. Accept it with "
+        "`polyfleet inventory trust` if the change is expected",
+        expected=pin or "(none)",
+        actual=actual,
+        host=target.host,
+    )

@@ -1,0 +1,210 @@
+"""Confirmation records in the store: append-only, numbered and hash-chained in one transaction.
+
+There is deliberately no update or delete here; the database refuses them too (triggers from
+migration 0003 on both backends). Appends are serialised so two writers can never fork the chain:
+PostgreSQL takes a transaction-scoped advisory lock, SQLite opens the transaction with
+`BEGIN IMMEDIATE` (the write lock up front). The hash itself is computed by the function given to
+the store (`controller.confirmations.record_hash`), which keeps the chain's definition in one
+place without the inventory depending on the controller.
+
+Numbering: `RC-<year of confirmed_at, UTC>-<seq, 6 digits>`, where `seq` is one global sequence
+(1, 2, 3, ... in chain order, never reset per year), so numbers sort like the chain and never
+repeat across years.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from inventory.errors import InventoryError
+from inventory.identifiers import normalize_mac, normalize_serial
+from inventory.models import AwareDatetime, Confirmation, LicenseState, Mac, Serial
+from inventory.schema import confirmations
+
+Hasher = Callable[[Mapping[str, Any]], str]
+"""Computes a record's hash from its fields (all but `hash`, including `prev_hash`)."""
+
+MAX_SEQ = 999_999
+_CHAIN_LOCK_ID = 0x52434841  # "RCHA": serialises appenders on PostgreSQL
+
+
+class ConfirmationNotFound(InventoryError, LookupError):
+    """No confirmation has that number."""
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+        super().__init__(f"no confirmation numbered {number!r}")
+
+
+class ConfirmationDraft(BaseModel):
+    """What the workflow knows when a re-activation is confirmed; the store adds the rest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    reactivation_id: str = Field(min_length=1, max_length=64)
+    serial: Serial
+    mac: Mac | None = None
+    feature: str = Field(min_length=1, max_length=64)
+    state_before: LicenseState
+    state_after: LicenseState
+    key_ref: str = Field(min_length=1, max_length=32)
+    driver: str = Field(min_length=1, max_length=64)
+    fee: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    contract: str | None = Field(default=None, max_length=64)
+    requested_at: AwareDatetime
+    confirmed_at: AwareDatetime | None = None
+    actor: str = Field(min_length=1, max_length=128)
+
+
+def expected_number(seq: int, confirmed_at: datetime) -> str:
+    """The number a record with this `seq` and `confirmed_at` carries."""
+    return f"RC-{confirmed_at.astimezone(UTC).year:04d}-{seq:06d}"
+
+
+def row_to_confirmation(row: Mapping[str, Any] | sa.RowMapping) -> Confirmation:
+    """A Confirmation from a `confirmations` row."""
+    return Confirmation.model_validate(
+        {name: row[name] for name in Confirmation.model_fields if name in row}
+    )
+
+
+class ConfirmationStore:
+    """Append and read confirmations; nothing else (the record is an audit trail)."""
+
+    def __init__(self, engine: AsyncEngine, hasher: Hasher) -> None:
+        self.engine = engine
+        self.hasher = hasher
+
+    async def append(
+        self, draft: ConfirmationDraft, *, now: datetime | None = None
+    ) -> Confirmation:
+        """Number, chain and store one record; the same reactivation_id returns the stored one."""
+        async with self.engine.connect() as conn:
+            await self._lock(conn)
+            try:
+                existing = (
+                    (
+                        await conn.execute(
+                            sa.select(confirmations).where(
+                                confirmations.c.reactivation_id == draft.reactivation_id
+                            )
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+                if existing is not None:
+                    await conn.rollback()
+                    return row_to_confirmation(existing)
+                last = (
+                    await conn.execute(
+                        sa.select(confirmations.c.seq, confirmations.c.hash)
+                        .order_by(confirmations.c.seq.desc())
+                        .limit(1)
+                    )
+                ).first()
+                seq = 1 if last is None else last.seq + 1
+                if seq > MAX_SEQ:
+                    raise InventoryError(
+                        f"the confirmation sequence is exhausted ({MAX_SEQ} records)"
+                    )
+                confirmed_at = (draft.confirmed_at or now or datetime.now(UTC)).astimezone(UTC)
+                record: dict[str, Any] = {
+                    "number": expected_number(seq, confirmed_at),
+                    "serial": draft.serial,
+                    "mac": draft.mac,
+                    "feature": draft.feature,
+                    "state_before": draft.state_before.value,
+                    "state_after": draft.state_after.value,
+                    "key_ref": draft.key_ref,
+                    "driver": draft.driver,
+                    "fee": draft.fee.quantize(Decimal("0.01")),
+                    "currency": draft.currency,
+                    "contract": draft.contract,
+                    "requested_at": draft.requested_at.astimezone(UTC),
+                    "confirmed_at": confirmed_at,
+                    "actor": draft.actor,
+                    "prev_hash": None if last is None else last.hash,
+                }
+                record["hash"] = self.hasher(record)
+                await conn.execute(
+                    confirmations.insert().values(
+                        seq=seq, reactivation_id=draft.reactivation_id, **record
+                    )
+                )
+                await conn.commit()
+            except BaseException:
+                await conn.rollback()
+                raise
+        return row_to_confirmation(record)
+
+    async def _lock(self, conn: AsyncConnection) -> None:
+        """Take the chain's write lock for this transaction (see the module docstring)."""
+        if conn.dialect.name == "postgresql":
+            await conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK_ID})"))
+        else:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    async def get(self, number: str) -> Confirmation:
+        """The confirmation with that number (ConfirmationNotFound if none)."""
+        async with self.engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(confirmations).where(confirmations.c.number == number.upper())
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise ConfirmationNotFound(number)
+        return row_to_confirmation(row)
+
+    async def by_reactivation(self, reactivation_id: str) -> Confirmation | None:
+        """The confirmation of one re-activation operation, if it was confirmed."""
+        async with self.engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(confirmations).where(
+                            confirmations.c.reactivation_id == reactivation_id
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else row_to_confirmation(row)
+
+    async def list(
+        self, *, serial: str | None = None, mac: str | None = None
+    ) -> builtins.list[Confirmation]:
+        """Confirmations in chain order; with `serial` and/or `mac`, those of records matching
+        either (a UC phone's serial is its MAC, so one device ID may be both)."""
+        query = sa.select(confirmations).order_by(confirmations.c.seq)
+        conditions = []
+        if serial is not None:
+            conditions.append(confirmations.c.serial == normalize_serial(serial))
+        if mac is not None:
+            conditions.append(confirmations.c.mac == normalize_mac(mac))
+        if conditions:
+            query = query.where(sa.or_(*conditions))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [row_to_confirmation(row) for row in rows]
+
+    async def rows(self) -> builtins.list[dict[str, Any]]:
+        """Every row as stored, in `seq` order, unvalidated (what `verify` must check)."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(sa.select(confirmations).order_by(confirmations.c.seq))
+            return [dict(row) for row in result.mappings()]

@@ -1,0 +1,165 @@
+"""`polyfleet confirmations …`: listings, show, export (json, csv) and verify's exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from controller.confirmations import CONFIRMATION_FIELDS, ConfirmationDraft, confirmation_store
+from inventory.database import DatabaseTarget
+from inventory.models import LicenseState
+from inventory.store import InventoryStore
+from tests.e2e.cli import polyfleet
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def seed(db_target: DatabaseTarget, count: int = 3) -> list[str]:
+    """`count` confirmations for devices SN-0.., the first with a MAC; returns their numbers."""
+
+    async def go() -> list[str]:
+        async with await InventoryStore.open(db_target) as store:
+            confirmations = confirmation_store(store.engine)
+            numbers = []
+            for n in range(count):
+                made = await confirmations.append(
+                    ConfirmationDraft(
+                        reactivation_id=f"op-{n}",
+                        serial=f"SN-{n}",
+                        mac="0004f2aabb01" if n == 0 else None,
+                        feature="productivity_suite",
+                        state_before=LicenseState.EXPIRED,
+                        state_after=LicenseState.ACTIVE,
+                        key_ref="0123456789ab",
+                        driver="poly-uc",
+                        fee=Decimal("195.00"),
+                        contract="C-1" if n else None,
+                        requested_at=T0,
+                        confirmed_at=T0 + timedelta(minutes=n),
+                        actor="tech",
+                    )
+                )
+                numbers.append(made.number)
+            return numbers
+
+    return asyncio.run(go())
+
+
+def tamper(db_target: DatabaseTarget, number: str) -> None:
+    """Change a fee behind the append-only triggers (as someone with database access could)."""
+
+    async def go() -> None:
+        async with await InventoryStore.open(db_target) as store, store.engine.begin() as conn:
+            update = sa.text("UPDATE confirmations SET fee = 0 WHERE number = :n")
+            if conn.dialect.name == "postgresql":
+                guard = "confirmations_append_only"
+                await conn.execute(sa.text(f"ALTER TABLE confirmations DISABLE TRIGGER {guard}"))
+                await conn.execute(update, {"n": number})
+                await conn.execute(sa.text(f"ALTER TABLE confirmations ENABLE TRIGGER {guard}"))
+            else:
+                await conn.execute(sa.text("DROP TRIGGER confirmations_no_update"))
+                await conn.execute(update, {"n": number})
+
+    asyncio.run(go())
+
+
+def test_list_show_and_filter(
+    db_url: str, db_target: DatabaseTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # a wide terminal: the table's cells are not elided
+    numbers = seed(db_target)
+    listed = polyfleet(db_url, "confirmations", "list", "-o", "json")
+    assert listed.code == 0, listed.stderr
+    records = listed.json()
+    assert [r["number"] for r in records] == numbers == [
+        "RC-2026-000001", "RC-2026-000002", "RC-2026-000003",
+    ]  # fmt: skip
+    assert list(records[0]) == list(CONFIRMATION_FIELDS)
+    assert records[0]["fee"] == "195.00"
+    assert records[0]["confirmed_at"] == "2026-11-23T10:00:00.000000Z"
+    assert records[1]["prev_hash"] == records[0]["hash"]
+
+    by_mac = polyfleet(
+        db_url, "confirmations", "list", "--serial", "00-04-F2-AA-BB-01", "-o", "json"
+    )
+    assert [r["number"] for r in by_mac.json()] == [numbers[0]]
+    by_serial = polyfleet(db_url, "confirmations", "list", "--serial", "sn-2", "-o", "csv")
+    lines = by_serial.stdout.splitlines()
+    assert lines[0] == ",".join(CONFIRMATION_FIELDS)
+    assert len(lines) == 2
+    assert lines[1].startswith(numbers[2])
+    table = polyfleet(db_url, "confirmations", "list")
+    assert "RC-2026-000003" in table.stdout
+    assert "00:04:f2:aa:bb:01" in table.stdout
+
+    shown = polyfleet(db_url, "confirmations", "show", "rc-2026-000002", "-o", "json")
+    assert shown.code == 0
+    assert shown.json() == [records[1]]
+    assert "RC-2026-000002" in polyfleet(db_url, "confirmations", "show", numbers[1]).stdout
+    missing = polyfleet(db_url, "confirmations", "show", "RC-2026-000099")
+    assert missing.code == 1
+    assert "no confirmation numbered" in missing.stderr
+    assert polyfleet(db_url, "confirmations", "show", "nonsense").code == 1
+
+
+def test_export_json_and_csv_atomically_and_recomputable(
+    db_url: str, db_target: DatabaseTarget, tmp_path: Path
+) -> None:
+    seed(db_target)
+    out = tmp_path / "confirmations.json"
+    result = polyfleet(db_url, "confirmations", "export", str(out), "--format", "json")
+    assert result.code == 0, result.stderr
+    assert "exported 3 confirmation(s)" in result.stderr
+    exported = json.loads(out.read_text(encoding="utf-8"))
+    assert [list(r) for r in exported] == [list(CONFIRMATION_FIELDS)] * 3
+    assert not list(tmp_path.glob(".*.tmp"))
+    prev = None
+    for record in exported:  # an auditor needs nothing but the export to check the chain
+        body = {k: v for k, v in record.items() if k != "hash"}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert hashlib.sha256(canonical.encode()).hexdigest() == record["hash"]
+        assert record["prev_hash"] == prev
+        prev = record["hash"]
+
+    to_stdout = polyfleet(db_url, "confirmations", "export", "--format", "csv")
+    assert to_stdout.code == 0
+    rows = list(csv.DictReader(io.StringIO(to_stdout.stdout)))
+    assert [r["hash"] for r in rows] == [r["hash"] for r in exported]
+    assert rows[0]["contract"] == ""
+    assert polyfleet(db_url, "confirmations", "export").json() == exported
+
+    nowhere = polyfleet(db_url, "confirmations", "export", str(tmp_path / "no" / "x.json"))
+    assert nowhere.code == 1
+    assert "does not exist" in nowhere.stderr
+
+
+def test_verify_intact_then_tampered(db_url: str, db_target: DatabaseTarget) -> None:
+    empty = polyfleet(db_url, "confirmations", "verify")
+    assert empty.code == 0
+    assert "0 record(s)" in empty.stdout
+    numbers = seed(db_target, 4)
+    intact = polyfleet(db_url, "confirmations", "verify")
+    assert intact.code == 0, intact.stderr
+    head = polyfleet(db_url, "confirmations", "list", "-o", "json").json()[-1]["hash"]
+    assert f"intact: 4 record(s), head hash {head}" in intact.stdout
+
+    tamper(db_target, numbers[1])
+    broken = polyfleet(db_url, "confirmations", "verify")
+    assert broken.code == 1
+    assert f"confirmation {numbers[1]} (seq 2), hash:" in broken.stderr
+    as_json = polyfleet(db_url, "confirmations", "verify", "-o", "json")
+    assert as_json.code == 1
+    report = as_json.json()
+    assert report["intact"] is False
+    assert report["problem"]["number"] == numbers[1]
+    assert report["problem"]["field"] == "hash"
+    assert report["count"] == 1
