@@ -44,6 +44,7 @@ async def build_store(db: str, count: int, now: datetime) -> None:
         for start in range(0, count, chunk):
             batch = []
             obs = []
+            failed = []
             for index in range(start, min(start + chunk, count)):
                 serial = f"HB{index:08d}"
                 model = MODELS[index % len(MODELS)]
@@ -59,10 +60,11 @@ async def build_store(db: str, count: int, now: datetime) -> None:
                 )
                 if analog or index % 97 == 0:  # analog and ~1 % never scanned
                     continue
-                seen = now - timedelta(hours=3 if index % 50 else 60)  # 2 % stale
-                expiry = now + timedelta(days=365 if index % 40 else 10)  # 2.5 % expiring
+                # Every device its own timestamps, as a real scan records them (no shared values).
+                jitter = timedelta(seconds=index % 7200, microseconds=index)
+                seen = now - timedelta(hours=3 if index % 50 else 60) - jitter  # 2 % stale
+                expiry = now + timedelta(days=365 if index % 40 else 10) + jitter  # 2.5 % expiring
                 state = LicenseState.EXPIRED if index % 113 == 0 else LicenseState.ACTIVE
-                reachable = index % 71 != 0
                 lics = [
                     License(
                         serial=serial,
@@ -76,16 +78,22 @@ async def build_store(db: str, count: int, now: datetime) -> None:
                 ]
                 obs.append(
                     DeviceObservation(
-                        serial=serial,
-                        observed_at=seen,
-                        reachable=reachable,
-                        error_kind=None if reachable else "timeout",
-                        error=None if reachable else "no answer",
-                        licenses=lics if reachable else None,
+                        serial=serial, observed_at=seen, reachable=True, licenses=lics
                     )
                 )
+                if index % 71 == 0:  # ~1.4 %: read before, the latest scan timed out
+                    failed.append(
+                        DeviceObservation(
+                            serial=serial,
+                            observed_at=now - jitter,
+                            reachable=False,
+                            error_kind="timeout",
+                            error="no answer",
+                        )
+                    )
             await store.upsert_devices(batch)
             await observations.record(obs)
+            await observations.record(failed)
 
 
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, bytes]:

@@ -34,7 +34,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from json.encoder import encode_basestring
+from typing import Any, NamedTuple, Protocol
 
 from inventory.catalog import DriverName, family_for_model
 from inventory.models import LicenseState
@@ -125,6 +126,23 @@ class HealthPolicy:
         return timedelta(days=self.warn_days)
 
 
+class LicenseSummary(NamedTuple):
+    """Aggregates over all of a device's licenses. With one, `status.licenses` may hold just
+    the notable licenses (not active, or expiring within warn_days), which lets the store do
+    the counting for 100,000 devices instead of Python."""
+
+    total: int
+    next_expiry: datetime | None
+    newest_observation: datetime | None
+
+
+def summarize(licenses: Sequence[LicenseLike]) -> LicenseSummary:
+    """The summary of a complete license list."""
+    expiries = [lic.expires_at for lic in licenses if lic.expires_at is not None]
+    observed = [lic.observed_at for lic in licenses]
+    return LicenseSummary(len(licenses), min(expiries, default=None), max(observed, default=None))
+
+
 @dataclass(slots=True)  # not frozen: frozen __init__ costs 1 µs a field, 100,000 times over
 class DeviceHealth:
     """One device's verdict, with what the renderers show about it."""
@@ -166,37 +184,52 @@ def _model_networked(model: str) -> bool:
 
 
 def classify(
-    device: DeviceLike, status: StatusLike | None, now: datetime, policy: HealthPolicy
+    device: DeviceLike,
+    status: StatusLike | None,
+    now: datetime,
+    policy: HealthPolicy,
+    summary: LicenseSummary | None = None,
 ) -> DeviceHealth:
-    """The health of one device from its inventory record and latest stored status."""
+    """The health of one device from its inventory record and latest stored status.
+
+    Without `summary`, `status.licenses` must be complete. With one, it may hold only the
+    notable licenses, except when the policy requires features (their absence needs the list).
+    """
     licenses: Sequence[LicenseLike] = status.licenses if status is not None else ()
+    if summary is None:
+        summary = summarize(licenses)
     if not is_networked(device):
         problems = _license_problems(licenses, now, policy, check_required=False)
-        return _verdict(device, problems, licenses, None, NOT_NETWORKED, now)
+        return _verdict(device, problems, licenses, None, NOT_NETWORKED, summary, now)
     if status is None:
-        return _verdict(device, [(Health.UNKNOWN, "never scanned")], licenses, None, "", now)
+        problems = [(Health.UNKNOWN, "never scanned")]
+        return _verdict(device, problems, licenses, None, "", summary, now)
 
     problems = []
     mismatch = status.identity_mismatch
     if mismatch:
         problems.append((Health.CRITICAL, f"identity mismatch: {mismatch}"))
     failed = not status.reachable or (status.error is not None and not mismatch)
+    known = summary.total > 0
     # A read that reached the device gave a license list (maybe empty): required features count.
-    licenses_read = bool(licenses) or not (failed or mismatch)
+    licenses_read = known or not (failed or mismatch)
     problems += _license_problems(licenses, now, policy, check_required=licenses_read)
-    last = _last_good_observation(device, status, licenses, failed or bool(mismatch))
+    last: datetime | None = status.observed_at
+    if failed or mismatch:  # this observation did not read *this* device: the last one that did
+        seen = [t for t in (summary.newest_observation, device.last_seen) if t is not None]
+        last = max(seen) if seen else None
     if failed:
         why = _failure(status)
-        if last is None and not licenses:
+        if last is None and not known:
             problems.append((Health.UNKNOWN, f"never reached: {why}"))
-            return _verdict(device, problems, licenses, None, "", now)
-        if not licenses:
+            return _verdict(device, problems, licenses, None, "", summary, now)
+        if not known:
             problems.append((Health.UNKNOWN, f"last scan failed: {why}; no license state known"))
         else:
             problems.append((Health.WARNING, f"last scan failed: {why}"))
     if last is not None and now - last > policy.max_age:
         problems.append((Health.WARNING, f"last observed {_ago(now - last)}"))
-    return _verdict(device, problems, licenses, last, None, now)
+    return _verdict(device, problems, licenses, last, None, summary, now)
 
 
 def _verdict(
@@ -205,11 +238,12 @@ def _verdict(
     licenses: Sequence[LicenseLike],
     last: datetime | None,
     ok_reason: str | None,
+    summary: LicenseSummary,
     now: datetime,
 ) -> DeviceHealth:
     """Worst problem wins; the reason names every problem, worst first (else why it is OK)."""
     if not problems:
-        reason = ok_reason if ok_reason is not None else _ok_reason(licenses, now)
+        reason = ok_reason if ok_reason is not None else _ok_reason(summary, now)
         return DeviceHealth(
             device.serial, device.mac, device.site, Health.OK, reason, last, tuple(licenses)
         )
@@ -256,32 +290,18 @@ def _license_problems(
     return problems
 
 
-def _last_good_observation(
-    device: DeviceLike, status: StatusLike, licenses: Sequence[LicenseLike], failed: bool
-) -> datetime | None:
-    """When the device was last read successfully: this scan, else its newest license, else
-    the inventory's last_seen."""
-    if not failed:
-        return status.observed_at
-    candidates = [lic.observed_at for lic in licenses]
-    if device.last_seen is not None:
-        candidates.append(device.last_seen)
-    return max(candidates) if candidates else None
-
-
 def _failure(status: StatusLike) -> str:
     if status.error_kind and status.error:
         return f"{status.error_kind}: {status.error}"
     return status.error or status.error_kind or "unreachable"
 
 
-def _ok_reason(licenses: Sequence[LicenseLike], now: datetime) -> str:
-    if not licenses:
+def _ok_reason(summary: LicenseSummary, now: datetime) -> str:
+    if not summary.total:
         return "reachable, no licensed features reported"
-    expiries = [lic.expires_at for lic in licenses if lic.expires_at is not None]
-    text = f"{len(licenses)} feature(s) active"
-    if expiries:
-        nearest = min(expiries)
+    text = f"{summary.total} feature(s) active"
+    if summary.next_expiry is not None:
+        nearest = summary.next_expiry
         text += f", next expiry {_day(nearest)} ({_within(nearest - now)})"
     return text
 
@@ -369,15 +389,26 @@ def render_json(fleet: FleetHealth) -> str:
         "counts": {s.value: fleet.counts[s] for s in STATUS_ORDER},
         "checked_at": fleet.checked_at.isoformat(),
     }
-    encode = _JSON.encode
-    opening = encode(head)[:-1]
+    opening = _JSON.encode(head)[:-1]
     if not fleet.devices:
         return f'{opening}, "devices": []}}\n'
-    rows = ",\n  ".join([encode(d.to_json()) for d in fleet.devices])
+    rows = ",\n  ".join([_json_line(d) for d in fleet.devices])
     return f'{opening}, "devices": [\n  {rows}\n]}}\n'
 
 
-_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder, not one per device
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def _json_line(device: DeviceHealth) -> str:
+    """`json.dumps(device.to_json())`, spelled out: twice as fast for 100,000 devices."""
+    q = encode_basestring
+    mac = "null" if device.mac is None else q(device.mac)
+    site = "null" if device.site is None else q(device.site)
+    last = "null" if device.last_observed is None else f'"{device.last_observed.isoformat()}"'
+    return (
+        f'{{"serial": {q(device.serial)}, "mac": {mac}, "status": "{device.status.value}", '
+        f'"reason": {q(device.reason)}, "site": {site}, "last_observed": {last}}}'
+    )
 
 
 def render_nagios(fleet: FleetHealth, *, long_output_limit: int = 100) -> str:

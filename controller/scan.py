@@ -64,10 +64,9 @@ class Transports:
 
 def open_transports(concurrency: int) -> Transports:
     """The real clients; must be called inside the running event loop."""
-    from device_drivers.transports.ssh import AsyncsshClient
-
     from device_drivers.transports.http import AiohttpClient  # heavy: only when scanning
     from device_drivers.transports.snmp import PysnmpClient
+    from device_drivers.transports.ssh import AsyncsshClient
 
     return Transports(
         snmp=PysnmpClient(), http=AiohttpClient(limit=concurrency), ssh=AsyncsshClient()

@@ -147,6 +147,18 @@ class ConfirmationStore:
                 raise
         return row_to_confirmation(record)
 
+    async def charged_for_contract(self, contract: str) -> str | None:
+        """The number of the first confirmation that charged a fee under `contract`, if any
+        (a per-term fee is charged once per contract term)."""
+        query = (
+            sa.select(confirmations.c.number)
+            .where(confirmations.c.contract == contract, confirmations.c.fee > 0)
+            .order_by(confirmations.c.seq)
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).scalar()
+
     async def _lock(self, conn: AsyncConnection) -> None:
         """Take the chain's write lock for this transaction (see the module docstring)."""
         if conn.dialect.name == "postgresql":

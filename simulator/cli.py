@@ -155,9 +155,7 @@ async def run_simulation(options: SimulateOptions, stop: asyncio.Event | None = 
         write_inventory_csv(options.inventory_out, devices, fleet.endpoints)
         write_contracts_csv(options.contracts_out, contracts)
         write_credentials_toml(options.credentials_out, options.password)
-        write_portal_toml(
-            options.portal_out, fleet.portal_url, fleet_secrets.portal_token, fleet.provisioning_url
-        )
+        write_portal_toml(options.portal_out, fleet.portal_url, fleet_secrets.portal_token)
         typer.echo(_summary(fleet, options, applied))
         # Until here Ctrl-C interrupts start-up as usual; from now on it stops the fleet cleanly.
         for signum in (signal.SIGINT, signal.SIGTERM):

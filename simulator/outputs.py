@@ -128,17 +128,18 @@ def write_credentials_toml(path: Path, password: str) -> None:
     write_private(path, credentials_toml(fleet_profiles(password)))
 
 
-def write_portal_toml(path: Path, portal_url: str, token: str, provisioning_url: str) -> None:
-    """Where the licensing portal and provisioning server listen, and the portal's API token."""
+def write_portal_toml(path: Path, portal_url: str, token: str) -> None:
+    """A polyfleet config file naming the licensing portal (`polyfleet --config FILE`).
+
+    It holds the portal's API token, so it is readable by the owner only.
+    """
     text = "\n".join(
         [
-            "# polyfleet simulated licensing portal. Contains the API token (mode 0600).",
+            "# polyfleet config for the simulated licensing portal: polyfleet --config THIS_FILE",
+            "# Contains the API token (mode 0600).",
             "[portal]",
             f"url = {_toml_str(portal_url)}",
             f"token = {_toml_str(token)}",
-            "",
-            "[provisioning]",
-            f"url = {_toml_str(provisioning_url)}",
             "",
         ]
     )

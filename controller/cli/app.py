@@ -21,6 +21,7 @@ from controller.cli import (
     inventory_cmd,
     keys_cmd,
     quote_cmd,
+    reactivate_cmd,
     scan_cmd,
 )
 from controller.cli.context import CliContext
@@ -42,6 +43,7 @@ app.add_typer(contracts_cmd.app, name="contracts")
 app.command("demo")(demo_cmd.demo)
 app.command("scan")(scan_cmd.scan)
 app.command("quote")(quote_cmd.quote)
+app.command("reactivate")(reactivate_cmd.reactivate)
 app.command("health")(health_cmd.health)
 app.command("discover")(discover_cmd.discover)
 app.command("simulate")(simulate)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -47,6 +48,16 @@ class OutputFormat(StrEnum):
     CSV = "csv"
 
 
+PIPE_WIDTH = 160
+"""Tables written to a pipe or file get this width instead of rich's 80 columns."""
+
+
+def _console(stream: TextIO) -> Console:
+    """A console for stdout or stderr: a terminal's own width, else PIPE_WIDTH, no colour."""
+    width = None if stream.isatty() else PIPE_WIDTH
+    return Console(file=stream, soft_wrap=True, width=width)
+
+
 @dataclass(slots=True)
 class CliContext:
     """Global options after resolution, handed to commands through typer's context object."""
@@ -56,8 +67,8 @@ class CliContext:
     verbose: int = 0
     quiet: bool = False
     _settings: PolyfleetSettings | None = None
-    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
-    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    out: Console = field(default_factory=lambda: _console(sys.stdout))
+    err: Console = field(default_factory=lambda: _console(sys.stderr))
 
     @property
     def settings(self) -> PolyfleetSettings:

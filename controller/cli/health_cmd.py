@@ -35,6 +35,7 @@ from controller.health import (
     Health,
     HealthPolicy,
     LicenseLike,
+    LicenseSummary,
     classify,
     nagios_line,
     render_json,
@@ -174,7 +175,11 @@ class _Timestamps:
         return parsed
 
 
-async def _licenses_by_serial(engine: AsyncEngine, site: str | None) -> dict[str, list[_License]]:
+async def _licenses_by_serial(
+    engine: AsyncEngine, site: str | None, *, notable_before: datetime | None = None
+) -> dict[str, list[_License]]:
+    """Licenses per serial: all of them, or with `notable_before` only those not active or
+    expiring before then (the few that classification has something to say about)."""
     ts = _Timestamps(engine.dialect.name)
     query = sa.select(
         licenses.c.serial,
@@ -183,6 +188,13 @@ async def _licenses_by_serial(engine: AsyncEngine, site: str | None) -> dict[str
         ts.column(licenses.c.expires_at),
         ts.column(licenses.c.observed_at),
     ).order_by(licenses.c.serial, licenses.c.feature)
+    if notable_before is not None:
+        query = query.where(
+            sa.or_(
+                licenses.c.state != LicenseState.ACTIVE.value,
+                licenses.c.expires_at <= notable_before,
+            )
+        )
     if site is not None:
         query = query.join(devices, devices.c.serial == licenses.c.serial).where(
             devices.c.site == site
@@ -201,58 +213,100 @@ async def _licenses_by_serial(engine: AsyncEngine, site: str | None) -> dict[str
     return found
 
 
+Pair = tuple[_Device, _Status | None, LicenseSummary | None]
+
+
 async def _devices_with_status(
-    engine: AsyncEngine, site: str | None, licensed: dict[str, list[_License]]
-) -> AsyncIterator[list[tuple[_Device, _Status | None]]]:
-    """Devices (by serial) with their latest status, streamed in batches, never held whole."""
+    engine: AsyncEngine,
+    site: str | None,
+    licensed: dict[str, list[_License]],
+    *,
+    summarized: bool,
+) -> AsyncIterator[list[Pair]]:
+    """Devices (by serial) with their latest status, streamed in batches, never held whole.
+    With `summarized` the store counts each device's licenses (LicenseSummary) and `licensed`
+    need only hold the notable ones."""
     s = device_status.c
     ts = _Timestamps(engine.dialect.name)
-    query = (
-        sa.select(
-            devices.c.serial,
-            devices.c.mac,
-            devices.c.site,
-            devices.c.model,
-            devices.c.driver,
-            ts.column(devices.c.last_seen),
-            ts.column(s.observed_at),
-            s.reachable,
-            s.error_kind,
-            s.error,
-            s.identity_mismatch,
+    columns: list[sa.ColumnElement[Any]] = [
+        devices.c.serial,
+        devices.c.mac,
+        devices.c.site,
+        devices.c.model,
+        devices.c.driver,
+        ts.column(devices.c.last_seen),
+        ts.column(s.observed_at),
+        s.reachable,
+        s.error_kind,
+        s.error,
+        s.identity_mismatch,
+    ]
+    joined = devices.outerjoin(device_status, s.serial == devices.c.serial)
+    if summarized:
+        counts = (
+            sa.select(
+                licenses.c.serial,
+                sa.func.count().label("total"),
+                sa.func.min(licenses.c.expires_at).label("next_expiry"),
+                sa.func.max(licenses.c.observed_at).label("newest"),
+            )
+            .group_by(licenses.c.serial)
+            .subquery("license_counts")
         )
-        .select_from(devices.outerjoin(device_status, s.serial == devices.c.serial))
-        .order_by(devices.c.serial)
-    )
+        joined = joined.outerjoin(counts, counts.c.serial == devices.c.serial)
+        columns += [
+            counts.c.total,
+            ts.column(counts.c.next_expiry),
+            ts.column(counts.c.newest),
+        ]
+    query = sa.select(*columns).select_from(joined).order_by(devices.c.serial)
     if site is not None:
         query = query.where(devices.c.site == site)
+    value, required = ts.value, ts.required
     async with engine.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=_BATCH))
         async for part in result.partitions():
-            batch: list[tuple[_Device, _Status | None]] = []
+            batch: list[Pair] = []
             for row in part:
-                serial, mac, site_, model, driver, last_seen, observed_at = row[:7]
-                device = _Device(serial, mac, site_, model, driver, ts.value(last_seen))
+                serial, mac, site_, model, driver, last_seen, observed_at, *rest = row
+                device = _Device(serial, mac, site_, model, driver, value(last_seen))
+                summary = None
+                if summarized:
+                    total, next_expiry, newest = rest[4:]
+                    summary = LicenseSummary(total or 0, value(next_expiry), value(newest))
                 if observed_at is None:
-                    batch.append((device, None))
+                    batch.append((device, None, summary))
                     continue
-                lics = licensed.get(device.serial, ())
+                reachable, error_kind, error, mismatch = rest[:4]
+                lics = licensed.get(serial, ())
                 status = _Status(
-                    ts.required(observed_at), bool(row[7]), row[8], row[9], row[10], lics
+                    required(observed_at), bool(reachable), error_kind, error, mismatch, lics
                 )
-                batch.append((device, status))
+                batch.append((device, status, summary))
             yield batch
 
 
 async def check_fleet(
-    engine: AsyncEngine, site: str | None, now: datetime, policy: HealthPolicy
+    engine: AsyncEngine,
+    site: str | None,
+    now: datetime,
+    policy: HealthPolicy,
+    *,
+    all_licenses: bool = False,
 ) -> FleetHealth:
-    """Classify every inventory device (of `site`) from the store."""
+    """Classify every inventory device (of `site`) from the store.
+
+    Unless `all_licenses` is asked for (Prometheus shows every license) or features are
+    required, only notable licenses are loaded and the store counts the rest: a fleet of
+    100,000 healthy devices then costs one row per device, not one per license.
+    """
+    full = all_licenses or bool(policy.required_features)
+    notable_before = None if full else now + policy.warn
+    licensed = await _licenses_by_serial(engine, site, notable_before=notable_before)
     fleet = FleetHealth(now)
-    licensed = await _licenses_by_serial(engine, site)
-    async for batch in _devices_with_status(engine, site, licensed):
-        for device, status in batch:
-            fleet.add(classify(device, status, now, policy))
+    async for batch in _devices_with_status(engine, site, licensed, summarized=not full):
+        for device, status, summary in batch:
+            fleet.add(classify(device, status, now, policy, summary))
     return fleet
 
 
@@ -356,7 +410,13 @@ def health(
         if scan:
             await _scan_first(cli, site)
         async with await InventoryStore.open(target) as store:
-            return await check_fleet(store.engine, site, datetime.now(UTC), policy)
+            return await check_fleet(
+                store.engine,
+                site,
+                datetime.now(UTC),
+                policy,
+                all_licenses=chosen is HealthFormat.PROMETHEUS,
+            )
 
     done: list[FleetHealth] = []
 

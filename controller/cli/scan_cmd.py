@@ -186,7 +186,11 @@ def report(cli: CliContext, results: Sequence[ScanResult], output: OutputFormat)
         if output is OutputFormat.CSV:
             emit_rows(rows, RESULT_COLUMNS, output, console=cli.out)
         else:
-            shown = [row for row, r in zip(rows, results, strict=True) if not r.ok]
+            shown = [
+                row
+                for row, r in zip(rows, results, strict=True)
+                if not r.ok and r.error_kind not in SKIPPED_KINDS
+            ]
             if shown:
                 emit_rows(shown, RESULT_COLUMNS, output, console=cli.out, title="not OK")
     counts = summarize(results)

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
+from controller.settings import load_settings
 from inventory.importer import parse_device_file
 from inventory.models import CredentialProfile
 from simulator.activation_keys import issue_key
@@ -101,6 +102,8 @@ async def test_simulate_on_real_loopback_addresses_and_restart_with_state(tmp_pa
             CredentialProfile.model_validate({**table, "name": name})
         portal = tomllib.loads(options.portal_out.read_text())
         assert stat.S_IMODE(options.portal_out.stat().st_mode) == 0o600
+        settings = load_settings(options.portal_out)  # usable as `polyfleet --config FILE`
+        assert settings.portal.url == portal["portal"]["url"]
         assert options.contracts_out.read_text().startswith("number,kind,serial,start,end")
 
         url = f"https://{phone['host']}:{phone['https_port']}"
@@ -119,8 +122,9 @@ async def test_simulate_on_real_loopback_addresses_and_restart_with_state(tmp_pa
             ) as resp:
                 assert resp.status == 201
                 issued = await resp.json()
-            prov = f"{portal['provisioning']['url']}/{phone['site']}/"
-            prov += license_file_name(phone["serial"])
+            async with http.get(f"{url}/api/v1/mgmt/network/info", headers=auth) as resp:
+                server = (await resp.json())["data"]["ProvServerAddress"]  # as a driver finds it
+            prov = f"{server.rstrip('/')}/{license_file_name(phone['serial'])}"
             async with http.put(prov, data=render_license_cfg([issued["key"]])) as resp:
                 assert resp.status == 201
             async with http.post(f"{url}/api/v1/mgmt/updateConfiguration", headers=auth) as resp:

@@ -429,3 +429,12 @@ def test_default_lock_path_is_per_store() -> None:
     assert one != default_lock_path("health", "sqlite:///b.db")
     assert one.name.startswith("health-")
     assert one.suffix == ".lock"
+
+
+def test_json_lines_match_to_json_for_awkward_text() -> None:
+    odd = device("Q1", site='Zürich "3"\\\nnord', mac=None)
+    fleet = fleet_health([(odd, status(lic(), mismatch="x\ty \u2028"))], NOW, POLICY)
+    fleet.add(DeviceHealth("Q2", None, None, Health.UNKNOWN, "never scanned"))
+    data = json.loads(render_json(fleet))
+    assert data["devices"] == [d.to_json() for d in fleet.devices]
+    assert data["devices"][0]["site"] == 'Zürich "3"\\\nnord'
