@@ -1,24 +1,18 @@
-"""Auto-detection as pure decisions: which probe to try next, and which driver an answer picks.
+"""Auto-detection from SNMP identity, as a pure decision: which driver an answer picks.
 
-The discovery engine does the I/O; it feeds each probe's decoded answer to these functions and
-stops at the first confident match (ARCHITECTURE.md: SNMP identity, then UC REST `device/info`,
-then VideoOS `/rest/system`, then SSH `whoami`).
+Discovery (controller/discovery.py) asks SNMP first (ARCHITECTURE.md's probe order); a confident
+answer here picks the driver at once. Otherwise discovery tries the drivers' own `identify()` in
+the order UC REST `device/info`, VideoOS `/rest/system`, SSH `whoami`, so those probes read a
+device exactly the way scans will.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Any
 
-from device_drivers.errors import DeviceError
 from device_drivers.poly.parsing import (
-    facts_from_whoami,
     parse_sys_descr,
-    parse_uc_device_info,
-    parse_videoos_system,
-    uc_data,
 )
 from inventory.catalog import (
     POLYCOM_ENTERPRISE_OID,
@@ -37,8 +31,6 @@ class Probe(StrEnum):
     VIDEOOS_SYSTEM = "videoos_system"
     SSH_WHOAMI = "ssh_whoami"
 
-
-PROBE_ORDER: tuple[Probe, ...] = tuple(Probe)
 
 
 class Confidence(IntEnum):
@@ -126,78 +118,3 @@ def driver_for_facts(
             source=source,
         )
     return NOTHING
-
-
-def detect_uc_device_info(http_status: int, payload: Any) -> Detection:
-    """UC REST `device/info`: a `{"data", "Status"}` envelope with a MAC means a UC phone."""
-    if http_status != 200:
-        return NOTHING
-    try:
-        found = parse_uc_device_info(uc_data(payload, "device/info"))
-    except DeviceError:
-        return NOTHING
-    family = family_for_model(found.model) if found.model else None
-    # A UC envelope from a model we do not list is still a UC phone.
-    return Detection(
-        driver=DriverName.POLY_UC,
-        confidence=Confidence.CONFIDENT,
-        family=family.key if family is not None and family.driver is DriverName.POLY_UC else None,
-        model=found.model,
-        serial=found.serial,
-        mac=found.mac,
-        firmware=found.firmware,
-        source=Probe.UC_DEVICE_INFO,
-    )
-
-
-def detect_videoos_system(http_status: int, payload: Any) -> Detection:
-    """VideoOS `/rest/system` with a serialNumber means a VideoOS system."""
-    if http_status != 200 or not isinstance(payload, Mapping):
-        return NOTHING
-    try:
-        found = parse_videoos_system(payload)
-    except DeviceError:
-        return NOTHING
-    family = family_for_model(found.model) if found.model else None
-    return Detection(
-        driver=DriverName.POLY_VIDEOOS,
-        confidence=Confidence.CONFIDENT,
-        family=family.key if family is not None else None,
-        model=found.model,
-        serial=found.serial,
-        firmware=found.firmware,
-        source=Probe.VIDEOOS_SYSTEM,
-    )
-
-
-def detect_whoami(text: str) -> Detection:
-    """A `whoami` block (banner or reply) with a serial means the Group Series / HDX API."""
-    try:
-        found = facts_from_whoami(text)
-    except DeviceError:
-        return NOTHING
-    family = family_for_model(found.model) if found.model else None
-    return Detection(
-        driver=DriverName.POLYCOM_GS,
-        confidence=Confidence.CONFIDENT,
-        family=family.key if family is not None else None,
-        model=found.model,
-        serial=found.serial,
-        firmware=found.firmware,
-        source=Probe.SSH_WHOAMI,
-    )
-
-
-def next_probe(done: Collection[Probe], best: Detection = NOTHING) -> Probe | None:
-    """The next probe to run, or None: stop at a confident match or when all were tried."""
-    if best.confidence is Confidence.CONFIDENT:
-        return None
-    for probe in PROBE_ORDER:
-        if probe not in done:
-            return probe
-    return None
-
-
-def better(current: Detection, candidate: Detection) -> Detection:
-    """Keep the more confident detection (the earlier one on a tie)."""
-    return candidate if candidate.confidence > current.confidence else current

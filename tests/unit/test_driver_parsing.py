@@ -332,27 +332,3 @@ def test_detection_from_snmp_identity() -> None:
     generic = detect.driver_for_facts("1.3.6.1.4.1.13885.5", "Polycom mystery box")
     assert (generic.driver, generic.is_poly) == (DriverName.SNMP_GENERIC, False)
     assert detect.driver_for_facts("1.3.6.1.4.1.9.1.1", "Cisco IOS") == detect.NOTHING
-
-
-def test_detection_from_http_and_ssh_probes() -> None:
-    uc = detect.detect_uc_device_info(200, load("uc_device_info_v1_trio8800.json"))
-    assert (uc.driver, uc.family, uc.serial) == (DriverName.POLY_UC, "trio", "0004F2FE3AB0")
-    assert detect.detect_uc_device_info(404, {}) == detect.NOTHING
-    assert detect.detect_uc_device_info(200, load("uc_status_busy.json")) == detect.NOTHING
-    video = detect.detect_videoos_system(200, load("videoos_system_studiox30.json"))
-    assert (video.driver, video.family) == (DriverName.POLY_VIDEOOS, "studiox")
-    assert detect.detect_videoos_system(403, {}) == detect.NOTHING
-    gs = detect.detect_whoami(text("gs_whoami.txt"))
-    assert (gs.driver, gs.serial) == (DriverName.POLYCOM_GS, "8215340E1F2AB1")
-    assert detect.detect_whoami("Password:") == detect.NOTHING
-
-
-def test_probe_order_stops_at_a_confident_match() -> None:
-    assert detect.next_probe([]) is detect.Probe.SNMP_IDENTITY
-    weak = detect.driver_for_facts(None, "Polycom VVX 450, software 6.4")
-    assert detect.next_probe([detect.Probe.SNMP_IDENTITY], weak) is detect.Probe.UC_DEVICE_INFO
-    sure = detect.detect_whoami(text("gs_whoami.txt"))
-    assert detect.next_probe([detect.Probe.SNMP_IDENTITY], sure) is None
-    assert detect.next_probe(list(detect.PROBE_ORDER)) is None
-    assert detect.better(weak, sure) is sure
-    assert detect.better(sure, weak) is sure
