@@ -4,7 +4,11 @@ Per address, SNMP identity comes first (cheap, one UDP round trip); a confident 
 driver at once. Otherwise the networked drivers are tried in the architecture's probe order (UC
 REST, VideoOS, Group Series SSH). The chosen driver's `identify()` then gives the facts that go
 into the inventory, so discovery reads devices exactly the way scans will. Addresses that answer
-as something else, or not at all, are listed and never added.
+as something else, or not at all, are listed and never added; so is a device that answers as
+Poly but does not tell its serial (the inventory's key must never be made up).
+
+Probes use the standard ports (SNMP 161, HTTPS 443, SSH 22; DMA/RPRM REST on 8443) unless the
+caller overrides them per protocol; a device found on a non-standard port keeps it in inventory.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from controller.scan import Transports
@@ -31,7 +35,7 @@ from device_drivers.models import DeviceFacts
 from device_drivers.registry import DriverRegistry
 from device_drivers.transports import SnmpScalar
 from inventory.catalog import DriverName, product_group_for_model
-from inventory.models import CredentialProfile, Device
+from inventory.models import CredentialProfile, Device, DevicePorts
 
 MAX_ADDRESSES = 65_536
 """A /16 at most per run: a typo such as /8 must not start a 16-million-address sweep."""
@@ -43,6 +47,12 @@ FALLBACK_DRIVERS: tuple[DriverName, ...] = (
 )
 """Probe order after SNMP (ARCHITECTURE.md): UC REST, VideoOS REST, Group Series SSH."""
 
+DRIVER_PORTS: dict[str, DevicePorts] = {
+    DriverName.POLY_INFRA.value: DevicePorts(https=8443),
+}
+"""Where a driver's device family listens when not on the standard ports: DMA and RPRM serve
+their REST API on 8443 (`https://<host>:8443/api/rest/...`, Clariti API docs)."""
+
 
 class DiscoveryError(ValueError):
     """The address list cannot be used (bad CIDR, too many addresses)."""
@@ -53,6 +63,8 @@ class Outcome(StrEnum):
 
     FOUND = "found"
     CREDENTIALS_REFUSED = "credentials_refused"
+    UNIDENTIFIED = "unidentified"
+    """It answers as a Poly device but did not report its serial number (not added)."""
     NOT_POLY = "not_poly"
     SILENT = "silent"
 
@@ -67,6 +79,8 @@ class Discovered:
     facts: DeviceFacts | None = None
     detail: str | None = None
     credentials: str | None = None
+    ports: DevicePorts = field(default_factory=DevicePorts)
+    """The non-standard ports it was found on (recorded in inventory, used by scans)."""
 
 
 def expand_targets(specs: Sequence[str]) -> list[str]:
@@ -90,7 +104,7 @@ def expand_targets(specs: Sequence[str]) -> list[str]:
 
 
 def device_from_discovery(found: Discovered, *, site: str | None) -> Device:
-    """The inventory record for a found device (standard ports assumed)."""
+    """The inventory record for a found device, with the ports it answered on."""
     assert found.facts is not None
     facts = found.facts
     return Device(
@@ -101,6 +115,7 @@ def device_from_discovery(found: Discovered, *, site: str | None) -> Device:
         or (product_group_for_model(facts.model) if facts.model else None),
         driver=found.driver,
         host=found.address,
+        ports=found.ports,
         site=site,
         firmware=facts.firmware,
         credentials=found.credentials,
@@ -124,6 +139,7 @@ class Discoverer:
         timeouts: Timeouts | None = None,
         concurrency: int = 256,
         pin_store: PinStore | None = None,
+        ports: DevicePorts | None = None,
     ) -> None:
         self.registry = registry
         self.transports = transports
@@ -131,10 +147,27 @@ class Discoverer:
         self.timeouts = timeouts or Timeouts(snmp=1.0, snmp_retries=0, http=3.0, ssh=5.0)
         self.concurrency = concurrency
         self.pin_store = pin_store
+        self.ports = ports or DevicePorts()
+        """Per-protocol overrides of the standard ports, for every address and driver."""
 
-    def _context(self, address: str, profile: CredentialProfile | None) -> DriverContext:
+    def ports_for(self, driver: str | None) -> DevicePorts:
+        """The ports to probe `driver` on: the overrides, else the family's own, else standard."""
+        ports = DRIVER_PORTS.get(driver or "", DevicePorts()).model_dump()
+        ports.update({k: v for k, v in self.ports.model_dump().items() if v is not None})
+        return DevicePorts(**ports)
+
+    @staticmethod
+    def placeholder_serial(address: str) -> str:
+        """The probe record's serial, as stored (upper case): never one a device reports."""
+        return f"DISCOVER-{address}".upper()
+
+    def _context(
+        self, address: str, profile: CredentialProfile | None, driver: str | None = None
+    ) -> DriverContext:
         # A placeholder record: the serial is unknown until the device says it.
-        probe = Device(serial=f"DISCOVER-{address}", host=address)
+        probe = Device(
+            serial=self.placeholder_serial(address), host=address, ports=self.ports_for(driver)
+        )
         return DriverContext(
             device=probe,
             credentials=profile,
@@ -176,7 +209,7 @@ class Discoverer:
     async def _identify(
         self, name: str, address: str, profile: CredentialProfile | None
     ) -> DeviceFacts:
-        driver = self.registry.get(name)(self._context(address, profile))
+        driver = self.registry.get(name)(self._context(address, profile, name))
         try:
             return await driver.identify()
         finally:
@@ -196,29 +229,54 @@ class Discoverer:
             candidates = [d.value for d in FALLBACK_DRIVERS if d.value != guessed]
             candidates += [guessed] if guessed else []
         errors: list[str] = []
-        refused_by: str | None = None
+        refused_by: list[str] = []
+        no_serial: tuple[str, DeviceFacts] | None = None
         for name in candidates:
             for profile in self.profiles:
                 try:
                     facts = await self._identify(name, address, profile)
                 except AuthenticationFailed:
-                    refused_by = name
+                    if name not in refused_by:
+                        refused_by.append(name)
                     answered = True
                     continue
                 except DeviceError as exc:
                     errors.append(f"{name}: {exc.kind}")
                     answered = answered or exc.kind not in ("unreachable", "timeout")
                     break  # another profile will not make it answer
+                if facts.serial == self.placeholder_serial(address):
+                    # The driver fell back to the record's serial: the device did not say it.
+                    # Another profile (e.g. one with REST credentials) may still get it.
+                    no_serial = no_serial or (name, facts)
+                    continue
                 return Discovered(
                     address, Outcome.FOUND, name, facts,
                     credentials=profile.name if profile else None,
+                    ports=self._recorded_ports(name),
                 )  # fmt: skip
-        if refused_by is not None:
+        if no_serial is not None:
+            name, facts = no_serial
+            what = f"{name}, {facts.model}" if facts.model else name
+            return Discovered(
+                address, Outcome.UNIDENTIFIED, name,
+                detail=f"answers as {what} but reports no serial number; not added "
+                "(add it with `polyfleet inventory add`, or give credentials that read it)",
+            )  # fmt: skip
+        if refused_by:
+            # Every driver whose probe was refused is named: a device that asks for a login
+            # before routing refuses the other families' probes too.
             tried = ", ".join(p.name for p in self.profiles if p) or "no credentials"
             return Discovered(
-                address, Outcome.CREDENTIALS_REFUSED, refused_by,
-                detail=f"answers as {refused_by} but refused the credentials ({tried})",
+                address, Outcome.CREDENTIALS_REFUSED, refused_by[0],
+                detail=f"answers as {' or '.join(refused_by)} but refused the credentials "
+                f"({tried})",
             )  # fmt: skip
         if answered:
             return Discovered(address, Outcome.NOT_POLY, detail="; ".join(errors) or None)
         return Discovered(address, Outcome.SILENT, detail="no answer on SNMP, HTTPS or SSH")
+
+    def _recorded_ports(self, driver: str) -> DevicePorts:
+        """The probe ports worth recording: the standard ones stay blank in the inventory."""
+        standard = {"snmp": 161, "https": 443, "ssh": 22}
+        ports = self.ports_for(driver).model_dump()
+        return DevicePorts(**{k: v for k, v in ports.items() if v != standard[k]})

@@ -20,7 +20,8 @@ neither staleness nor failed scans count against them.
 
 The fleet's status is the worst device status in the order CRITICAL > WARNING > UNKNOWN > OK
 (monitoring-plugins' `max_state_alt`): one unscanned device turns an otherwise healthy fleet
-UNKNOWN, but never hides a WARNING or CRITICAL. Exit codes follow Nagios: 0 OK, 1 WARNING,
+UNKNOWN, but never hides a WARNING or CRITICAL; no devices at all is UNKNOWN too (a wrong store
+or site must not pass for a healthy fleet). Exit codes follow Nagios: 0 OK, 1 WARNING,
 2 CRITICAL, 3 UNKNOWN.
 """
 
@@ -36,6 +37,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple, Protocol
+
+from rich.markup import escape
 
 from inventory.catalog import DriverName, family_for_model
 from inventory.models import LicenseState
@@ -121,9 +124,10 @@ class HealthPolicy:
     max_age: timedelta = timedelta(hours=26)
     required_features: frozenset[str] = frozenset()
 
-    @property
-    def warn(self) -> timedelta:
-        return timedelta(days=self.warn_days)
+    warn: timedelta = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "warn", timedelta(days=self.warn_days))
 
 
 class LicenseSummary(NamedTuple):
@@ -332,10 +336,6 @@ def _ago(age: timedelta) -> str:
     return f"{n} {unit}{'s' if n != 1 else ''} ago"
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
 # -- the fleet -----------------------------------------------------------------------------------
 
 
@@ -353,9 +353,11 @@ class FleetHealth:
 
     @property
     def status(self) -> Health:
-        """Worst device status (CRITICAL > WARNING > UNKNOWN > OK); an empty fleet is OK."""
+        """Worst device status (CRITICAL > WARNING > UNKNOWN > OK). No devices at all is
+        UNKNOWN: a cron job pointed at the wrong store (or a mistyped --site) must not look
+        healthy forever."""
         present = [s for s in STATUS_ORDER if self.counts[s]]
-        return max(present, key=lambda s: s.rank, default=Health.OK)
+        return max(present, key=lambda s: s.rank, default=Health.UNKNOWN)
 
     def not_ok(self) -> list[DeviceHealth]:
         """Devices that are not OK, worst first, then by serial."""
@@ -426,7 +428,8 @@ def render_nagios(fleet: FleetHealth, *, long_output_limit: int = 100) -> str:
     ]
     bad = fleet.not_ok()
     for device in bad[:long_output_limit]:
-        lines.append(f"{device.status.value}: {_who(device)} - {_one_line(device.reason)}")
+        text = f"{device.status.value}: {_who(device)} - {_one_line(device.reason)}"
+        lines.append(text.replace("|", "/"))  # '|' would start perfdata
     if len(bad) > long_output_limit:
         lines.append(f"... and {len(bad) - long_output_limit} more devices not OK")
     return "\n".join(lines) + "\n"
@@ -442,7 +445,7 @@ def _nagios_summary(fleet: FleetHealth) -> str:
     counts = fleet.counts
     total = sum(counts.values())
     if total == 0:
-        return "no devices in the inventory"
+        return "no devices to check (wrong --db or --site?)"
     devices = f"{total} device{'s' if total != 1 else ''}"
     order = (Health.CRITICAL, Health.WARNING, Health.UNKNOWN)
     bad = [f"{counts[s]} {s.value.lower()}" for s in order if counts[s]]
@@ -476,14 +479,10 @@ def render_text_lines(fleet: FleetHealth) -> list[str]:
         for device in bad:
             name = device.status.value
             lines.append(
-                f"[{colour[device.status]}]{name:<8}[/] {device.serial:<{width}} "
-                f"{device.site or '-':<{site_width}}  {_escape_markup(device.reason)}"
+                f"[{colour[device.status]}]{name:<8}[/] {escape(device.serial):<{width}} "
+                f"{escape(device.site or '-'):<{site_width}}  {escape(device.reason)}"
             )
     return lines
-
-
-def _escape_markup(text: str) -> str:
-    return text.replace("[", r"\[")
 
 
 # -- Prometheus text exposition format 0.0.4 ----------------------------------------------------

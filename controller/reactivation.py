@@ -86,7 +86,8 @@ class Outcome:
         )
 
 
-Approver = Callable[[Device, str, Quote], Awaitable[bool]]
+Approver = Callable[[Device, str, Quote, Decimal], Awaitable[bool]]
+"""Asks whether to go ahead: (device, feature, quote, the fee this operation will charge)."""
 
 
 def _checkpoint(state: OpState) -> None:
@@ -234,7 +235,7 @@ class Reactivator:
                 return Decimal("0.00"), f"per-term fee already charged on {charged}"
         return fee, None
 
-    def _draft(self, op: Operation, device: Device) -> ConfirmationDraft:
+    def _draft(self, op: Operation, device: Device, *, per_term: bool) -> ConfirmationDraft:
         if not (op.key_ref and op.state_before and op.state_after and op.driver):
             raise TransitionRefused(f"operation {op.id} reached verified without its key or states")
         return ConfirmationDraft(
@@ -251,6 +252,7 @@ class Reactivator:
             contract=op.contract,
             requested_at=op.requested_at,
             actor=op.actor,
+            fee_once_per_contract=per_term,
         )
 
     async def _record_licenses(self, driver: DeviceDriver, device: Device) -> None:
@@ -363,8 +365,9 @@ class _Run:
 
     async def approve(self) -> None:
         approver = self.flow.approve
+        fee = self.op.fee if self.op.fee is not None else Decimal("0.00")
         if approver is not None and not await approver(
-            self.device, self.feature, await self._quoted()
+            self.device, self.feature, await self._quoted(), fee
         ):
             self.declined = True
             await self.fail(f"declined by {self.flow.actor}")
@@ -411,7 +414,12 @@ class _Run:
         await self.advance(OpState.VERIFIED, state_after=verified.state.value)
 
     async def confirm(self) -> None:
-        self.record = await self.flow.confirmations.append(self.flow._draft(self.op, self.device))
+        # The fee was fixed when quoted, but a per-term fee is settled here, atomically with
+        # the append: devices of one contract quoted concurrently (a batch) pay the term once.
+        pricing = (await self._quoted()).pricing
+        per_term = pricing is not None and pricing.value == "per-term"
+        draft = self.flow._draft(self.op, self.device, per_term=per_term)
+        self.record = await self.flow.confirmations.append(draft)
         await self.advance(
             OpState.CONFIRMED, detail=self.record.number, confirmation=self.record.number
         )

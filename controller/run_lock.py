@@ -24,11 +24,11 @@ APP_NAME = "polyfleet"
 class LockHeld(Exception):
     """Another process holds the lock; the message names the file and, if known, the holder."""
 
-    def __init__(self, path: Path, holder: str | None) -> None:
+    def __init__(self, path: Path, holder: str | None, job: str = "run") -> None:
         self.path = path
         self.holder = holder
         who = f" ({holder})" if holder else ""
-        super().__init__(f"another health run{who} holds {path}")
+        super().__init__(f"another {job}{who} holds {path}")
 
 
 class LockUnavailable(Exception):
@@ -43,10 +43,12 @@ def default_lock_path(job: str, key: str) -> Path:
 
 
 class RunLock:
-    """`with RunLock(path):` holds an exclusive flock or raises LockHeld at once."""
+    """`with RunLock(path, job="health run"):` holds an exclusive flock or raises LockHeld at
+    once; `job` names what holds it in the message."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, job: str = "run") -> None:
         self.path = path
+        self.job = job
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -62,7 +64,7 @@ class RunLock:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            raise LockHeld(self.path, holder) from None
+            raise LockHeld(self.path, holder, self.job) from None
         except OSError as exc:
             os.close(fd)
             raise LockUnavailable(f"cannot lock {self.path}: {exc.strerror or exc}") from exc

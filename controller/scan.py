@@ -5,7 +5,7 @@ device, jittered back-off retries for busy and timeout answers. A failed device 
 never an exception that stops the scan; results are handed to a sink as they arrive, so an
 interrupted scan keeps everything read so far. A device that answers with another serial or MAC
 than the inventory holds is flagged as an identity mismatch (a swapped device), never written
-over.
+over: not even a first-use TLS or SSH pin is stored before the device has proved its identity.
 """
 
 from __future__ import annotations
@@ -17,14 +17,22 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext, PinStore, Timeouts
 from device_drivers.errors import DeviceError, DeviceTimeout, NotSupported, TrustMismatch
 from device_drivers.models import DeviceFacts, LicenseStatus
 from device_drivers.registry import DriverRegistry
-from device_drivers.transports import HttpClient, SnmpClient, SshClient
+from device_drivers.transports import (
+    HttpClient,
+    SnmpClient,
+    SnmpScalar,
+    SnmpTarget,
+    SshClient,
+    SshSession,
+    SshTarget,
+)
 from inventory.catalog import DriverName, family_for_model
 from inventory.models import CredentialProfile, Device, License
 from inventory.observation_store import DeviceObservation
@@ -48,6 +56,11 @@ class ScanOptions:
     insecure: bool = False
 
 
+@runtime_checkable
+class _ReleasesHosts(Protocol):
+    def release_host(self, host: str) -> None: ...
+
+
 @dataclass(slots=True)
 class Transports:
     """The shared protocol clients of one scan (one of each per event loop)."""
@@ -56,20 +69,67 @@ class Transports:
     http: HttpClient | None = None
     ssh: SshClient | None = None
 
+    def release(self, host: str) -> None:
+        """The scan is done with `host`: let clients that pool connections close its idle ones."""
+        if isinstance(self.http, _ReleasesHosts):
+            self.http.release_host(host)
+
     async def close(self) -> None:
         for client in (self.snmp, self.http, self.ssh):
             if client is not None:
                 await client.close()
 
 
+class _LazySnmpClient:
+    """Builds the pysnmp client on first use: a command whose devices never speak SNMP (one UC
+    phone re-activated over REST) does not pay for importing pysnmp."""
+
+    def __init__(self) -> None:
+        self._client: SnmpClient | None = None
+
+    def _get(self) -> SnmpClient:
+        if self._client is None:
+            from device_drivers.transports.snmp import PysnmpClient
+
+            self._client = PysnmpClient()
+        return self._client
+
+    async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, SnmpScalar]:
+        return await self._get().get(target, oids)
+
+    async def walk(self, target: SnmpTarget, base_oid: str) -> list[tuple[str, SnmpScalar]]:
+        return await self._get().walk(target, base_oid)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+class _LazySshClient:
+    """Builds the asyncssh client on first use (only Group Series devices speak SSH)."""
+
+    def __init__(self) -> None:
+        self._client: SshClient | None = None
+
+    async def open(self, target: SshTarget) -> SshSession:
+        if self._client is None:
+            from device_drivers.transports.ssh import AsyncsshClient
+
+            self._client = AsyncsshClient()
+        return await self._client.open(target)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
 def open_transports(concurrency: int) -> Transports:
-    """The real clients; must be called inside the running event loop."""
+    """The real clients; must be called inside the running event loop. SNMP and SSH are built
+    on first use, since importing their libraries costs more than many a command's work."""
     from device_drivers.transports.http import AiohttpClient  # heavy: only when scanning
-    from device_drivers.transports.snmp import PysnmpClient
-    from device_drivers.transports.ssh import AsyncsshClient
 
     return Transports(
-        snmp=PysnmpClient(), http=AiohttpClient(limit=concurrency), ssh=AsyncsshClient()
+        snmp=_LazySnmpClient(), http=AiohttpClient(limit=concurrency), ssh=_LazySshClient()
     )
 
 
@@ -174,6 +234,40 @@ ResultSink = Callable[[ScanResult], Awaitable[None]]
 TrustMismatchSink = Callable[[str, str, str], Awaitable[None]]
 
 
+def endpoint_key(device: Device) -> tuple[str, int, int, int]:
+    """What "one device" means for the one-operation-at-a-time rule: its address and ports
+    (simulated fleets and NATed sites put several devices behind one address)."""
+    if not device.host:
+        return (f"serial:{device.serial}", 0, 0, 0)
+    ports = device.ports
+    return (device.host, ports.snmp or 161, ports.https or 443, ports.ssh or 22)
+
+
+class _PinGate:
+    """Holds a device's first-use pins until it has proved its identity, then passes them on.
+
+    The transports report a first-use pin while connecting, before `identify()` has said which
+    device answered; a swapped device must not leave its certificate on the other's record.
+    """
+
+    def __init__(self, sink: PinStore) -> None:
+        self._sink = sink
+        self._held: list[tuple[str, str, str]] = []
+        self._open = False
+
+    async def __call__(self, serial: str, kind: str, value: str) -> None:
+        if self._open:
+            await self._sink(serial, kind, value)
+        else:
+            self._held.append((serial, kind, value))
+
+    async def release(self) -> None:
+        self._open = True
+        held, self._held = self._held, []
+        for serial, kind, value in held:
+            await self._sink(serial, kind, value)
+
+
 class ScanEngine:
     """Runs drivers over devices with the limits of ScanOptions."""
 
@@ -205,13 +299,15 @@ class ScanEngine:
         per_site: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self.options.per_site)
         )
-        per_host: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        per_device: dict[tuple[str, int, int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
 
         async def one(device: Device) -> ScanResult:
+            # Narrowest limit first: a device waiting for its own lock or for its site's cap
+            # must not sit on an overall slot that a device of another site could use.
             async with (
-                overall,
+                per_device[endpoint_key(device)],
                 per_site[device.site or ""],
-                per_host[device.host or device.serial],
+                overall,
             ):
                 result = await self.scan_one(device)
             if on_result is not None:
@@ -220,7 +316,7 @@ class ScanEngine:
 
         return list(await asyncio.gather(*(one(d) for d in devices)))
 
-    def _context(self, device: Device) -> DriverContext:
+    def _context(self, device: Device, pin_store: PinStore | None = None) -> DriverContext:
         profile_name = device.credentials or self.default_credentials
         return DriverContext(
             device=device,
@@ -231,7 +327,7 @@ class ScanEngine:
             timeouts=self.options.timeouts,
             ca_bundle=self.options.ca_bundle,
             insecure=self.options.insecure,
-            pin_store=self.pin_store,
+            pin_store=pin_store,
         )
 
     async def scan_one(self, device: Device) -> ScanResult:
@@ -242,7 +338,8 @@ class ScanEngine:
             driver_cls = self.registry.get(name)
         except LookupError as exc:
             return self._failed(device, name, started, "no_driver", str(exc))
-        driver = driver_cls(self._context(device))
+        pins = _PinGate(self.pin_store) if self.pin_store is not None else None
+        driver = driver_cls(self._context(device, pins))
         try:
             async with asyncio.timeout(self.options.device_budget):
                 facts = await self._with_retries(driver.identify)
@@ -252,6 +349,8 @@ class ScanEngine:
                         device, name, True, datetime.now(UTC), facts=facts,
                         error=mismatch, error_kind="identity_mismatch", identity_mismatch=mismatch,
                     )  # fmt: skip
+                if pins is not None:
+                    await pins.release()
                 licenses = None
                 if self.options.read_licenses:
                     licenses = await self._read_licenses(driver)
@@ -267,11 +366,17 @@ class ScanEngine:
             return self._failed(device, name, started, exc.kind, exc.message)
         except DeviceError as exc:
             return self._failed(device, name, started, exc.kind, exc.message)
+        except Exception as exc:  # a driver bug must not end the scan of everyone else
+            log.exception("scanning %s: %s failed unexpectedly", device.serial, name)
+            message = f"{name} failed unexpectedly: {type(exc).__name__}: {exc}"
+            return self._failed(device, name, started, "internal_error", message)
         finally:
             try:
                 await driver.close()
             except DeviceError as exc:
                 log.debug("closing %s failed: %s", device.serial, exc)
+            if device.host:
+                self.transports.release(device.host)
 
     async def _read_licenses(self, driver: DeviceDriver) -> list[LicenseStatus] | None:
         try:
@@ -296,5 +401,7 @@ class ScanEngine:
     def _failed(
         device: Device, name: str, started: datetime, kind: str, message: str
     ) -> ScanResult:
-        reachable = kind not in ("unreachable", "timeout", "no_driver", "not_supported")
+        reachable = kind not in (
+            "unreachable", "timeout", "no_driver", "not_supported", "internal_error",
+        )  # fmt: skip
         return ScanResult(device, name, reachable, started, error=message, error_kind=kind)

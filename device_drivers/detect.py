@@ -32,7 +32,6 @@ class Probe(StrEnum):
     SSH_WHOAMI = "ssh_whoami"
 
 
-
 class Confidence(IntEnum):
     """How sure a detection is; only CONFIDENT stops the probing."""
 

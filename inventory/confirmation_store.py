@@ -63,6 +63,10 @@ class ConfirmationDraft(BaseModel):
     requested_at: AwareDatetime
     confirmed_at: AwareDatetime | None = None
     actor: str = Field(min_length=1, max_length=128)
+    fee_once_per_contract: bool = False
+    """A per-term fee: charged by the first record under `contract` only; `append` records
+    0.00 once another record charged it (decided under the chain lock, so concurrent
+    re-activations under one contract never charge the term twice). Not part of the record."""
 
 
 def expected_number(seq: int, confirmed_at: datetime) -> str:
@@ -74,6 +78,16 @@ def row_to_confirmation(row: Mapping[str, Any] | sa.RowMapping) -> Confirmation:
     """A Confirmation from a `confirmations` row."""
     return Confirmation.model_validate(
         {name: row[name] for name in Confirmation.model_fields if name in row}
+    )
+
+
+def _charged_query(contract: str) -> sa.Select[Any]:
+    """The number of the first confirmation that charged a fee under `contract`."""
+    return (
+        sa.select(confirmations.c.number)
+        .where(confirmations.c.contract == contract, confirmations.c.fee > 0)
+        .order_by(confirmations.c.seq)
+        .limit(1)
     )
 
 
@@ -112,6 +126,11 @@ class ConfirmationStore:
                         .limit(1)
                     )
                 ).first()
+                fee = draft.fee.quantize(Decimal("0.01"))
+                if draft.fee_once_per_contract and draft.contract and fee > 0:
+                    charged = (await conn.execute(_charged_query(draft.contract))).scalar()
+                    if charged is not None:
+                        fee = Decimal("0.00")
                 seq = 1 if last is None else last.seq + 1
                 if seq > MAX_SEQ:
                     raise InventoryError(
@@ -127,7 +146,7 @@ class ConfirmationStore:
                     "state_after": draft.state_after.value,
                     "key_ref": draft.key_ref,
                     "driver": draft.driver,
-                    "fee": draft.fee.quantize(Decimal("0.01")),
+                    "fee": fee,
                     "currency": draft.currency,
                     "contract": draft.contract,
                     "requested_at": draft.requested_at.astimezone(UTC),
@@ -150,14 +169,9 @@ class ConfirmationStore:
     async def charged_for_contract(self, contract: str) -> str | None:
         """The number of the first confirmation that charged a fee under `contract`, if any
         (a per-term fee is charged once per contract term)."""
-        query = (
-            sa.select(confirmations.c.number)
-            .where(confirmations.c.contract == contract, confirmations.c.fee > 0)
-            .order_by(confirmations.c.seq)
-            .limit(1)
-        )
         async with self.engine.connect() as conn:
-            return (await conn.execute(query)).scalar()
+            number: str | None = (await conn.execute(_charged_query(contract))).scalar()
+        return number
 
     async def _lock(self, conn: AsyncConnection) -> None:
         """Take the chain's write lock for this transaction (see the module docstring)."""

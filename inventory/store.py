@@ -323,6 +323,24 @@ class InventoryStore:
             )
         return bool(result.rowcount)
 
+    async def pin_first_use_many(self, pins: Sequence[tuple[str, str, str]]) -> None:
+        """`pin_first_use` for many (serial, kind, value) in one transaction (a scan's batch)."""
+        by_kind: dict[str, list[dict[str, str]]] = {}
+        for serial, kind, value in pins:
+            _pin_column(kind)  # unknown kinds fail before anything is written
+            by_kind.setdefault(kind, []).append({"_serial": serial, "_value": value})
+        if not by_kind:
+            return
+        async with self.engine.begin() as conn:
+            for kind, rows in by_kind.items():
+                column = _pin_column(kind)
+                await conn.execute(
+                    devices.update()
+                    .where(devices.c.serial == sa.bindparam("_serial"), column.is_(None))
+                    .values({column.name: sa.bindparam("_value"), f"pending_{column.name}": None}),
+                    rows,
+                )
+
     async def set_pending_pin(self, serial: str, kind: str, value: str) -> None:
         """Remember what a device showed instead of its pin, for `inventory trust` to accept."""
         column = _pin_column(kind)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import signal
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,19 +19,28 @@ import typer
 
 from simulator.context import FleetSecrets
 from simulator.contracts import (
+    DEFAULT_COVERAGE,
     contracts_from_json,
     contracts_to_json,
     generate_contracts,
     write_contracts_csv,
 )
 from simulator.faults import FaultSpecError, apply_faults, parse_faults
-from simulator.fleet import DEFAULT_MIX, MixError, generate_fleet, parse_mix
+from simulator.fleet import (
+    DEFAULT_LICENSE_MIX,
+    DEFAULT_MIX,
+    MixError,
+    generate_fleet,
+    parse_license_mix,
+    parse_mix,
+)
 from simulator.licensing import effective_state
 from simulator.outputs import write_credentials_toml, write_inventory_csv, write_portal_toml
 from simulator.persistence import apply_device_state, devices_state, load_state, save_state
 from simulator.runner import RunningFleet, auto_workers, run_fleet
 
 DEFAULT_MIX_TEXT = ",".join(f"{key}={share}" for key, share in DEFAULT_MIX.items())
+DEFAULT_LICENSE_MIX_TEXT = ",".join(f"{k}={share}" for k, share in DEFAULT_LICENSE_MIX.items())
 SAVE_EVERY_S = 30.0
 
 
@@ -53,6 +62,8 @@ class SimulateOptions:
     workers: int
     portal_port: int
     provisioning_port: int
+    license_mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LICENSE_MIX))
+    coverage: int = DEFAULT_COVERAGE
 
 
 def _sibling(path: Path, suffix: str) -> Path:
@@ -116,7 +127,12 @@ async def run_simulation(options: SimulateOptions, stop: asyncio.Event | None = 
     """Start the fleet, write the files, serve until `stop` (or a signal), then save state."""
     saved = load_state(options.state_file) if options.state_file else None
     devices = generate_fleet(
-        options.devices, options.mix, options.seed, options.base_address, password=options.password
+        options.devices,
+        options.mix,
+        options.seed,
+        options.base_address,
+        password=options.password,
+        license_mix=options.license_mix,
     )
     applied = apply_faults(devices, parse_faults(options.faults), options.seed)
     if saved is not None:
@@ -136,7 +152,7 @@ async def run_simulation(options: SimulateOptions, stop: asyncio.Event | None = 
         }
     else:
         fleet_secrets = FleetSecrets.generate()
-        contracts = generate_contracts(devices, options.seed)
+        contracts = generate_contracts(devices, options.seed, coverage=options.coverage)
         files = {}
     stop_event = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -183,6 +199,13 @@ def simulate(
         str, typer.Option(help="Percent per family: vvx,trio,ccx,studiox,gs,dma,rprm,analog.")
     ] = DEFAULT_MIX_TEXT,
     seed: Annotated[int, typer.Option(help="Same seed, same fleet.")] = 1,
+    license_mix: Annotated[
+        str,
+        typer.Option(help="Percent of devices per license state: active,expiring,expired,…"),
+    ] = DEFAULT_LICENSE_MIX_TEXT,
+    contract_coverage: Annotated[
+        int, typer.Option(min=0, max=100, help="Percent of devices under an active contract.")
+    ] = DEFAULT_COVERAGE,
     inventory_out: Annotated[
         Path, typer.Option("--inventory-out", help="Inventory CSV to write.")
     ] = Path("fleet.csv"),
@@ -217,6 +240,7 @@ def simulate(
     """Run a simulated Poly fleet on loopback addresses until Ctrl-C."""
     try:
         parsed_mix = parse_mix(mix)
+        parsed_license_mix = parse_license_mix(license_mix)
         parse_faults(faults)
     except (MixError, FaultSpecError) as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -227,6 +251,8 @@ def simulate(
         devices=devices,
         mix=parsed_mix,
         seed=seed,
+        license_mix=parsed_license_mix,
+        coverage=contract_coverage,
         base_address=base_address,
         password=password,
         faults=faults,

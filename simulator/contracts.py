@@ -43,18 +43,29 @@ class SimContract:
         return self.start <= day <= self.end
 
 
+DEFAULT_COVERAGE = 84
+"""Percent of devices under an active agreement; the rest split evenly into lapsed and bare."""
+
+
 def generate_contracts(
-    devices: Sequence[SimDevice], seed: int, *, today: date | None = None
+    devices: Sequence[SimDevice],
+    seed: int,
+    *,
+    today: date | None = None,
+    coverage: int = DEFAULT_COVERAGE,
 ) -> list[SimContract]:
     """Cover most devices with active agreements, some with lapsed ones and leave a few bare."""
+    if not 0 <= coverage <= 100:
+        raise ValueError(f"contract coverage must be a percentage, not {coverage}")
     day = today or datetime.now(UTC).date()
     rng = random.Random(f"contracts-{seed}")
+    uncovered = (100 - coverage) / 100
     by_site: dict[str, list[str]] = {}
     for device in devices:
         roll = rng.random()
-        if roll < 0.08:
+        if roll < uncovered / 2:
             continue  # not covered at all: the portal refuses and the quote says ineligible
-        bucket = "lapsed" if roll < 0.16 else "active"
+        bucket = "lapsed" if roll < uncovered else "active"
         by_site.setdefault(f"{device.site}/{bucket}", []).append(device.serial)
     contracts: list[SimContract] = []
     for group in sorted(by_site):

@@ -75,12 +75,13 @@ _HTTPS_PORT: dict[str, int | None] = {
 """Infrastructure REST lives on 8443 (`https://<host>:8443/api/rest/…`, Clariti API docs)."""
 
 # Device-level license categories (weights): most active, some expiring soon, some expired.
-_LICENSE_MIX: tuple[tuple[str, int], ...] = (
-    ("active", 70),
-    ("expiring", 12),
-    ("expired", 13),
-    ("deactivated", 5),
-)
+DEFAULT_LICENSE_MIX: dict[str, int] = {
+    "active": 70,
+    "expiring": 12,
+    "expired": 13,
+    "deactivated": 5,
+}
+"""`--license-mix`: the share of devices whose first feature is in each category."""
 
 
 class MixError(ValueError):
@@ -89,6 +90,15 @@ class MixError(ValueError):
 
 def parse_mix(text: str) -> dict[str, int]:
     """Parse `vvx=40,trio=15,...` (percentages, `%` optional) into a mix for `generate_fleet`."""
+    return _parse_shares(text, FAMILIES, "family")
+
+
+def parse_license_mix(text: str) -> dict[str, int]:
+    """Parse `active=0,expired=100` (weights of DEFAULT_LICENSE_MIX's categories, missing = 0)."""
+    return _parse_shares(text, DEFAULT_LICENSE_MIX, "license category")
+
+
+def _parse_shares(text: str, known_keys: Mapping[str, object], what: str) -> dict[str, int]:
     mix: dict[str, int] = {}
     for raw in text.split(","):
         part = raw.strip()
@@ -97,10 +107,10 @@ def parse_mix(text: str) -> dict[str, int]:
         key, sep, value = part.partition("=")
         key = key.strip().lower()
         if not sep:
-            raise MixError(f"{part!r}: expected FAMILY=PERCENT")
-        if key not in FAMILIES:
-            known = ", ".join(sorted(FAMILIES))
-            raise MixError(f"{key!r}: unknown family (known: {known})")
+            raise MixError(f"{part!r}: expected {what.split()[-1].upper()}=PERCENT")
+        if key not in known_keys:
+            known = ", ".join(sorted(known_keys))
+            raise MixError(f"{key!r}: unknown {what} (known: {known})")
         if key in mix:
             raise MixError(f"{key!r}: given twice")
         number = value.strip().removesuffix("%").strip()
@@ -108,7 +118,7 @@ def parse_mix(text: str) -> dict[str, int]:
             raise MixError(f"{part!r}: percentage must be a whole number >= 0")
         mix[key] = int(number)
     if not mix or sum(mix.values()) <= 0:
-        raise MixError("mix must give at least one family a share above 0")
+        raise MixError(f"mix must give at least one {what} a share above 0")
     return mix
 
 
@@ -152,11 +162,14 @@ def _new_serial(rng: random.Random, family: str, seen: _Uniques) -> str:
     raise RuntimeError("could not find a free serial number")  # pragma: no cover
 
 
-def _licenses(rng: random.Random, family: str, today: date) -> dict[str, SimLicense]:
+def _licenses(
+    rng: random.Random, family: str, today: date, license_mix: Mapping[str, int]
+) -> dict[str, SimLicense]:
     features = FEATURES_BY_FAMILY.get(family, ())
     if not features:
         return {}
-    category = rng.choices([c for c, _ in _LICENSE_MIX], [w for _, w in _LICENSE_MIX])[0]
+    categories = list(DEFAULT_LICENSE_MIX)
+    category = rng.choices(categories, [license_mix.get(c, 0) for c in categories])[0]
     licenses: dict[str, SimLicense] = {}
     for index, feature in enumerate(features):
         kind = category if index == 0 else "active"
@@ -214,14 +227,20 @@ def generate_fleet(
     *,
     password: str = "456",
     today: date | None = None,
+    license_mix: Mapping[str, int] | None = None,
 ) -> list[SimDevice]:
-    """Build `count` devices; networked ones get consecutive loopback addresses from the base."""
+    """Build `count` devices; networked ones get consecutive loopback addresses from the base.
+
+    `license_mix` weighs the category of each device's first feature (DEFAULT_LICENSE_MIX)."""
     if not 0 <= count <= MAX_DEVICES:
         raise ValueError(f"device count must be between 0 and {MAX_DEVICES}")
     shares = dict(DEFAULT_MIX if mix is None else mix)
     unknown = set(shares) - set(FAMILIES)
     if unknown:
         raise MixError(f"unknown families in mix: {', '.join(sorted(unknown))}")
+    license_shares = dict(DEFAULT_LICENSE_MIX if license_mix is None else license_mix)
+    if set(license_shares) - set(DEFAULT_LICENSE_MIX) or sum(license_shares.values()) <= 0:
+        raise MixError(f"license mix needs a positive share of {', '.join(DEFAULT_LICENSE_MIX)}")
     day = today or datetime.now(UTC).date()
     rng = random.Random(seed)
     families = [key for key, n in sorted(_allocate(count, shares).items()) for _ in range(n)]
@@ -257,7 +276,7 @@ def generate_fleet(
                 snmp_port=161 if networked else None,
                 https_port=_HTTPS_PORT[key],
                 ssh_port=22 if key == "gs" else None,
-                licenses=_licenses(rng, key, day),
+                licenses=_licenses(rng, key, day, license_shares),
                 credentials=_credentials(key, password),
             )
         )

@@ -69,6 +69,7 @@ def apply_key(
         device.licenses[check.feature] = SimLicense(
             feature=check.feature, state=LicenseState.ACTIVE, expires_at=expires_at, key=key
         )
+        device.applied_keys.append(key)
         outcome = ApplyOutcome(ok=True, feature=check.feature, expires_at=expires_at)
     device.last_license_update = SimLicenseUpdate(
         at=moment,

@@ -19,8 +19,10 @@ import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncssh
+import asyncssh.editor
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
@@ -41,6 +43,38 @@ SILENT_HOLD_S = 120.0
 """How long an `unreachable` device holds an accepted connection without a byte before closing."""
 WRONG_PASSWORD_SUFFIX = "-rotated"
 """MODELED wrong_credentials fault: the device's password differs from the fleet's profile."""
+_MAX_PRINTABLE_PATTERNS = 64
+
+
+def _share_line_editor_patterns() -> None:
+    """Make asyncssh's line editor build its "printable characters" regex once, not per session.
+
+    `SSHLineEditor._build_printable` walks 65,536 code points for every PTY session; that was
+    about 60 % of the simulator's CPU per SSH login (bench/RESULTS.md, simulator cost). The
+    regex depends only on the single-character keys the editor has bound, so it is cached by
+    that key set: the editor behaves exactly as before. If asyncssh changes, this does nothing.
+    """
+    editor = getattr(asyncssh.editor, "SSHLineEditor", None)
+    build = getattr(editor, "_build_printable", None)
+    if build is None or getattr(build, "polyfleet_shared", False):
+        return
+    patterns: dict[frozenset[str], Any] = {}
+
+    def shared_build(self: Any) -> None:
+        keys = frozenset(self._keymap)
+        pattern = patterns.get(keys)
+        if pattern is None:
+            build(self)
+            if len(patterns) < _MAX_PRINTABLE_PATTERNS:
+                patterns[keys] = self._printable
+        else:
+            self._printable = pattern
+
+    shared_build.polyfleet_shared = True  # type: ignore[attr-defined]
+    setattr(editor, "_build_printable", shared_build)  # noqa: B010 - a method, on purpose
+
+
+_share_line_editor_patterns()
 
 
 def host_key_for(portal_secret: bytes, serial: str, *, changed: bool = False) -> asyncssh.SSHKey:

@@ -99,6 +99,8 @@ class SimDevice:
     boot_time: float = 0.0
     provisioning_url: str | None = None
     last_license_update: SimLicenseUpdate | None = None
+    applied_keys: list[str] = field(default_factory=list)
+    """Every key this device loaded, in order (tests count re-activations; not persisted)."""
     restart_required: bool = False
     config: dict[str, str] = field(default_factory=dict)
     """Configuration parameters set over an API (UC `config/set`, GS `systemsetting`)."""

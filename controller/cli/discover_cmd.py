@@ -21,6 +21,7 @@ from controller.scan import open_transports
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
 from inventory.credential_store import CredentialStore, ProfileNotFound
+from inventory.models import DevicePorts
 from inventory.secret_box import SecretBox
 
 COLUMNS = ("address", "outcome", "action", "serial", "mac", "model", "driver", "detail")
@@ -39,9 +40,23 @@ def discover(
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=4096)] = 256,
     timeout: Annotated[float, typer.Option(min=0.1, max=60, help="per probe (s)")] = 1.0,
+    snmp_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="probe SNMP here instead of 161")
+    ] = None,
+    https_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="probe HTTPS here instead of 443 (8443 for DMA/RPRM)"),
+    ] = None,
+    ssh_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="probe SSH here instead of 22")
+    ] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
 ) -> None:
-    """Probe addresses; Poly devices are added or updated, the rest are listed only."""
+    """Probe addresses; Poly devices are added or updated, the rest are listed only.
+
+    A device found on a non-standard port (--snmp-port, --https-port, --ssh-port) keeps that
+    port in the inventory, so scans reach it there.
+    """
     cli = get_context(ctx)
     try:
         addresses = expand_targets(targets)
@@ -60,14 +75,19 @@ def discover(
                     profiles,
                     timeouts=Timeouts(snmp=timeout, snmp_retries=0, http=timeout * 3, ssh=5.0),
                     concurrency=concurrency,
+                    ports=DevicePorts(snmp=snmp_port, https=https_port, ssh=ssh_port),
                 )
                 results = await discoverer.discover(addresses)
             finally:
                 await transports.close()
             found = [r for r in results if r.outcome is Outcome.FOUND]
             devices = [device_from_discovery(r, site=site) for r in found]
+            known = {d.serial for d in devices if await store.find_device(d.serial) is not None}
             report = await store.upsert_devices(devices)
-            actions = {id(r): "added" for r in found}
+            actions = {
+                id(r): "updated" if d.serial in known else "added"
+                for r, d in zip(found, devices, strict=True)
+            }
             for conflict in report.conflicts:
                 actions[id(found[conflict.index])] = f"conflict: {conflict.error}"
             return [_row(r, actions.get(id(r), "")) for r in results]

@@ -10,6 +10,8 @@ exit 2 would claim the fleet is CRITICAL. Unknown option *names* are still click
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import logging
 import os
@@ -18,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +58,7 @@ DEFAULT_TIMEOUT = 300.0
 _BATCH = 5000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MAX_DURATION = 520 * 604800
 
 
 class HealthFormat(StrEnum):
@@ -82,6 +85,8 @@ def parse_duration(option: str, text: str) -> timedelta:
     seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if seconds <= 0:
         raise InvalidOption(f"invalid {option} {text!r}: must be greater than zero")
+    if seconds > _MAX_DURATION:
+        raise InvalidOption(f"invalid {option} {text!r}: at most 520w (10 years)")
     return timedelta(seconds=seconds)
 
 
@@ -142,13 +147,12 @@ class _Status(NamedTuple):
 
 
 class _Timestamps:
-    """Timestamp columns read fast: on SQLite the stored text parsed by `fromisoformat` (with a
-    memo, as scans share timestamps) instead of the per-value TypeDecorator, several times
-    faster over 100,000s of values; on PostgreSQL the driver's aware datetimes as they come."""
+    """Timestamp columns read fast: on SQLite the stored UTC text parsed by `fromisoformat`
+    (C, with the offset appended) instead of the per-value TypeDecorator, ten times faster over
+    100,000s of values; on PostgreSQL the driver's aware datetimes as they come."""
 
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
-        self._memo: dict[str, datetime] = {}
 
     def column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         kind: sa.types.TypeEngine[Any] = sa.String() if self.sqlite else sa.DateTime(timezone=True)
@@ -166,13 +170,11 @@ class _Timestamps:
         if not self.sqlite:
             moment: datetime = raw
             return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        parsed = self._memo.get(raw)
-        if parsed is None:
+        try:
+            return datetime.fromisoformat(raw + "+00:00")  # stored as naive UTC
+        except ValueError:  # not the storage format we know: parse it the general way
             parsed = datetime.fromisoformat(raw)
-            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-            if len(self._memo) < 100_000:
-                self._memo[raw] = parsed
-        return parsed
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 async def _licenses_by_serial(
@@ -269,15 +271,21 @@ async def _devices_with_status(
             batch: list[Pair] = []
             for row in part:
                 serial, mac, site_, model, driver, last_seen, observed_at, *rest = row
-                device = _Device(serial, mac, site_, model, driver, value(last_seen))
+                reachable, error_kind, error, mismatch = rest[:4]
+                # When the latest scan read the device, classification never looks further back:
+                # skip parsing last_seen and the newest license time (most of the fleet).
+                read_now = observed_at is None or (reachable and error is None and not mismatch)
+                device = _Device(
+                    serial, mac, site_, model, driver, None if read_now else value(last_seen)
+                )
                 summary = None
                 if summarized:
                     total, next_expiry, newest = rest[4:]
-                    summary = LicenseSummary(total or 0, value(next_expiry), value(newest))
+                    newest_at = None if read_now else value(newest)
+                    summary = LicenseSummary(total or 0, value(next_expiry), newest_at)
                 if observed_at is None:
                     batch.append((device, None, summary))
                     continue
-                reachable, error_kind, error, mismatch = rest[:4]
                 lics = licensed.get(serial, ())
                 status = _Status(
                     required(observed_at), bool(reachable), error_kind, error, mismatch, lics
@@ -355,29 +363,39 @@ def health(
     scan: Annotated[bool, typer.Option("--scan", help="scan the devices first")] = False,
     site: Annotated[str | None, typer.Option(help="only devices of this site")] = None,
     max_age: Annotated[
-        str, typer.Option(help="observations older than this are WARNING (90m, 26h, 2d, 1w)")
+        str,
+        typer.Option(
+            metavar="DUR", help="observations older than this are WARNING (90m, 26h, 2d, 1w)"
+        ),
     ] = "26h",
     warn_days: Annotated[
-        str, typer.Option(help="WARNING when a license expires within this many days")
+        str, typer.Option(metavar="N", help="WARNING when a license expires within N days")
     ] = "30",
     fmt: Annotated[
-        str, typer.Option("--format", help="text, json, nagios or prometheus")
+        str, typer.Option("--format", metavar="FORMAT", help="text, json, nagios or prometheus")
     ] = HealthFormat.TEXT.value,
     require: Annotated[
         list[str] | None,
-        typer.Option("--require", help="a feature every networked device must have (repeatable)"),
+        typer.Option(
+            "--require",
+            metavar="FEATURE",
+            help="a feature every networked device must have (repeatable)",
+        ),
     ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", help="write to FILE atomically instead of stdout (textfile collector)"
+            "--output",
+            metavar="FILE",
+            help="write to FILE atomically instead of stdout (textfile collector)",
         ),
     ] = None,
     lock_file: Annotated[
-        Path | None, typer.Option(help="lock file (default: one per store in the data dir)")
+        Path | None,
+        typer.Option(metavar="FILE", help="lock file (default: one per store in the data dir)"),
     ] = None,
     timeout: Annotated[
-        str, typer.Option(help="give up (UNKNOWN) after this many seconds")
+        str, typer.Option(metavar="SEC", help="give up (UNKNOWN) after SEC seconds")
     ] = f"{DEFAULT_TIMEOUT:g}",
 ) -> None:
     """License health of the fleet; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
@@ -427,9 +445,12 @@ def health(
             done.append(await go())
 
     try:
-        with RunLock(lock_path):
+        with RunLock(lock_path, job="health run"), without_cyclic_gc():
             asyncio.run(bounded())
             fleet = done[0]
+            _emit(cli, fleet, chosen, output, time.perf_counter() - started)
+    except typer.Exit:
+        raise
     except LockHeld as exc:
         _unknown(cli, chosen, str(exc))
     except LockUnavailable as exc:
@@ -441,19 +462,31 @@ def health(
     except Exception as exc:  # a monitoring check must answer UNKNOWN, never a traceback
         log.debug("health check failed", exc_info=True)
         _unknown(cli, chosen, f"health check failed: {type(exc).__name__}: {exc}")
-
-    _emit(cli, fleet, chosen, output, time.perf_counter() - started)
     raise typer.Exit(fleet.status.exit_code)
 
 
+@contextlib.contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the bulk of the run: it would rescan the ~10
+    objects kept per device over and over (a third of the time at 100,000 devices), while
+    reference counting frees everything that matters anyway."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 async def _scan_first(cli: CliContext, site: str | None) -> None:
-    from controller.cli.scan_cmd import run_scan  # the scan stack loads only for --scan
+    from controller.cli.scan_cmd import SKIPPED_KINDS, run_scan  # scan stack: only for --scan
     from controller.scan import ScanOptions
 
     cli.info("scanning before the health check …")
     results = await run_scan(cli, site=site, ids=None, options=ScanOptions(), credentials=None)
-    failed = sum(1 for r in results if not r.ok)
-    cli.info(f"scanned {len(results)} device(s), {failed} not answering")
+    failed = sum(1 for r in results if not r.ok and r.error_kind not in SKIPPED_KINDS)
+    cli.info(f"scanned {len(results)} device(s), {failed} failed")
 
 
 def _emit(

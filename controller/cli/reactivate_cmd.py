@@ -8,6 +8,7 @@ import socket
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -140,11 +141,11 @@ async def _targets(
 
 
 def _ask(cli: CliContext) -> Any:
-    async def approve(device: Device, feature: str, quote: Quote) -> bool:
+    async def approve(device: Device, feature: str, quote: Quote, fee: Decimal) -> bool:
         cli.err.print(
             f"device   {device.serial} ({device.model or 'unknown model'}, site {device.site})\n"
             f"feature  {feature}\n"
-            f"fee      {quote.fee} {quote.currency} ({quote.pricing})\n"
+            f"fee      {fee} {quote.currency} ({quote.pricing})\n"
             f"contract {quote.contract} (until {quote.contract_end})\n"
             f"due by   {quote.sla_due} (SLA {quote.sla_business_days} business days)",
             highlight=False,

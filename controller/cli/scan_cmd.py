@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -79,35 +79,52 @@ async def run_scan(
     ids: Sequence[str] | None,
     options: ScanOptions,
     credentials: str | None,
-    advance: Any = None,
+    progress: bool = False,
 ) -> list[ScanResult]:
     """Select, scan and record; shared by `scan` and `health --scan`."""
     async with cli.store() as store:
         devices = await select_devices(store, site, ids)
-        creds = CredentialStore(store.engine, SecretBox.from_environment())
-        profiles = await load_profiles(creds, devices, credentials)
-        observations = ObservationStore(store.engine)
-        transports = open_transports(options.concurrency)
-        engine = ScanEngine(
-            DriverRegistry(),
-            transports,
-            profiles,
-            options=options,
-            default_credentials=credentials,
-            pin_store=store.pin_first_use,
-            on_trust_mismatch=store.set_pending_pin,
-        )
-        try:
-            async with ScanRecorder(observations) as recorder:
+        with progress_bar(cli, len(devices)) if progress else nullcontext() as advance:
+            return await _scan_selected(cli, store, devices, options, credentials, advance)
 
-                async def on_result(result: ScanResult) -> None:
-                    await recorder.add(result)
-                    if advance is not None:
-                        advance()
 
-                return await engine.scan(devices, on_result)
-        finally:
-            await transports.close()
+async def _scan_selected(
+    cli: CliContext,
+    store: InventoryStore,
+    devices: Sequence[Device],
+    options: ScanOptions,
+    credentials: str | None,
+    advance: Any,
+) -> list[ScanResult]:
+    """Scan already selected devices, recording results and pins as they arrive."""
+    creds = CredentialStore(store.engine, SecretBox.from_environment())
+    profiles = await load_profiles(creds, devices, credentials)
+    observations = ObservationStore(store.engine)
+    transports = open_transports(options.concurrency)
+    try:
+        async with ScanRecorder(
+            observations,
+            pin_writer=store.pin_first_use_many,
+            pending_writer=store.set_pending_pin,
+        ) as recorder:
+            engine = ScanEngine(
+                DriverRegistry(),
+                transports,
+                profiles,
+                options=options,
+                default_credentials=credentials,
+                pin_store=recorder.pin,  # batched with the results, not a commit per pin
+                on_trust_mismatch=recorder.pending_pin,
+            )
+
+            async def on_result(result: ScanResult) -> None:
+                await recorder.add(result)
+                if advance is not None:
+                    advance()
+
+            return await engine.scan(devices, on_result)
+    finally:
+        await transports.close()
 
 
 def summarize(results: Sequence[ScanResult]) -> dict[str, int]:
@@ -151,17 +168,14 @@ def scan(
     )
 
     async def go() -> list[ScanResult]:
-        async with cli.store() as store:
-            total = len(await select_devices(store, site, device_ids))
-        with progress_bar(cli, total) as advance:
-            return await run_scan(
-                cli,
-                site=site,
-                ids=device_ids,
-                options=options,
-                credentials=credentials,
-                advance=advance,
-            )
+        return await run_scan(
+            cli,
+            site=site,
+            ids=device_ids,
+            options=options,
+            credentials=credentials,
+            progress=True,
+        )
 
     try:
         results = run(go)

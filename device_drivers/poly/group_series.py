@@ -47,6 +47,10 @@ class PolycomGsDriver(SnmpIdentityMixin):
 
     async def _open(self) -> SshSession:
         if self._session is None:
+            if not self.has_ssh_credentials():  # e.g. a codec found and identified over SNMP
+                raise NotSupported(
+                    "the Group Series API needs an SSH login; the credential profile has none"
+                )
             target = self.ctx.ssh_target(prompt=modeled.PROMPT, pacing=PACING_S)
             self._session = await self._ssh().open(target)
         return self._session

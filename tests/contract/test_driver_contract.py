@@ -232,6 +232,10 @@ async def opened(h: Harness, device: Device | None = None) -> AsyncIterator[Devi
         yield driver
     finally:
         await driver.close()
+        if h.clients is not None and driver.ctx.device.host:
+            # As ScanEngine does once a device is done: its idle connections are closed, so
+            # the next session makes a new TLS handshake (and sees a changed certificate).
+            h.clients[1].release_host(driver.ctx.device.host)
 
 
 def key_for(h: Harness, feature: str, *, serial: str | None = None, days: int = 365) -> str:

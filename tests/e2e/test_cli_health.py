@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import os
+import random
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -291,6 +297,15 @@ def test_output_file_is_written_atomically_for_the_textfile_collector(
 # -- options ------------------------------------------------------------------------------------
 
 
+def test_no_devices_is_unknown_not_ok(db_target: DatabaseTarget, db_url: str) -> None:
+    seed(db_target, "ok")
+    result = health(db_url, "--site", "nowhere", "--format", "nagios")
+    assert result.code == 3
+    assert result.stdout.startswith(
+        "POLYFLEET UNKNOWN - no devices to check (wrong --db or --site?)"
+    )
+
+
 def test_site_max_age_and_warn_days(db_target: DatabaseTarget, db_url: str) -> None:
     seed(db_target, "ok", "expiring", "ok", "expired")  # hq: OK0, OK2; branch: the others
     hq = health(db_url, "--site", "hq", "--format", "json")
@@ -415,3 +430,51 @@ def test_scan_refreshes_the_store_before_classifying(
     assert calls == ["hq"]
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["devices"][0]["reason"] == "1 feature(s) active"
+
+
+def test_scan_against_a_simulated_fleet_then_classify(tmp_path: Path) -> None:
+    """The whole path with real transports: simulate, import, `health --scan`."""
+    base = f"127.{random.randint(100, 250)}.{random.randint(0, 250)}.1"
+    inventory = tmp_path / "fleet.csv"
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "simulate", "-n", "6", "--seed", "3",
+         "--workers", "1", "--base-address", base, "--inventory-out", str(inventory)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    try:
+        portal = tmp_path / "fleet.portal.toml"
+        deadline = time.monotonic() + 30
+        while not portal.exists():
+            assert simulator.poll() is None, simulator.stderr.read() if simulator.stderr else ""
+            assert time.monotonic() < deadline, "simulator did not start"
+            time.sleep(0.1)
+        time.sleep(0.2)
+        db = str(tmp_path / "fleet.db")
+        assert polyfleet(db, "inventory", "import", str(inventory)).code == 0
+        creds = tmp_path / "fleet.credentials.toml"
+        assert polyfleet(db, "credentials", "import", str(creds)).code == 0
+        before = health(db, "--format", "json")
+        assert before.json()["counts"]["UNKNOWN"] == 5  # all but the analog phone
+        after = health(db, "--scan", "--format", "json", "--timeout", "120")
+        data = after.json()
+        if data["counts"]["UNKNOWN"]:  # a device timed out on a starved CPU: one more scan
+            after = health(db, "--scan", "--format", "json", "--timeout", "120")
+            data = after.json()
+        assert data["counts"]["UNKNOWN"] == 0, (data, after.stderr)
+        assert after.code == {"OK": 0, "WARNING": 1, "CRITICAL": 2}[data["status"]]
+        assert data["counts"]["UNKNOWN"] == 0
+        assert sum(data["counts"].values()) == 6
+        assert "scanned 6 device(s)" in after.stderr
+        reasons = [d["reason"] for d in data["devices"]]
+        assert all("never" not in reason for reason in reasons)
+    finally:
+        simulator.send_signal(signal.SIGINT)
+        try:
+            simulator.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            simulator.kill()
+            simulator.wait()
+        if simulator.stderr is not None:
+            simulator.stderr.close()

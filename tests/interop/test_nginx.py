@@ -3,81 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
 from device_drivers.errors import AuthenticationFailed, TlsFingerprintMismatch
 from device_drivers.transports import HttpTarget, TrustPolicy
 from device_drivers.transports.http import AiohttpClient
-from tests.interop.conftest import (
-    FIXTURES,
-    Peer,
-    free_port,
-    require_binary,
-    run_peer,
-    tcp_ready,
-    wait_until,
-)
-from tests.transports.tls_helpers import CertFiles, make_certs
-
-DEVICE_INFO = FIXTURES / "device-info.json"
-INFO_PATH = "/api/v1/mgmt/device/info"
-USER, PASSWORD = "Polycom", "interop-456"
-
-
-@dataclass
-class Nginx:
-    peer: Peer
-    certs: CertFiles
-
-
-def _config(work: Path, port: int, certs: CertFiles) -> str:
-    temp = work / "temp"
-    user = "user root;\n" if os.geteuid() == 0 else ""  # the worker reads files under tmp (0700)
-    temp_paths = "\n".join(
-        f"    {name}_temp_path {temp / name};"
-        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""{user}worker_processes 1;
-pid {work / "nginx.pid"};
-error_log {work / "error.log"} info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-{temp_paths}
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {certs.cert};
-        ssl_certificate_key {certs.key};
-        location = {INFO_PATH} {{
-            auth_basic "Polycom";
-            auth_basic_user_file {work / "htpasswd"};
-            default_type application/json;
-            alias {DEVICE_INFO};
-        }}
-    }}
-}}
-"""
-
-
-@pytest.fixture(scope="module")
-def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
-    binary = require_binary("nginx", "/usr/sbin/nginx")
-    work = tmp_path_factory.mktemp("nginx")
-    (work / "temp").mkdir()
-    certs = make_certs(work / "tls")
-    (work / "htpasswd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-    port = free_port()
-    conf = work / "nginx.conf"
-    conf.write_text(_config(work, port, certs))
-    argv = [binary, "-p", str(work), "-c", str(conf), "-e", str(work / "error.log")]
-    with run_peer([*argv, "-g", "daemon off;"], work / "nginx.log", port) as peer:
-        wait_until(tcp_ready(port), peer, "nginx")
-        yield Nginx(peer, certs)
+from tests.interop.conftest import DEVICE_INFO, INFO_PATH, Nginx
+from tests.interop.conftest import NGINX_PASSWORD as PASSWORD
+from tests.interop.conftest import NGINX_USER as USER
 
 
 @pytest.fixture

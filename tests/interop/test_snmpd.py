@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
@@ -13,19 +12,11 @@ from device_drivers.errors import AuthenticationFailed, DeviceTimeout
 from device_drivers.transports import SnmpTarget
 from device_drivers.transports.snmp import PysnmpClient
 from inventory.models import CredentialProfile
-from tests.interop.conftest import Peer, free_port, require_binary, run_peer, wait_until
+from tests.interop.conftest import ENDPOINT_MIB, Peer
+from tests.interop.conftest import SNMPD_IDENTITY as IDENTITY
+from tests.interop.conftest import SNMPD_MODEL as MODEL
+from tests.interop.conftest import SNMPD_SOFTWARE as SOFTWARE
 
-SERIAL, MODEL, SOFTWARE = "82A1234567", "Group Series 500", "6.2.2.8-460003"
-MAC = "00:04:f2:12:34:56"
-ENDPOINT_MIB = "1.3.6.1.4.1.13885.101"
-IDENTITY = {
-    f"{ENDPOINT_MIB}.1.1.1.0": ("octet_str", f'"{SOFTWARE}"', SOFTWARE),
-    f"{ENDPOINT_MIB}.1.1.3.0": ("octet_str", '"videoEndpoint"', "videoEndpoint"),
-    f"{ENDPOINT_MIB}.1.1.4.0": ("octet_str", f'"{MODEL}"', MODEL),
-    f"{ENDPOINT_MIB}.1.1.5.0": ("octet_str", f'"{SERIAL}"', SERIAL),
-    f"{ENDPOINT_MIB}.1.1.6.0": ("integer", "2", 2),
-    f"{ENDPOINT_MIB}.1.3.10.2.1.3.1": ("octet_str", f'"{MAC}"', MAC),
-}
 SYS_DESCR, SYS_OBJECT_ID, SYS_NAME = "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0"
 V2C = CredentialProfile(name="v2c", snmp_community=SecretStr("interop-ro"))
 V3_SHA_AES = CredentialProfile(
@@ -44,37 +35,6 @@ V3_SHA256_AES256 = CredentialProfile(
     snmp_priv_protocol="aes256",
     snmp_priv_key=SecretStr("privkey-polyfleet-256"),
 )
-
-
-def _config(port: int) -> str:
-    lines = [
-        f"agentaddress udp:127.0.0.1:{port}",
-        "rocommunity interop-ro 127.0.0.1",
-        f"sysDescr Polycom {MODEL}, software {SOFTWARE}",
-        f"sysObjectID .{ENDPOINT_MIB}",
-        "sysName interop-gs",
-        'createUser pfsha SHA "authkey-polyfleet" AES "privkey-polyfleet"',
-        'createUser pfsha256 SHA-256 "authkey-polyfleet-256" AES-256 "privkey-polyfleet-256"',
-        "rouser pfsha priv",
-        "rouser pfsha256 priv",
-    ]
-    lines += [f"override .{oid} {kind} {value}" for oid, (kind, value, _) in IDENTITY.items()]
-    return "\n".join(lines) + "\n"
-
-
-@pytest.fixture(scope="module")
-def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
-    binary = require_binary("snmpd", "/usr/sbin/snmpd")
-    work = tmp_path_factory.mktemp("snmpd")
-    port = free_port(socket.SOCK_DGRAM)
-    conf = work / "snmpd.conf"
-    conf.write_text(_config(port))
-    log = work / "snmpd.log"
-    argv = [binary, "-f", "-Lo", "-C", "-c", str(conf), "-M", "/dev/null", "-m", ""]
-    env = {"SNMP_PERSISTENT_DIR": str(work / "persist")}
-    with run_peer(argv, log, port, env) as peer:
-        wait_until(lambda: "NET-SNMP version" in peer.output(), peer, "snmpd")
-        yield peer
 
 
 @pytest.fixture

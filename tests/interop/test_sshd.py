@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import getpass
-import os
-import shlex
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,81 +11,8 @@ import pytest
 from device_drivers.errors import AuthenticationFailed, HostKeyMismatch
 from device_drivers.transports import SshTarget, TrustPolicy
 from device_drivers.transports.ssh import AsyncsshClient
-from tests.interop.conftest import (
-    FIXTURES,
-    Peer,
-    free_port,
-    require_binary,
-    run_peer,
-    tcp_ready,
-    wait_until,
-)
-
-GS_SCRIPT = FIXTURES / "gs_api.py"
-SERIAL = "82A7000042"
-
-
-@dataclass
-class Sshd:
-    peer: Peer
-    host_key: str
-    """The server's public host key, "ssh-ed25519 AAAA…", as the inventory would pin it."""
-    client_key: Path
-    other_key: Path
-
-
-def _keygen(ssh_keygen: str, path: Path) -> None:
-    subprocess.run(
-        [ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)],
-        check=True,
-        timeout=20,
-        capture_output=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    binary = require_binary("sshd", "/usr/sbin/sshd")
-    ssh_keygen = require_binary("ssh-keygen")
-    work = tmp_path_factory.mktemp("sshd")
-    host_key, client_key, other_key = work / "host_ed25519", work / "client", work / "other"
-    for path in (host_key, client_key, other_key):
-        _keygen(ssh_keygen, path)
-    authorized = work / "authorized_keys"
-    authorized.write_text(client_key.with_suffix(".pub").read_text())
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)  # privilege separation
-    port = free_port()
-    command = shlex.join([sys.executable, str(GS_SCRIPT)])
-    config = work / "sshd_config"
-    config.write_text(
-        "\n".join(
-            [
-                f"ListenAddress 127.0.0.1:{port}",
-                f"HostKey {host_key}",
-                f"PidFile {work / 'sshd.pid'}",
-                f"AuthorizedKeysFile {authorized}",
-                "PermitRootLogin yes",
-                "StrictModes no",
-                "UsePAM no",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PrintMotd no",
-                "PrintLastLog no",
-                "AllowTcpForwarding no",
-                "X11Forwarding no",
-                f"ForceCommand {command}",
-                "LogLevel VERBOSE",
-                "",
-            ]
-        )
-    )
-    argv = [binary, "-D", "-e", "-f", str(config), "-p", str(port)]
-    with run_peer(argv, work / "sshd.log", port) as peer:
-        wait_until(tcp_ready(port), peer, "sshd")
-        public = host_key.with_suffix(".pub").read_text().split()
-        yield Sshd(peer, " ".join(public[:2]), client_key, other_key)
+from tests.interop.conftest import SSHD_SERIAL as SERIAL
+from tests.interop.conftest import Sshd
 
 
 @pytest.fixture

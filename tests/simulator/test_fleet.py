@@ -9,11 +9,18 @@ import pytest
 
 from inventory.catalog import POLY_OUIS, family_for_model
 from simulator.contracts import generate_contracts
-from simulator.fleet import MixError, generate_fleet, parse_mix
+from simulator.fleet import (
+    DEFAULT_LICENSE_MIX,
+    MixError,
+    generate_fleet,
+    parse_license_mix,
+    parse_mix,
+)
 from simulator.licensing import effective_state
 from simulator.state import LicenseState
 
 DAY = date(2026, 1, 15)
+DAY_START = datetime(2026, 1, 15, tzinfo=UTC)
 
 
 def test_same_seed_same_fleet_other_seed_other_fleet() -> None:
@@ -93,3 +100,32 @@ def test_parse_mix_errors_are_clear() -> None:
         parse_mix("vvx=0")
     with pytest.raises(MixError, match="FAMILY=PERCENT"):
         parse_mix("vvx")
+
+
+def test_license_mix_and_contract_coverage_can_be_chosen() -> None:
+    default = generate_fleet(200, seed=4, today=DAY)
+    assert generate_fleet(200, seed=4, today=DAY, license_mix=DEFAULT_LICENSE_MIX) == default
+    assert generate_contracts(default, 4, today=DAY, coverage=84) == generate_contracts(
+        default, 4, today=DAY
+    )
+    expired = generate_fleet(200, seed=4, today=DAY, license_mix={"expired": 100})
+    assert len(expired) == 200
+    for device in expired:
+        states = [effective_state(lic, DAY_START) for lic in device.licenses.values()]
+        assert states[:1] in ([], [LicenseState.EXPIRED])
+        assert all(state is LicenseState.ACTIVE for state in states[1:])
+    contracts = generate_contracts(expired, 4, today=DAY, coverage=100)
+    covered = {s for c in contracts if c.active_on(DAY) for s in c.serials}
+    assert covered == {d.serial for d in expired}
+    bare = generate_contracts(expired, 4, today=DAY, coverage=0)
+    assert not any(c.active_on(DAY) for c in bare)
+
+
+def test_parse_license_mix() -> None:
+    assert parse_license_mix("active=50, expired=50%") == {"active": 50, "expired": 50}
+    with pytest.raises(MixError, match="unknown license category"):
+        parse_license_mix("stale=10")
+    with pytest.raises(MixError, match="CATEGORY=PERCENT"):
+        parse_license_mix("expired")
+    with pytest.raises(MixError):
+        parse_license_mix("expired=0")

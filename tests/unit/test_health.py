@@ -31,6 +31,7 @@ from controller.health import (
     render_json,
     render_nagios,
     render_prometheus,
+    render_text_lines,
 )
 from controller.run_lock import LockHeld, RunLock, default_lock_path
 from inventory.models import Device, License, LicenseState
@@ -278,14 +279,14 @@ def fleet_of(*statuses: Health) -> FleetHealth:
 @pytest.mark.parametrize(
     ("members", "worst", "code"),
     [
-        ((), Health.OK, 0),
+        ((), Health.UNKNOWN, 3),
         ((Health.OK, Health.OK), Health.OK, 0),
         ((Health.OK, Health.UNKNOWN), Health.UNKNOWN, 3),
         ((Health.UNKNOWN, Health.WARNING), Health.WARNING, 1),
         ((Health.UNKNOWN, Health.CRITICAL, Health.WARNING), Health.CRITICAL, 2),
     ],
 )
-def test_fleet_status_is_the_worst_with_unknown_below_warning(
+def test_fleet_status_is_the_worst_with_unknown_below_warning_and_no_devices_unknown(
     members: tuple[Health, ...], worst: Health, code: int
 ) -> None:
     fleet = fleet_of(*members)
@@ -378,7 +379,7 @@ def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration("--max-age", text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "26", "5x", "0h", "-1d", "h"])
+@pytest.mark.parametrize("text", ["", "26", "5x", "0h", "-1d", "h", "99999999999w"])
 def test_bad_durations_name_the_option(text: str) -> None:
     with pytest.raises(InvalidOption, match="--max-age"):
         parse_duration("--max-age", text)
@@ -407,9 +408,9 @@ def test_atomic_write_leaves_a_readable_file_and_no_temp_files(tmp_path: Path) -
 
 def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
     path = tmp_path / "health.lock"
-    with RunLock(path):
+    with RunLock(path, job="health run"):
         with pytest.raises(LockHeld) as caught:
-            RunLock(path).acquire()
+            RunLock(path, job="health run").acquire()
         assert f"pid {os.getpid()}" in str(caught.value)
         assert str(path) in str(caught.value)
     with RunLock(path):  # released on exit
@@ -420,8 +421,8 @@ def test_lock_held_by_another_open_file_description(tmp_path: Path) -> None:
     path = tmp_path / "x.lock"
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(LockHeld, match="another health run holds"):
-            RunLock(path).acquire()
+        with pytest.raises(LockHeld, match="another nightly job holds"):
+            RunLock(path, job="nightly job").acquire()
 
 
 def test_default_lock_path_is_per_store() -> None:
@@ -438,3 +439,15 @@ def test_json_lines_match_to_json_for_awkward_text() -> None:
     data = json.loads(render_json(fleet))
     assert data["devices"] == [d.to_json() for d in fleet.devices]
     assert data["devices"][0]["site"] == 'Zürich "3"\\\nnord'
+
+
+def test_text_and_nagios_keep_odd_names_literal() -> None:
+    from rich.text import Text
+
+    fleet = FleetHealth(NOW)
+    fleet.add(DeviceHealth("S[1]", None, "[red]lab|2", Health.WARNING, "expires [soon] | x\\y"))
+    lines = [Text.from_markup(line).plain for line in render_text_lines(fleet)]
+    assert lines[-1] == "WARNING  S[1] [red]lab|2  expires [soon] | x\\y"
+    first, second = render_nagios(fleet).splitlines()
+    assert first.count("|") == 1
+    assert second == "WARNING: S[1] at [red]lab/2 - expires [soon] / x\\y"
