@@ -29,7 +29,12 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/inventory_bench.py
+	$(BIN)/python bench/simulator_bench.py
+	$(BIN)/python bench/scan_bench.py
+	$(BIN)/python bench/health_bench.py
+	$(BIN)/python bench/reactivation_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

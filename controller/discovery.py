@@ -32,6 +32,7 @@ from device_drivers.identity_oids import (
     SYSTEM_GROUP,
 )
 from device_drivers.models import DeviceFacts
+from device_drivers.poly.infra import REST_PORT as INFRA_REST_PORT
 from device_drivers.registry import DriverRegistry
 from device_drivers.transports import SnmpScalar
 from inventory.catalog import DriverName, product_group_for_model
@@ -48,10 +49,9 @@ FALLBACK_DRIVERS: tuple[DriverName, ...] = (
 """Probe order after SNMP (ARCHITECTURE.md): UC REST, VideoOS REST, Group Series SSH."""
 
 DRIVER_PORTS: dict[str, DevicePorts] = {
-    DriverName.POLY_INFRA.value: DevicePorts(https=8443),
+    DriverName.POLY_INFRA.value: DevicePorts(https=INFRA_REST_PORT),
 }
-"""Where a driver's device family listens when not on the standard ports: DMA and RPRM serve
-their REST API on 8443 (`https://<host>:8443/api/rest/...`, Clariti API docs)."""
+"""Where a driver's device family listens when not on the standard ports (DMA/RPRM REST)."""
 
 
 class DiscoveryError(ValueError):

@@ -82,12 +82,14 @@ class DriverContext:
             retries=self.timeouts.snmp_retries,
         )
 
-    def http_target(self, *, default_user: str | None = None) -> HttpTarget:
+    def http_target(
+        self, *, default_user: str | None = None, default_port: int = 443
+    ) -> HttpTarget:
         creds = self.credentials
         password = creds.http_password.get_secret_value() if creds and creds.http_password else None
         return HttpTarget(
             host=self.host,
-            port=self.device.ports.https or 443,
+            port=self.device.ports.https or default_port,
             user=(creds.http_user if creds and creds.http_user else default_user),
             password=password,
             trust=self._trust("tls", self.device.tls_fingerprint),

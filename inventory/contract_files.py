@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from inventory.catalog import PRODUCT_GROUP_TITLES, ProductGroup
 from inventory.errors import ImportRefused, InvalidIdentifier
 from inventory.identifiers import normalize_serial
-from inventory.importer import RejectedRow, RowWarning, header_key
+from inventory.importer import RejectedRow, RowWarning, header_key, read_import_text
 from inventory.models import Contract, ContractKind, Pricing
 
 Format = Literal["csv", "json"]
@@ -45,7 +45,6 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 
 _ALIAS_TO_FIELD = {alias: name for name, aliases in FIELD_ALIASES.items() for alias in aliases}
 _REQUIRED = ("number", "kind", "start", "end")
-_BOM = b"\xef\xbb\xbf"
 _SERIAL_SPLIT = re.compile(r"[;,\s]+")
 _GROUP_SPLIT = re.compile(r"[;,]+")
 
@@ -111,31 +110,9 @@ class _Row:
     problems: list[tuple[str | None, str]] = field(default_factory=list)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportRefused(f"cannot import {path}: no such file") from None
-    except IsADirectoryError:
-        raise ImportRefused(f"cannot import {path}: it is a directory") from None
-    except OSError as exc:
-        raise ImportRefused(f"cannot import {path}: {exc.strerror or exc}") from None
-    skip = len(_BOM) if data.startswith(_BOM) else 0
-    try:
-        text = data[skip:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, skip + exc.start) + 1
-        raise ImportRefused(
-            f"cannot import {path}: not UTF-8 text (line {line}) - save the file as UTF-8"
-        ) from None
-    if not text.strip():
-        raise ImportRefused(f"cannot import {path}: the file is empty")
-    return text
-
-
 def parse_contract_file(path: Path, *, fmt: Format | None = None) -> ParsedContracts:
     """Parse a CSV or JSON contract list; ImportRefused if it is not a usable list at all."""
-    text = _read_text(path)
+    text = read_import_text(path)
     if fmt is None:
         suffix = path.suffix.lower()
         if suffix in (".csv", ".json"):

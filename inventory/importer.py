@@ -357,7 +357,7 @@ def _json_type(value: object) -> str:
     return type(value).__name__
 
 
-def _read_text(path: Path) -> str:
+def read_import_text(path: Path) -> str:
     """The file's text without a BOM, or ImportRefused naming what is wrong with it."""
     try:
         data = path.read_bytes()
@@ -414,7 +414,7 @@ def parse_device_file(
     `fmt` None picks by extension (.csv / .json), else by content. `default_site` is the site of
     rows that name none.
     """
-    text = _read_text(path)
+    text = read_import_text(path)
     chosen: Format = fmt if fmt is not None else _sniff(path, text)
     if chosen == "csv":
         with _gc_paused():

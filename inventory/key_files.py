@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from inventory.errors import ImportRefused, InvalidIdentifier
 from inventory.identifiers import normalize_serial
+from inventory.importer import read_import_text
 
 KEY_REF_LENGTH = 12
 MAX_FEATURE_LENGTH = 64
@@ -31,7 +32,6 @@ MAX_KEY_LENGTH = 1024
 _FEATURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SQUASH = re.compile(r"[\s\-_]+")
-_BOM = b"\xef\xbb\xbf"
 
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "serial": ("serial", "serial_number", "serialnumber", "serial_no", "sn"),
@@ -154,32 +154,9 @@ def _layout(header: list[str], source: str) -> dict[str, int]:
     return found
 
 
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportRefused(f"cannot import {path}: no such file") from None
-    except IsADirectoryError:
-        raise ImportRefused(f"cannot import {path}: it is a directory") from None
-    except OSError as exc:
-        raise ImportRefused(f"cannot import {path}: {exc.strerror or exc}") from None
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportRefused(
-            f"cannot import {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})"
-        ) from None
-    if not text.strip():
-        raise ImportRefused(f"cannot import {path}: the file is empty")
-    return text
-
-
 def parse_key_file(path: Path, *, now: datetime | None = None) -> ParsedKeyFile:
     """Parse a key CSV file; ImportRefused if it cannot be read as one at all."""
-    return parse_key_text(_read_text(path), source=str(path), now=now)
+    return parse_key_text(read_import_text(path), source=str(path), now=now)
 
 
 def parse_key_text(

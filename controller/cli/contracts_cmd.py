@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
-from controller.cli.output import emit_json, emit_rows
+from controller.cli.import_report import check_format, finish_import, parse_or_exit, rejected_rows
+from controller.cli.output import emit_rows
 from inventory.contract_files import parse_contract_file
 from inventory.contract_store import ContractStore
-from inventory.errors import ImportRefused
 from inventory.models import Contract
 
 app = typer.Typer(
@@ -78,15 +78,11 @@ def import_(
 ) -> None:
     """Import contracts; a contract in the file replaces the stored one of the same number."""
     cli = get_context(ctx)
-    if fmt not in (None, "csv", "json"):
-        fail(f"--format must be csv or json, not {fmt!r}", ExitCode.UNUSABLE_INPUT)
-    try:
-        parsed = parse_contract_file(file, fmt=fmt)  # type: ignore[arg-type]
-    except ImportRefused as exc:
-        fail(str(exc), ExitCode.UNUSABLE_INPUT)
+    file_format = check_format(fmt)
+    parsed = parse_or_exit(lambda: parse_contract_file(file, fmt=file_format))
     for warning in parsed.warnings:
         cli.warn(f"{file}:{warning.line}: {warning.message}")
-    rejected = [{"line": r.line, "column": r.column, "reason": r.reason} for r in parsed.rejected]
+    rejected = rejected_rows(parsed.rejected)
     write = not dry_run and not (strict and rejected)
 
     async def apply() -> dict[str, Any]:
@@ -107,29 +103,18 @@ def import_(
         }
 
     summary = run(apply)
-    for row in rejected:
-        column = f" column {row['column']}" if row["column"] else ""
-        cli.err.print(f"{file}:{row['line']}:{column} rejected: {row['reason']}", highlight=False)
     unknown = summary["serials_not_in_inventory"]
     if unknown:
         shown = ", ".join(unknown[:5]) + (
             f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
         )
         cli.warn(f"{len(unknown)} covered serial(s) are not in the inventory: {shown}")
-    if output is OutputFormat.JSON:
-        emit_json(summary)
-    if strict and rejected:
-        cli.info(f"--strict: nothing imported, {summary['rejected_rows']} row(s) rejected")
-    else:
-        verb = "would import" if dry_run else "imported"
-        total = summary["inserted"] + summary["updated"] + summary["unchanged"]
-        cli.info(
-            f"{verb} {total} contract(s): {summary['inserted']} new, {summary['updated']} "
-            f"replaced, {summary['unchanged']} unchanged; "
-            f"{summary['rejected_rows']} row(s) rejected"
-        )
-    if rejected:
-        raise typer.Exit(ExitCode.FAILED)
+    total = summary["inserted"] + summary["updated"] + summary["unchanged"]
+    finish_import(
+        cli, file, summary, strict=strict, dry_run=dry_run, output=output,
+        done=f"{total} contract(s): {summary['inserted']} new, {summary['updated']} replaced, "
+        f"{summary['unchanged']} unchanged",
+    )  # fmt: skip
 
 
 @app.command("list")

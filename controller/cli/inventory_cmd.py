@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 import typer
 from pydantic import ValidationError
 
-from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
-from controller.cli.output import emit_json, emit_rows
+from controller.cli.context import OutputFormat, fail, get_context, run
+from controller.cli.import_report import check_format, finish_import, parse_or_exit, rejected_rows
+from controller.cli.output import emit_rows
 from inventory.catalog import product_group_for_model
-from inventory.errors import ImportRefused
 from inventory.exporter import write_devices
 from inventory.identifiers import format_mac, mac_warning
 from inventory.importer import parse_device_file
@@ -50,16 +50,9 @@ def import_(
 ) -> None:
     """Upsert devices from a file; every rejected row is reported with its line and reason."""
     cli = get_context(ctx)
-    if fmt not in (None, "csv", "json"):
-        fail(f"--format must be csv or json, not {fmt!r}", ExitCode.UNUSABLE_INPUT)
-    try:
-        parsed = parse_device_file(file, fmt=fmt, default_site=site)  # type: ignore[arg-type]
-    except ImportRefused as exc:
-        fail(str(exc), ExitCode.UNUSABLE_INPUT)
-
-    rejected: list[dict[str, Any]] = [
-        {"line": r.line, "column": r.column, "reason": r.reason} for r in parsed.rejected
-    ]
+    file_format = check_format(fmt)
+    parsed = parse_or_exit(lambda: parse_device_file(file, fmt=file_format, default_site=site))
+    rejected = rejected_rows(parsed.rejected)
     for warning in parsed.warnings:
         cli.warn(f"{file}:{warning.line}: {warning.message}")
 
@@ -93,22 +86,12 @@ def import_(
         }
 
     summary = run(apply)
-    for row in summary["rejected"]:
-        column = f" column {row['column']}" if row["column"] else ""
-        cli.err.print(f"{file}:{row['line']}:{column} rejected: {row['reason']}", highlight=False)
-    if output is OutputFormat.JSON:
-        emit_json(summary)
-    verb = "would import" if dry_run else "imported"
-    if strict and summary["rejected"]:
-        cli.info(f"--strict: nothing imported, {summary['rejected_rows']} row(s) rejected")
-    else:
-        cli.info(
-            f"{verb} {summary['inserted'] + summary['updated'] + summary['unchanged']} device(s): "
-            f"{summary['inserted']} new, {summary['updated']} updated, "
-            f"{summary['unchanged']} unchanged; {summary['rejected_rows']} row(s) rejected"
-        )
-    if summary["rejected"]:
-        raise typer.Exit(ExitCode.FAILED)
+    total = summary["inserted"] + summary["updated"] + summary["unchanged"]
+    finish_import(
+        cli, file, summary, strict=strict, dry_run=dry_run, output=output,
+        done=f"{total} device(s): {summary['inserted']} new, {summary['updated']} updated, "
+        f"{summary['unchanged']} unchanged",
+    )  # fmt: skip
 
 
 @app.command()
@@ -257,8 +240,7 @@ def export(
 ) -> None:
     """Export devices in the format `inventory import` reads back exactly."""
     cli = get_context(ctx)
-    if fmt not in ("csv", "json"):
-        fail(f"--format must be csv or json, not {fmt!r}", ExitCode.UNUSABLE_INPUT)
+    file_format = check_format(fmt) or "csv"
 
     async def fetch() -> list[Device]:
         async with cli.store() as store:
@@ -266,11 +248,11 @@ def export(
 
     devices = run(fetch)
     if file is None:
-        write_devices(devices, fmt, sys.stdout)  # type: ignore[arg-type]
+        write_devices(devices, file_format, sys.stdout)
     else:
         tmp = file.with_name(f".{file.name}.tmp")
         with tmp.open("w", encoding="utf-8", newline="") as handle:
-            write_devices(devices, fmt, handle)  # type: ignore[arg-type]
+            write_devices(devices, file_format, handle)
         tmp.replace(file)
     cli.info(f"exported {len(devices)} device(s)")
 

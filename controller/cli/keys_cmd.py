@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
-from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
-from controller.cli.output import emit_json, emit_rows
-from inventory.errors import ImportRefused
+from controller.cli.context import OutputFormat, get_context, run
+from controller.cli.import_report import finish_import, parse_or_exit, rejected_rows
+from controller.cli.output import emit_rows
 from inventory.key_files import parse_key_file
 from inventory.key_store import KeyInfo, KeyStore, NewKey
 from inventory.secret_box import SecretBox
@@ -54,11 +54,8 @@ def import_(
 ) -> None:
     """Import keys (serial,feature,key,expires_at); bad rows are reported with their line."""
     cli = get_context(ctx)
-    try:
-        parsed = parse_key_file(file)
-    except ImportRefused as exc:
-        fail(str(exc), ExitCode.UNUSABLE_INPUT)
-    rejected = [{"line": r.line, "column": r.column, "reason": r.reason} for r in parsed.rejected]
+    parsed = parse_or_exit(lambda: parse_key_file(file))
+    rejected = rejected_rows(parsed.rejected)
     source = f"file:{file.name}"[:64]
 
     async def apply() -> dict[str, Any]:
@@ -95,21 +92,10 @@ def import_(
         )
     for line in summary["already_stored_lines"]:
         cli.info(f"{file}:{line}: key already stored; skipped")
-    for row in rejected:
-        column = f" column {row['column']}" if row["column"] else ""
-        cli.err.print(f"{file}:{row['line']}:{column} rejected: {row['reason']}", highlight=False)
-    if output is OutputFormat.JSON:
-        emit_json(summary)
-    if strict and rejected:
-        cli.info(f"--strict: nothing imported, {summary['rejected_rows']} row(s) rejected")
-    else:
-        verb = "would import" if dry_run else "imported"
-        cli.info(
-            f"{verb} {summary['imported']} key(s); {summary['already_stored']} already stored; "
-            f"{summary['rejected_rows']} row(s) rejected"
-        )
-    if rejected:
-        raise typer.Exit(ExitCode.FAILED)
+    finish_import(
+        cli, file, summary, strict=strict, dry_run=dry_run, output=output,
+        done=f"{summary['imported']} key(s); {summary['already_stored']} already stored",
+    )  # fmt: skip
 
 
 @app.command("list")

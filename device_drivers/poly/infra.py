@@ -33,6 +33,9 @@ from device_drivers.transports import HttpReply
 from inventory.catalog import DriverName, family_for_model, family_for_sys_object_id
 
 DEFAULT_USER = "admin"
+REST_PORT = 8443
+"""DMA and RPRM serve their REST API on 8443 (`https://<host>:8443/api/rest/...`, Clariti API
+docs); an inventory record with its own HTTPS port overrides it."""
 
 
 class PolyInfraDriver(SnmpIdentityMixin):
@@ -49,7 +52,7 @@ class PolyInfraDriver(SnmpIdentityMixin):
         self._family: str | None = None
 
     async def _rest(self, method: str, path: str, body: Any = None) -> HttpReply:
-        target = self.ctx.http_target(default_user=DEFAULT_USER)
+        target = self.ctx.http_target(default_user=DEFAULT_USER, default_port=REST_PORT)
         async with self._lock:
             return await self._http().request(target, method, path, json=body)
 
