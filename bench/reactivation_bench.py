@@ -279,10 +279,13 @@ def bench_single(
             cli_targets, inproc_targets = targets[0 : 2 * runs : 2], targets[1 : 2 * runs : 2]
             # Warm-up, not measured: fills the bytecode cache for the reactivate code path.
             polyfleet(env, "reactivate", "--all-expired", "--dry-run", "-o", "json", ok=(0, 1, 4))
-            boot = [polyfleet(env, "--version") for _ in range(max(5, runs // 2))]
+            # Start-up with and without the bytecode cache, alternating (same machine load).
             uncached_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
             uncached_env.pop("PYTHONPYCACHEPREFIX")
-            boot_uncached = [polyfleet(uncached_env, "--version") for _ in range(5)]
+            boot, boot_uncached = [], []
+            for _ in range(max(5, runs // 2)):
+                boot.append(polyfleet(env, "--version"))
+                boot_uncached.append(polyfleet(uncached_env, "--version"))
             cli_runs = single_cli(env, cli_targets)
             inproc = asyncio.run(single_in_process(env, inproc_targets))
             verify_out = polyfleet(env, "confirmations", "verify").stdout

@@ -167,8 +167,10 @@ def polyfleet_scan(
         shutil.copyfile(base_db, db)
     run_env = {**env, **extra_env, "POLYFLEET_DB": str(db)}
     result = measured([*POLYFLEET, "scan", "-o", "json"], run_env, SCAN_TIMEOUT_S)
-    if result["rc"] not in (0, 1):
-        raise SystemExit(f"polyfleet scan exited {result['rc']}: {result['stderr'][-2000:]}")
+    if result["rc"] not in (0, 1):  # recorded as a failed run, not the end of the benchmark
+        print(f"polyfleet scan exited {result['rc']}: {result['stderr'][-2000:]}", flush=True)
+        failed = {k: v for k, v in result.items() if k not in ("stdout", "stderr")}
+        return {**failed, "ok": 0, "kinds": {f"exit {result['rc']}": 1}, "unreachable": {}}
     try:
         results = json.loads(result["stdout"])
     except json.JSONDecodeError:
@@ -543,7 +545,7 @@ def verdicts(results: list[dict[str, Any]], big: dict[str, Any] | None) -> list[
         )
         if "nornir" in sc:
             ratio = med(sc, "nornir", "wall") / wall
-            want = TARGET_NORNIR_RATIO if "latency" in sc["label"] else 1.0
+            want = TARGET_NORNIR_RATIO if sc["faults"] else 1.0  # >= 5x with latency, else faster
             lines.append(
                 f"- {sc['label']}: faster than Nornir by >= {want:g}x: "
                 f"{'met' if ratio >= want else 'MISSED'} ({ratio:.1f}x)"
@@ -625,8 +627,8 @@ def main() -> None:
     big = None
     slow = f"slow=100%,latency={LATENCY_S:g}"
     plans = [
-        ("no added latency", "127.21.0.1", ""),
-        (f"+{LATENCY_S * 1000:g} ms latency", "127.22.0.1", slow),
+        ("no added latency", "127.201.0.1", ""),
+        (f"+{LATENCY_S * 1000:g} ms latency", "127.202.0.1", slow),
     ]
     for label, base, faults in plans:
         if (
@@ -642,16 +644,34 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="polyfleet-scanbench-") as tmp:
             results.append(
                 scenario(
-                    "UC phones only", Path(tmp), args.devices, "127.25.0.1", "", args, "vvx=100"
+                    "UC phones only", Path(tmp), args.devices, "127.203.0.1", "", args, "vvx=100"
                 )
             )
     if not args.skip_big and args.only in (None, "big"):
         faults = "unreachable=20%"
-        base = "127.30.0.1"
+        base = "127.204.0.1"
         with tempfile.TemporaryDirectory(prefix="polyfleet-scanbench-") as tmp:
             big = scenario("10k, 20% silent", Path(tmp), args.big_devices, base, faults, args)
         big["silent"] = silent_serials(Path(), args.big_devices, base, faults)
     write_results(args, results, big)
+
+
+FIXES = """Fixes made from this benchmark (1,000 devices, default mix, no added latency, whole
+`polyfleet scan`, single `/usr/bin/time` runs on 2026-11-23, so noisier than the table):
+
+| step | wall | CPU | peak RSS |
+|---|---|---|---|
+| as found | 15.3 s | 9.44 s | 660 MB |
+| pins batched with results (was a commit per device) | 8.2 s | 4.8-5.1 s | 660 MB |
+| finished device's idle TLS connection closed | 9.5-10.6 s (load) | 5.2-5.7 s | 276 MB |
+| uvloop in `polyfleet` (`context.run`) | 8.0 s | 4.5 s | 148 MB |
+| one TLS connection per device (Fingerprint reuse) | 5.8-6.8 s | 3.1-3.4 s | 127 MB |
+
+10,000 devices, 20 % silent, before the last step: 87.5 s wall, 42.9 s CPU, 207 MB, and 15 devices
+that were up reported unreachable (timeouts from CPU backlog); after: see the table.
+The GS driver's 200 ms pacing between SSH commands is device behaviour, kept: it costs each Group
+Series device >= 200 ms of wall time (not CPU), hidden by concurrency in polyfleet and paid in full
+by the sequential baseline (100 devices x 0.2 s = 20 s of its wall time)."""
 
 
 def write_results(
@@ -702,6 +722,8 @@ def write_results(
             "",
             "Targets:",
             *verdicts(results, big),
+            "",
+            FIXES,
             "",
         ]
     )

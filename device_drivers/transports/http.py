@@ -151,9 +151,9 @@ class AiohttpClient:
 
         The first request to an unpinned device runs unchecked (`ssl=False`), later ones with the
         pin: two pool keys, so without this every HTTPS device paid a second TLS handshake on a
-        cold scan. The connection presented exactly the pinned certificate, so reusing it for
-        pinned requests checks nothing less. Uses aiohttp's pool (`_conns`); if absent, the
-        next request simply opens a checked connection as before.
+        cold scan. Only idle connections whose certificate is the pinned one move, so reusing
+        them for pinned requests checks nothing less. Uses aiohttp's pool (`_conns`); if absent,
+        the next request simply opens a checked connection as before.
         """
         digest = parse_sha256_pin(pin)
         pool = getattr(self._connector, "_conns", None)
@@ -161,8 +161,19 @@ class AiohttpClient:
             return
         pinned = self._fingerprint(digest)
         for key in [k for k in pool if k.host == target.host and k.port == target.port]:
-            if key.ssl is False:
-                pool[key._replace(ssl=pinned)].extend(pool.pop(key))
+            if key.ssl is not False:
+                continue
+            kept: list[Any] = []
+            moved: list[Any] = []
+            for entry in pool.pop(key):
+                transport = entry[0].transport
+                ssl_object = transport.get_extra_info("ssl_object") if transport else None
+                der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+                (moved if der is not None and sha256_pin(der) == pin else kept).append(entry)
+            if kept:
+                pool[key].extend(kept)
+            if moved:
+                pool[key._replace(ssl=pinned)].extend(moved)
 
     # -- auth ---------------------------------------------------------------------------------
 
