@@ -26,7 +26,13 @@ from pydantic import ValidationError
 from inventory.catalog import PRODUCT_GROUP_TITLES, ProductGroup
 from inventory.errors import ImportRefused, InvalidIdentifier
 from inventory.identifiers import normalize_serial
-from inventory.importer import RejectedRow, RowWarning, header_key, read_import_text
+from inventory.importer import (
+    ParseReport,
+    RejectedRow,
+    RowWarning,
+    header_key,
+    read_import_text,
+)
 from inventory.models import Contract, ContractKind, Pricing
 
 Format = Literal["csv", "json"]
@@ -83,24 +89,14 @@ class AcceptedContract:
 
 
 @dataclass(slots=True)
-class ParsedContracts:
+class ParsedContracts(ParseReport):
     """The outcome of parsing one contract file."""
 
-    fmt: Format
     accepted: list[AcceptedContract] = field(default_factory=list)
-    rejected: list[RejectedRow] = field(default_factory=list)
-    warnings: list[RowWarning] = field(default_factory=list)
 
     @property
     def contracts(self) -> list[Contract]:
         return [item.contract for item in self.accepted]
-
-    @property
-    def rejected_lines(self) -> list[int]:
-        return sorted({row.line for row in self.rejected})
-
-    def where(self, line: int) -> str:
-        return f"{'line' if self.fmt == 'csv' else 'item'} {line}"
 
 
 @dataclass(slots=True)

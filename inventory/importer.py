@@ -138,18 +138,12 @@ class RowWarning:
 
 
 @dataclass(slots=True)
-class ParsedImport:
-    """The outcome of parsing one file: usable devices, and every problem with its position."""
+class ParseReport:
+    """What every import parser reports besides its accepted records: problems by position."""
 
     fmt: Format
-    accepted: list[AcceptedRow] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     warnings: list[RowWarning] = field(default_factory=list)
-
-    @property
-    def devices(self) -> list[Device]:
-        """The accepted devices in file order."""
-        return [row.device for row in self.accepted]
 
     @property
     def rejected_lines(self) -> list[int]:
@@ -159,6 +153,18 @@ class ParsedImport:
     def where(self, line: int) -> str:
         """How messages name a position: `line 7` (CSV) or `item 7` (JSON)."""
         return f"{'line' if self.fmt == 'csv' else 'item'} {line}"
+
+
+@dataclass(slots=True)
+class ParsedImport(ParseReport):
+    """The outcome of parsing one file: usable devices, and every problem with its position."""
+
+    accepted: list[AcceptedRow] = field(default_factory=list)
+
+    @property
+    def devices(self) -> list[Device]:
+        """The accepted devices in file order."""
+        return [row.device for row in self.accepted]
 
 
 class _RowBuilder:
