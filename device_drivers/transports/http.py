@@ -35,6 +35,10 @@ MAX_BODY_BYTES = 16 << 20
 """Device replies are small; a larger body is treated as malformed rather than buffered."""
 MAX_DIGEST_STATES = 65_536
 MAX_FINGERPRINTS = 65_536
+CLOSE_WAIT_S = 2.0
+"""How long `close()` waits for released TLS connections to finish their shutdown handshake;
+any still open after that are aborted, so the event loop never closes under a live transport
+(uvloop then fails with EBUSY)."""
 
 
 _SslCheck = ssl.SSLContext | aiohttp.Fingerprint | bool
@@ -95,6 +99,9 @@ class AiohttpClient:
         self._ca_contexts: dict[str, ssl.SSLContext] = {}
         self._digest: dict[tuple[str, int, str], tuple[str, aiohttp.DigestAuthMiddleware]] = {}
         self._first_use = FirstUsePins()
+        self._releasing: dict[asyncio.Future[None], Any] = {}
+        """Connections `release_host` closed whose (TLS) shutdown has not finished: closed
+        future -> protocol, awaited (or aborted) by `close()`."""
         self._fingerprints: dict[bytes, aiohttp.Fingerprint] = {}
         """One Fingerprint object per pin: aiohttp pools connections by a key holding the `ssl`
         argument, and Fingerprint compares by identity, so a fresh object per request meant a
@@ -348,8 +355,20 @@ class AiohttpClient:
         for key in [key for key in pool if key.host == host]:
             for protocol, _ in pool.pop(key, ()):
                 protocol.close()
+                closed = protocol.closed
+                if closed is not None and not closed.done():
+                    self._releasing[closed] = protocol
+                    closed.add_done_callback(self._forget_released)
+
+    def _forget_released(self, closed: asyncio.Future[None]) -> None:
+        self._releasing.pop(closed, None)
 
     async def close(self) -> None:
-        """Close every pooled connection; give TLS transports a moment to shut down cleanly."""
+        """Close every connection and wait (bounded) until their TLS shutdowns are done."""
         await self._session.close()
+        if self._releasing:
+            await asyncio.wait(list(self._releasing), timeout=CLOSE_WAIT_S)
+            for protocol in list(self._releasing.values()):
+                protocol.abort()
+            self._releasing.clear()
         await asyncio.sleep(0)

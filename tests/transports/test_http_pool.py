@@ -98,3 +98,21 @@ async def test_release_host_closes_the_idle_connection(
     client.release_host("127.0.0.1")
     await client.request(target, "GET", "/info")
     assert len(set(peers)) == 2  # the released connection was closed, a new one opened
+
+
+async def test_close_waits_for_released_tls_connections_to_shut_down(
+    server: tuple[int, list[object]],
+) -> None:
+    """A CLI command ends right after its last device: the loop must not close under a TLS
+    shutdown still in flight (uvloop then fails the whole command with EBUSY)."""
+    port, _ = server
+    client = AiohttpClient(limit=16)
+    target = HttpTarget("127.0.0.1", port, trust=TrustPolicy(insecure=True), auth=None)
+    await client.request(target, "GET", "/info")
+    pool = client._connector._conns  # the protocols release_host is about to close
+    protocols = [protocol for entries in pool.values() for protocol, _ in entries]
+    assert protocols
+    client.release_host("127.0.0.1")
+    await client.close()
+    assert all(p.closed is None or p.closed.done() for p in protocols)
+    assert all(p.transport is None or p.transport.is_closing() for p in protocols)
