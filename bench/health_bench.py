@@ -100,9 +100,10 @@ async def build_store(db: str, count: int, now: datetime) -> None:
 
 def in_process_runs(db: str, runs: int) -> list[float]:
     """The health work alone (store open, load, classify, render JSON), without process start."""
-    from controller.cli.health_cmd import check_fleet, without_cyclic_gc
+    from controller.cli.health_cmd import check_fleet
     from controller.health import HealthPolicy, render_json
     from inventory.database import resolve_db
+    from inventory.gc_pause import gc_paused
     from inventory.store import InventoryStore
 
     async def once() -> float:
@@ -112,7 +113,7 @@ def in_process_runs(db: str, runs: int) -> list[float]:
         render_json(fleet)
         return time.perf_counter() - start
 
-    with without_cyclic_gc():  # as the command runs it
+    with gc_paused():  # as the command runs it
         return [asyncio.run(once()) for _ in range(runs)]
 
 
