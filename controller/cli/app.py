@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from controller.cli import warning_routing
 from controller.cli.context import CliContext
 
 # name -> (module, attribute): a command function or a sub-command Typer. A command's module is
@@ -106,6 +107,7 @@ def root(
         gc.enable()
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=logging.ERROR if quiet else level, format="%(levelname)s %(message)s")
+    warning_routing.logging_configured()
     ctx.obj = CliContext(db=db, config=config, verbose=verbose, quiet=quiet)
 
 
@@ -115,6 +117,7 @@ def main() -> None:
     # garbage; cyclic collections triggered meanwhile are pure cost. `root` resumes collection
     # (with the start-up heap frozen) before the command runs.
     gc.disable()
+    warning_routing.route_warnings_to_logging()
     try:
         app()
     finally:
