@@ -16,7 +16,8 @@ endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # pip's and setuptools' chatter (build-backend notices) goes to a log, shown only if a step fails.
-QUIET_INSTALL = 2>>$(VENV)/install.log || { cat $(VENV)/install.log >&2; exit 1; }
+logged_to = 2>>$(1) || { cat $(1) >&2; exit 1; }
+QUIET_INSTALL = $(call logged_to,$(VENV)/install.log)
 
 .PHONY: demo test test-latest lint typecheck pytest bench lock wheel-check clean
 
@@ -73,10 +74,13 @@ lock: $(STAMP)
 # The wheel a user installs: built, installed into a clean venv, and its entry points run.
 wheel-check: $(STAMP)
 	rm -rf build dist .venv-wheel
-	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
 	$(PYTHON) -m venv .venv-wheel
-	.venv-wheel/bin/python -m pip install --quiet --require-hashes --no-deps -r $(RUNTIME_LOCK)
-	.venv-wheel/bin/python -m pip install --quiet --no-deps dist/polyfleet-*.whl
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist . \
+		$(call logged_to,.venv-wheel/install.log)
+	.venv-wheel/bin/python -m pip install --quiet --require-hashes --no-deps -r $(RUNTIME_LOCK) \
+		$(call logged_to,.venv-wheel/install.log)
+	.venv-wheel/bin/python -m pip install --quiet --no-deps dist/polyfleet-*.whl \
+		$(call logged_to,.venv-wheel/install.log)
 	.venv-wheel/bin/python -m pip check
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet --version
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet drivers list
