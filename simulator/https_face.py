@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import errno
 import hmac
 import logging
 import socket
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from simulator.faults import fault_middleware
+from simulator.sockets import bind_with_fallback, free_tcp_port
 from simulator.state import SimDevice
 from simulator.tls import CertificateFactory
 
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 DEVICES_KEY = web.AppKey("polyfleet_devices", dict[tuple[str, int], SimDevice])
 PORTAL_SECRET_KEY = web.AppKey("polyfleet_portal_secret", bytes)
 _REQUEST_DEVICE = web.RequestKey("polyfleet_device", SimDevice)
-UNPRIVILEGED_OFFSET = 10_000
-"""Where a real port (443, 8443) cannot be bound, try port + 10000 on the same address."""
 
 
 def _lookup(request: web.Request) -> SimDevice:
@@ -86,43 +84,6 @@ class BoundAddress:
     port: int
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _free_port(host: str) -> int:
-    sock = _listen(host, 0)
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def bind_with_fallback(host: str, port: int) -> socket.socket:
-    """Bind the real port; if not allowed, port + 10000; if taken, any free port on the host."""
-    try:
-        return _listen(host, port)
-    except PermissionError:
-        if port != 0 and port < 1024:
-            try:
-                return _listen(host, port + UNPRIVILEGED_OFFSET)
-            except OSError:
-                pass
-        return _listen(host, 0)
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE or port == 0:
-            raise
-        return _listen(host, 0)
-
-
 class HttpsFaces:
     """Serves a set of devices over HTTPS: one runner per personality, one socket per device."""
 
@@ -156,10 +117,12 @@ class HttpsFaces:
                 # Nothing listens, exactly like a powered-off device. The inventory still gets a
                 # port: the real one, or (for "any port") one that was free a moment ago.
                 self.bound[device.serial] = BoundAddress(
-                    device.serial, device.host, _free_port(device.host) if wanted == 0 else wanted
+                    device.serial,
+                    device.host,
+                    free_tcp_port(device.host) if wanted == 0 else wanted,
                 )
                 continue
-            sock = bind_with_fallback(device.host, wanted)
+            sock = bind_with_fallback(device.host, wanted, socket.SOCK_STREAM)
             host, bound_port = sock.getsockname()[:2]
             site = web.SockSite(runner, sock, ssl_context=self._tls.device_context(device))
             await site.start()

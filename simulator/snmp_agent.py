@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import hmac
 import logging
@@ -37,6 +36,7 @@ from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
 
 from inventory.catalog import POLYCOM_ENTERPRISE_OID
 from simulator import mib
+from simulator.sockets import bind_with_fallback
 from simulator.state import SimDevice
 
 log = logging.getLogger(__name__)
@@ -437,29 +437,6 @@ def serves_snmp(device: SimDevice) -> bool:
     return device.family != "analog" and device.snmp_port is not None and bool(device.host)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
-        sock.setblocking(False)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _bind_with_fallback(host: str, port: int) -> socket.socket:
-    """Bind the wanted port; if it is taken or privileged, fall back to an ephemeral one."""
-    try:
-        return _bind(host, port)
-    except OSError as exc:
-        if port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EPERM):
-            raise
-        log.info("udp %s:%d unavailable (%s), using a per-device port", host, port, exc.strerror)
-        return _bind(host, 0)
-
-
 async def start_snmp_agent(
     devices: Sequence[SimDevice], *, port: int | None = None
 ) -> SnmpAgentHandle:
@@ -472,7 +449,7 @@ async def start_snmp_agent(
             if not serves_snmp(device):
                 continue
             wanted = port if port is not None else (device.snmp_port or SNMP_PORT)
-            sock = _bind_with_fallback(device.host, wanted)
+            sock = bind_with_fallback(device.host, wanted, socket.SOCK_DGRAM, rcvbuf=RCVBUF_BYTES)
             responder = _DeviceResponder(device, started_at)
             try:
                 await loop.create_datagram_endpoint(lambda r=responder: r, sock=sock)  # type: ignore[misc]

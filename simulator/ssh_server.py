@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import hmac
 import logging
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from simulator.gs_commands import PROMPT, CommandResult, GsCommandInterpreter
+from simulator.sockets import bind_with_fallback
 from simulator.state import SimDevice
 
 log = logging.getLogger(__name__)
@@ -272,30 +272,6 @@ def serves_ssh(device: SimDevice) -> bool:
     return device.family != "analog" and device.ssh_port is not None and bool(device.host)
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(64)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _listen_with_fallback(host: str, port: int) -> socket.socket:
-    """The wanted port, or a per-device ephemeral port when it is taken or privileged."""
-    try:
-        return _listen(host, port)
-    except OSError as exc:
-        if port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EPERM):
-            raise
-        log.info("tcp %s:%d unavailable (%s), using a per-device port", host, port, exc.strerror)
-        return _listen(host, 0)
-
-
 async def start_ssh_servers(
     devices: Sequence[SimDevice], *, port: int | None = None, portal_secret: bytes
 ) -> SshServerHandle:
@@ -307,7 +283,7 @@ async def start_ssh_servers(
                 continue
             wanted = port if port is not None else (device.ssh_port or SSH_PORT)
             listener = _DeviceListener(
-                device, _listen_with_fallback(device.host, wanted), portal_secret
+                device, bind_with_fallback(device.host, wanted, socket.SOCK_STREAM), portal_secret
             )
             listener.start()
             handle._listeners.append(listener)
