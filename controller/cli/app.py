@@ -48,15 +48,37 @@ def load_command(name: str) -> Any:
     return typer.main.get_group(holder).commands[name]
 
 
+def _without_flag_metavar(param: Any) -> Any:
+    """A flag (`--quiet`, `-v`) takes no value: typer's rich help would still print its type
+    (`<bool>`, `<int>`), unless its metavar is "", which prints nothing."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        param.metavar = ""
+    return param
+
+
+def hide_flag_metavars(command: Any) -> Any:
+    """`_without_flag_metavar` on every option of a command and of its sub-commands."""
+    for param in getattr(command, "params", ()):
+        _without_flag_metavar(param)
+    make_help_option = command.get_help_option  # click builds `--help` per context
+    command.get_help_option = lambda ctx: _without_flag_metavar(make_help_option(ctx))
+    for sub in getattr(command, "commands", {}).values():
+        hide_flag_metavars(sub)
+    return command
+
+
 class LazyGroup(TyperGroup):
     """The root group: sub-commands are loaded on first use (see COMMANDS)."""
+
+    def get_params(self, ctx: Any) -> Any:
+        return [_without_flag_metavar(param) for param in super().get_params(ctx)]
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            self.commands[cmd_name] = load_command(cmd_name)
+            self.commands[cmd_name] = hide_flag_metavars(load_command(cmd_name))
         return super().get_command(ctx, cmd_name)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:

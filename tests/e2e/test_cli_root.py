@@ -59,3 +59,19 @@ def test_config_file_names_the_store_and_env_overrides_it(tmp_path: Path) -> Non
     )  # fmt: skip
     assert broken.returncode == 2
     assert "not valid TOML" in broken.stderr
+
+
+def test_help_shows_no_value_placeholder_after_flags(tmp_path: Path) -> None:
+    """`--quiet` and `-v` take no value, so help must not suggest one (`<bool>`, `<int>`)."""
+    from controller.cli.app import COMMANDS
+
+    db = str(tmp_path / "h.db")
+    screens = [polyfleet(db, "--help").stdout]
+    screens += [polyfleet(db, name, "--help").stdout for name in COMMANDS]
+    screens.append(polyfleet(db, "inventory", "import", "--help").stdout)
+    for screen in screens:
+        assert "<bool>" not in screen
+    root = screens[0]
+    verbose_row = next(line for line in root.splitlines() if "--verbose" in line)
+    assert "<int>" not in verbose_row
+    assert "<str>" in root  # options that take a value still show it (`--db <str>`)
