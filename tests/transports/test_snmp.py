@@ -127,7 +127,8 @@ async def test_silent_port_is_a_bounded_timeout(client: PysnmpClient) -> None:
         with pytest.raises(DeviceTimeout) as caught:
             await client.get(target, [SYS_DESCR])
     elapsed = time.monotonic() - started
-    assert 0.35 <= elapsed < 1.5
+    assert elapsed >= 0.35  # both tries waited out their 0.2 s
+    assert elapsed < 10  # and then it gave up: bounded, whatever the machine's load
     message = str(caught.value)
     assert "SNMP timeout after 2 tries" in message
     assert "community not accepted" in message
@@ -159,10 +160,10 @@ async def test_v3_wrong_secrets_are_auth_failed(
 ) -> None:
     devices, handle = fleet
     wrong = V3.model_copy(update=change)
-    started = time.monotonic()
+    # A timeout long enough for a loaded machine: the refusal is the agent's report (a timeout
+    # would raise DeviceTimeout, after 10 s).
     with pytest.raises(AuthenticationFailed) as caught:
-        await client.get(_target(_gs(devices), handle, wrong), [SERIAL])
-    assert time.monotonic() - started < 0.5  # answered by a report, not a timeout
+        await client.get(_target(_gs(devices), handle, wrong, timeout=10, retries=0), [SERIAL])
     assert "not-the" not in str(caught.value)
 
 
