@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from controller.confirmations import CONFIRMATION_FIELDS, ConfirmationDraft, confirmation_store
+from controller.confirmations import RECORD_FIELDS, ConfirmationDraft, confirmation_store
 from inventory.database import DatabaseTarget
 from inventory.models import LicenseState
 from inventory.store import InventoryStore
@@ -83,7 +83,7 @@ def test_list_show_and_filter(
     assert [r["number"] for r in records] == numbers == [
         "RC-2026-000001", "RC-2026-000002", "RC-2026-000003",
     ]  # fmt: skip
-    assert list(records[0]) == list(CONFIRMATION_FIELDS)
+    assert list(records[0]) == list(RECORD_FIELDS)
     assert records[0]["fee"] == "195.00"
     assert records[0]["confirmed_at"] == "2026-11-23T10:00:00.000000Z"
     assert records[1]["prev_hash"] == records[0]["hash"]
@@ -94,7 +94,7 @@ def test_list_show_and_filter(
     assert [r["number"] for r in by_mac.json()] == [numbers[0]]
     by_serial = polyfleet(db_url, "confirmations", "list", "--serial", "sn-2", "-o", "csv")
     lines = by_serial.stdout.splitlines()
-    assert lines[0] == ",".join(CONFIRMATION_FIELDS)
+    assert lines[0] == ",".join(RECORD_FIELDS)
     assert len(lines) == 2
     assert lines[1].startswith(numbers[2])
     table = polyfleet(db_url, "confirmations", "list")
@@ -120,11 +120,11 @@ def test_export_json_and_csv_atomically_and_recomputable(
     assert result.code == 0, result.stderr
     assert "exported 3 confirmation(s)" in result.stderr
     exported = json.loads(out.read_text(encoding="utf-8"))
-    assert [list(r) for r in exported] == [list(CONFIRMATION_FIELDS)] * 3
+    assert [list(r) for r in exported] == [list(RECORD_FIELDS)] * 3
     assert not list(tmp_path.glob(".*.tmp"))
     prev = None
     for record in exported:  # an auditor needs nothing but the export to check the chain
-        body = {k: v for k, v in record.items() if k != "hash"}
+        body = {k: v for k, v in record.items() if k not in ("hash", "signature")}
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert hashlib.sha256(canonical.encode()).hexdigest() == record["hash"]
         assert record["prev_hash"] == prev
