@@ -12,10 +12,16 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from controller.confirmations import ConfirmationDraft, confirmation_store, verify_chain
+from controller.confirmations import (
+    ConfirmationDraft,
+    confirmation_store,
+    record_message,
+    verify_chain,
+)
 from inventory.confirmation_store import ConfirmationNotFound
 from inventory.database import DatabaseTarget
 from inventory.models import LicenseState
+from inventory.signing_key import SigningKey
 from inventory.store import InventoryStore
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -113,6 +119,19 @@ async def test_database_refuses_updates_and_deletes(store: InventoryStore, state
         async with store.engine.begin() as conn:
             await conn.execute(sa.text(statement))
     assert len(await confirmation_store(store.engine).rows()) == 1
+
+
+async def test_records_are_signed_with_the_key_made_on_first_use(store: InventoryStore) -> None:
+    assert SigningKey.load() is None
+    made = await confirmation_store(store.engine).append(draft("op-1"))
+    key = SigningKey.load()
+    assert key is not None
+    assert made.signature is not None
+    assert key.public.check(record_message(made.hash), made.signature) is None
+    rows = await confirmation_store(store.engine).rows()
+    assert rows[0]["signature"] == made.signature
+    assert verify_chain(rows, key=key.public).intact
+    assert not verify_chain(rows, key=SigningKey.generate().public).intact
 
 
 async def test_store_has_no_way_to_change_a_record(store: InventoryStore) -> None:
