@@ -58,6 +58,7 @@ __all__ = [
     "cross_check",
     "record_hash",
     "record_message",
+    "signed_record",
     "verify_chain",
 ]
 
@@ -85,7 +86,6 @@ RECORD_FIELDS: tuple[str, ...] = (*CONFIRMATION_FIELDS, "signature")
 """What listings and exports show: the PRODUCT.md keys plus the record's signature."""
 
 HASHED_FIELDS: tuple[str, ...] = tuple(name for name in CONFIRMATION_FIELDS if name != "hash")
-_UNHASHED = frozenset({"hash", "signature"})
 _TIMESTAMPS = frozenset({"requested_at", "confirmed_at"})
 _CENT = Decimal("0.01")
 
@@ -121,14 +121,19 @@ def _canonical_value(name: str, value: Any) -> str | None:
 
 
 def canonical_record(record: Mapping[str, Any] | Confirmation) -> dict[str, str | None]:
-    """Every confirmation key present in `record` (and `signature`), in PRODUCT.md order,
-    spelled canonically."""
+    """Every confirmation key present in `record`, in PRODUCT.md order, spelled canonically."""
     data = record.model_dump() if isinstance(record, Confirmation) else record
     return {
         name: _canonical_value(name, data.get(name))
-        for name in RECORD_FIELDS
-        if name in data or name not in _UNHASHED
+        for name in CONFIRMATION_FIELDS
+        if name in data or name != "hash"
     }
+
+
+def signed_record(record: Confirmation) -> dict[str, str | None]:
+    """`canonical_record` plus the record's `signature` (RECORD_FIELDS): what the audit
+    commands list and export, so an auditor can check signatures from an export alone."""
+    return {**canonical_record(record), "signature": record.signature}
 
 
 def canonical_json(record: Mapping[str, Any] | Confirmation) -> bytes:

@@ -28,9 +28,9 @@ from controller.confirmations import (
     Checkpoint,
     CheckpointError,
     CheckpointForged,
-    canonical_record,
     confirmation_store,
     cross_check,
+    signed_record,
     verify_chain,
 )
 from inventory.errors import InvalidIdentifier, InventoryError
@@ -113,7 +113,7 @@ def list_(
         async with cli.store() as store:
             return await confirmation_store(store.engine).list(serial=wanted_serial, mac=wanted_mac)
 
-    records = [canonical_record(c) for c in run(fetch)]
+    records = [signed_record(c) for c in run(fetch)]
     if output is OutputFormat.TABLE:
         emit_rows(
             [_for_people(r) for r in records],
@@ -142,7 +142,7 @@ def show(
         async with cli.store() as store:
             return await confirmation_store(store.engine).get(wanted)
 
-    record = canonical_record(run(fetch))
+    record = signed_record(run(fetch))
     if output is OutputFormat.TABLE:
         emit_rows(
             [{"field": k, "value": v} for k, v in _for_people(record).items()],
@@ -197,7 +197,7 @@ def export(
         async with cli.store() as store:
             return await confirmation_store(store.engine).list()
 
-    records = [canonical_record(c) for c in run(fetch)]
+    records = [signed_record(c) for c in run(fetch)]
     if file is None:
         _write(records, fmt, sys.stdout)
         return
