@@ -6,21 +6,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from controller.confirmations import ConfirmationDraft, confirmation_store
+from controller.confirmations import confirmation_store
 from inventory.database import resolve_db
-from inventory.models import LicenseState
 from inventory.reactivation_store import OperationStore, OpState
 from inventory.store import InventoryStore
 from tests.conftest import pg_url
 from tests.e2e.cli import polyfleet
+from tests.integration.test_confirmation_store import draft
 
 
 async def _as_superuser(*statements: str) -> None:
@@ -76,20 +74,7 @@ async def _confirm_one(url: str) -> str:
             if state in (OpState.INELIGIBLE, OpState.CONFIRMED, OpState.FAILED):
                 continue
             op = await operations.advance(op, state)
-        record = await confirmation_store(store.engine).append(
-            ConfirmationDraft(
-                reactivation_id=op.id,
-                serial="SN-1",
-                feature="productivity_suite",
-                state_before=LicenseState.EXPIRED,
-                state_after=LicenseState.ACTIVE,
-                key_ref="0123456789ab",
-                driver="poly-uc",
-                fee=Decimal("49.00"),
-                requested_at=datetime.now(UTC),
-                actor="tech",
-            )
-        )
+        record = await confirmation_store(store.engine).append(draft(op.id, serial="SN-1"))
         await operations.advance(op, OpState.CONFIRMED, confirmation=record.number)
     return record.number
 

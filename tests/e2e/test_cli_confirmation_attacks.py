@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,63 +23,54 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from controller.confirmations import (
-    ConfirmationDraft,
-    confirmation_store,
     record_hash,
     record_message,
     verify_chain,
 )
 from inventory.confirmation_store import expected_number
 from inventory.database import DatabaseTarget
-from inventory.models import LicenseState
 from inventory.schema import confirmations, reactivations
 from inventory.signing_key import SigningKey
 from inventory.store import InventoryStore
 from tests.e2e.cli import Outcome, polyfleet
+from tests.e2e.test_cli_confirmations import T0, seed
 
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 Rows = list[dict[str, Any]]
 
 
-def seed(db_target: DatabaseTarget, count: int = 5, first: int = 1) -> list[str]:
-    """`count` confirmed re-activations from `first` on (operation `op-N` confirmed as record N)."""
+def seed_confirmed(db_target: DatabaseTarget, count: int = 5, first: int = 0) -> list[str]:
+    """`seed`'s records, each referenced by its re-activation operation (op-N, confirmed)."""
+    numbers = seed(db_target, count, first)
+    operations = [
+        {
+            "id": f"op-{n}",
+            "serial": f"SN-{n}",
+            "feature": "productivity_suite",
+            "state": "confirmed",
+            "actor": "tech",
+            "requested_at": T0,
+            "updated_at": T0,
+            "confirmation": number,
+        }
+        for n, number in enumerate(numbers, start=first)
+    ]
 
-    async def go() -> list[str]:
-        async with await InventoryStore.open(db_target) as store:
-            numbers = []
-            for n in range(first, first + count):
-                made = await confirmation_store(store.engine).append(
-                    ConfirmationDraft(
-                        reactivation_id=f"op-{n}",
-                        serial=f"SN-{n}",
-                        feature="productivity_suite",
-                        state_before=LicenseState.EXPIRED,
-                        state_after=LicenseState.ACTIVE,
-                        key_ref="0123456789ab",
-                        driver="poly-uc",
-                        fee=Decimal("195.00"),
-                        requested_at=T0,
-                        confirmed_at=T0 + timedelta(minutes=n),
-                        actor="tech",
-                    )
-                )
-                async with store.engine.begin() as conn:
-                    await conn.execute(
-                        reactivations.insert().values(
-                            id=f"op-{n}",
-                            serial=f"SN-{n}",
-                            feature="productivity_suite",
-                            state="confirmed",
-                            actor="tech",
-                            requested_at=T0,
-                            updated_at=T0,
-                            confirmation=made.number,
-                        )
-                    )
-                numbers.append(made.number)
-            return numbers
+    async def go() -> None:
+        async with await InventoryStore.open(db_target) as store, store.engine.begin() as conn:
+            await conn.execute(reactivations.insert(), operations)
 
-    return asyncio.run(go())
+    asyncio.run(go())
+    return numbers
+
+
+def sql(db_target: DatabaseTarget, statement: str) -> None:
+    """Run one statement as the store's (superuser) connection would."""
+
+    async def go() -> None:
+        async with await InventoryStore.open(db_target) as store, store.engine.begin() as conn:
+            await conn.execute(sa.text(statement))
+
+    asyncio.run(go())
 
 
 @asynccontextmanager
@@ -157,24 +147,10 @@ def take_checkpoint(db_url: str, tmp_path: Path) -> Path:
     return path
 
 
-def test_truncate_is_refused_on_postgresql(db_url: str, db_target: DatabaseTarget) -> None:
-    if db_target.dialect != "postgresql":
-        pytest.skip("TRUNCATE is PostgreSQL's")
-    seed(db_target, 3)
-
-    async def truncate() -> None:
-        async with await InventoryStore.open(db_target) as store, store.engine.begin() as conn:
-            await conn.execute(sa.text("TRUNCATE confirmations"))
-
-    with pytest.raises(DBAPIError, match="append-only: TRUNCATE refused"):
-        asyncio.run(truncate())
-    assert verify(db_url).code == 0
-
-
 def test_truncate_behind_the_triggers_is_found(
     db_url: str, db_target: DatabaseTarget, tmp_path: Path
 ) -> None:
-    numbers = seed(db_target)
+    numbers = seed_confirmed(db_target)
     checkpoint = take_checkpoint(db_url, tmp_path)
 
     async def truncate() -> None:
@@ -188,11 +164,7 @@ def test_truncate_behind_the_triggers_is_found(
     assert polyfleet(db_url, "confirmations", "list", "-o", "json").json() == []
     assert_tampered(verify(db_url), numbers[0], 1, "missing")
 
-    async def forget_operations() -> None:  # the attacker covers the operations' tracks too
-        async with await InventoryStore.open(db_target) as store, store.engine.begin() as conn:
-            await conn.execute(reactivations.delete())
-
-    asyncio.run(forget_operations())
+    sql(db_target, "DELETE FROM reactivations")  # the attacker covers the operations' tracks
     assert verify(db_url).code == 0  # nothing in the store contradicts an empty record…
     found = verify(db_url, "--checkpoint", str(checkpoint))  # …but the checkpoint kept elsewhere
     assert_tampered(found, "RC-????-000001", 1, "missing")
@@ -202,7 +174,7 @@ def test_truncate_behind_the_triggers_is_found(
 def test_deleting_the_newest_record_behind_the_triggers_is_found(
     db_url: str, db_target: DatabaseTarget, tmp_path: Path
 ) -> None:
-    numbers = seed(db_target)
+    numbers = seed_confirmed(db_target)
     checkpoint = take_checkpoint(db_url, tmp_path)
     tamper(db_target, lambda rows: rows[:-1])
     listed = polyfleet(db_url, "confirmations", "list", "-o", "json").json()
@@ -214,7 +186,7 @@ def test_deleting_the_newest_record_behind_the_triggers_is_found(
 def test_a_middle_insert_with_recomputed_hashes_is_found(
     db_url: str, db_target: DatabaseTarget
 ) -> None:
-    numbers = seed(db_target)
+    numbers = seed_confirmed(db_target)
     forged_rows: Rows = []
 
     def insert_third(rows: Rows) -> Rows:
@@ -231,7 +203,7 @@ def test_a_middle_insert_with_recomputed_hashes_is_found(
 def test_a_record_signed_with_another_key_is_found(
     db_url: str, db_target: DatabaseTarget, tmp_path: Path
 ) -> None:
-    numbers = seed(db_target)
+    numbers = seed_confirmed(db_target)
     attacker = SigningKey.generate()
 
     def rewrite_second(rows: Rows) -> Rows:
@@ -256,36 +228,46 @@ def test_a_record_signed_with_another_key_is_found(
 
 
 @pytest.mark.parametrize(
-    "statement",
+    ("backend", "statement", "refusal"),
     [
-        "REPLACE INTO confirmations SELECT * FROM confirmations WHERE seq = 2",
-        "INSERT OR REPLACE INTO confirmations SELECT * FROM confirmations WHERE seq = 2",
-        "INSERT INTO confirmations SELECT * FROM confirmations WHERE seq = 2 "
-        "ON CONFLICT (seq) DO UPDATE SET fee = 0",
+        ("postgresql", "TRUNCATE confirmations", "TRUNCATE refused"),
+        (
+            "sqlite",
+            "REPLACE INTO confirmations SELECT * FROM confirmations WHERE seq = 2",
+            "REPLACE refused",
+        ),
+        (
+            "sqlite",
+            "INSERT OR REPLACE INTO confirmations SELECT * FROM confirmations WHERE seq = 2",
+            "REPLACE refused",
+        ),
+        (
+            None,
+            "INSERT INTO confirmations SELECT * FROM confirmations WHERE seq = 2 "
+            "ON CONFLICT (seq) DO UPDATE SET fee = 0",
+            "append-only",
+        ),
     ],
 )
-def test_replace_and_upsert_are_refused(
-    db_url: str, db_target: DatabaseTarget, statement: str
+def test_truncate_replace_and_upsert_are_refused(
+    db_url: str, db_target: DatabaseTarget, backend: str | None, statement: str, refusal: str
 ) -> None:
+    if backend not in (None, db_target.dialect):
+        pytest.skip(f"a {backend} statement")
     seed(db_target, 3)
-    if db_target.dialect == "postgresql" and "REPLACE" in statement:
-        pytest.skip("REPLACE is SQLite's")
-
-    async def replace() -> None:
-        async with await InventoryStore.open(db_target) as store, store.engine.begin() as conn:
-            await conn.execute(sa.text(statement))
-
-    with pytest.raises(DBAPIError, match="append-only"):
-        asyncio.run(replace())
-    assert verify(db_url).code == 0
+    with pytest.raises(DBAPIError, match=refusal):
+        sql(db_target, statement)
+    intact = verify(db_url)
+    assert intact.code == 0, intact.stderr
+    assert "intact: 3 record(s)" in intact.stdout
 
 
 def test_checkpoint_then_verify_and_a_forged_checkpoint(
     db_url: str, db_target: DatabaseTarget, tmp_path: Path
 ) -> None:
-    seed(db_target, 2)
+    seed_confirmed(db_target, 2)
     checkpoint = take_checkpoint(db_url, tmp_path)
-    seed(db_target, 1, first=3)  # records appended since the checkpoint are no tampering
+    seed_confirmed(db_target, 1, first=2)  # records appended since the checkpoint are no tampering
     ok = verify(db_url, "--checkpoint", str(checkpoint))
     assert ok.code == 0, ok.stderr
     assert "matches the checkpoint of 2 record(s)" in ok.stdout
@@ -304,7 +286,7 @@ def test_checkpoint_then_verify_and_a_forged_checkpoint(
 
 
 def test_a_tampered_chain_gets_no_checkpoint(db_url: str, db_target: DatabaseTarget) -> None:
-    seed(db_target, 3)
+    seed_confirmed(db_target, 3)
     assert polyfleet(db_url, "confirmations", "checkpoint").code == 0
     tamper(db_target, lambda rows: rows[:-1])
     refused = polyfleet(db_url, "confirmations", "checkpoint")

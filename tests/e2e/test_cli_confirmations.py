@@ -23,14 +23,15 @@ from tests.e2e.cli import polyfleet
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def seed(db_target: DatabaseTarget, count: int = 3) -> list[str]:
-    """`count` confirmations for devices SN-0.., the first with a MAC; returns their numbers."""
+def seed(db_target: DatabaseTarget, count: int = 3, first: int = 0) -> list[str]:
+    """`count` confirmations of operations op-FIRST.. for devices SN-FIRST.., SN-0 with a MAC;
+    returns their numbers."""
 
     async def go() -> list[str]:
         async with await InventoryStore.open(db_target) as store:
             confirmations = confirmation_store(store.engine)
             numbers = []
-            for n in range(count):
+            for n in range(first, first + count):
                 made = await confirmations.append(
                     ConfirmationDraft(
                         reactivation_id=f"op-{n}",

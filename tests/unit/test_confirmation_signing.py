@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,45 +16,23 @@ from controller.confirmations import (
     CheckpointError,
     CheckpointForged,
     cross_check,
-    record_hash,
     record_message,
     verify_chain,
 )
-from inventory.confirmation_store import expected_number
 from inventory.errors import SecretError
 from inventory.signing_key import SigningKey, VerifyKey, signing_key_file
+from tests.unit.test_confirmation_chain import _chain as unsigned_chain
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 
 def _chain(length: int, key: SigningKey | None) -> list[dict[str, Any]]:
-    """`length` linked records (`op-1`…), signed with `key` unless it is None."""
-    records: list[dict[str, Any]] = []
-    prev: str | None = None
-    for seq in range(1, length + 1):
-        confirmed_at = T0 + timedelta(minutes=seq)
-        record: dict[str, Any] = {
-            "seq": seq,
-            "reactivation_id": f"op-{seq}",
-            "number": expected_number(seq, confirmed_at),
-            "serial": f"SN{seq:04d}",
-            "mac": None,
-            "feature": "productivity_suite",
-            "state_before": "expired",
-            "state_after": "active",
-            "key_ref": "0123456789ab",
-            "driver": "poly-uc",
-            "fee": Decimal("195.00"),
-            "currency": "USD",
-            "contract": None,
-            "requested_at": confirmed_at,
-            "confirmed_at": confirmed_at,
-            "actor": "tech",
-            "prev_hash": prev,
-        }
-        record["hash"] = prev = record_hash(record)
-        record["signature"] = None if key is None else key.sign(record_message(prev))
-        records.append(record)
+    """The chain tests' `length` linked records, of operations op-1…, signed with `key` unless
+    it is None."""
+    records = unsigned_chain(length)
+    for seq, record in enumerate(records, start=1):
+        record["reactivation_id"] = f"op-{seq}"
+        record["signature"] = None if key is None else key.sign(record_message(record["hash"]))
     return records
 
 
