@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -100,12 +101,21 @@ class SigningKey:
             pass
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = cls.generate()
+        # Written whole to a private temporary file, then linked into place: a process racing
+        # us never reads a half-written key, and the first link wins (the loser uses it).
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first: use theirs
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key._private_pem())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temp, path)
+        except FileExistsError:
             return cls._load(path)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key.pem())
+        except OSError as exc:
+            raise SecretError(f"cannot write the signing key file {path}: {exc.strerror}") from exc
+        finally:
+            os.unlink(temp)
         return key
 
     @classmethod
@@ -138,7 +148,7 @@ class SigningKey:
             raise SecretError(f"the signing key file {path} does not hold an Ed25519 private key")
         return cls(key)
 
-    def pem(self) -> bytes:
+    def _private_pem(self) -> bytes:
         return self._key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

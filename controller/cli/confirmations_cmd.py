@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
@@ -33,7 +34,7 @@ from controller.confirmations import (
     signed_record,
     verify_chain,
 )
-from inventory.errors import InvalidIdentifier, InventoryError
+from inventory.errors import InvalidIdentifier, InventoryError, StoreError
 from inventory.identifiers import format_mac, normalize_mac, normalize_serial
 from inventory.models import Confirmation
 from inventory.signing_key import SigningKey, VerifyKey, signing_key_file
@@ -256,7 +257,10 @@ def _audit(
     async def fetch() -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         async with cli.store() as store:
             confirmations = confirmation_store(store.engine)
-            return await confirmations.rows(), await confirmations.references()
+            try:
+                return await confirmations.rows(), await confirmations.references()
+            except DBAPIError as exc:  # e.g. a role without SELECT: one line, not a traceback
+                raise StoreError(f"cannot read the confirmations: {exc.orig}") from exc
 
     rows, references = run(fetch)
     report = verify_chain(rows, key=key, unsigned_until=unsigned_until)

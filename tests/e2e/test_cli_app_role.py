@@ -99,6 +99,10 @@ def test_the_app_role_works_but_cannot_touch_the_guards(roles: tuple[str, str, s
     upgraded = polyfleet(as_owner, "db", "upgrade")
     assert upgraded.code == 0, upgraded.stderr
     assert polyfleet(as_owner, "db", "grant-app-role", owner).code == 1  # the owner is refused
+    ungranted = polyfleet(as_app, "confirmations", "verify")
+    assert ungranted.code == 1
+    assert "permission denied" in ungranted.stderr
+    assert "Traceback" not in ungranted.stderr
     granted = polyfleet(as_owner, "db", "grant-app-role", app)
     assert granted.code == 0, granted.stderr
     assert f"role {app} may now use schema {schema}" in granted.stderr

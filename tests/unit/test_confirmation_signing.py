@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,15 @@ def test_the_key_is_made_once_0600_beside_the_secret_key() -> None:
     loaded = SigningKey.load()
     assert loaded is not None
     assert loaded.public.key_id == made.public.key_id
+
+
+def test_processes_racing_to_make_the_key_all_end_up_with_the_same_one() -> None:
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _: SigningKey.load_or_create().public.key_id, range(16)))
+    assert len(ids) == 1
+    assert [p.name for p in signing_key_file().parent.iterdir() if "signing" in p.name] == [
+        signing_key_file().name
+    ]  # no temporary file left behind
 
 
 def test_a_key_file_others_can_read_is_refused_with_the_fix() -> None:
