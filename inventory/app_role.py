@@ -3,9 +3,9 @@
 Only a table's owner (or a superuser) can `ALTER TABLE … DISABLE TRIGGER`, so an application that
 connects as the owner can switch off the append-only guards of `confirmations` itself. The owner
 therefore only runs `polyfleet db upgrade`; the application connects as a role that owns nothing
-and gets, per table, just what the commands need: read and write on the working tables, only
-SELECT and INSERT on `confirmations` (no UPDATE, DELETE or TRUNCATE), only SELECT on
-`alembic_version`, and no CREATE on the schema. Run `grant` again after every upgrade, so tables
+and gets, per table, just what the commands need (`RIGHTS`): no UPDATE, DELETE or TRUNCATE on
+`confirmations`, no DELETE of re-activation operations, only SELECT on `alembic_version`, and no
+CREATE on the schema. Run `grant` again after every upgrade, so tables
 a new revision adds are covered too.
 """
 
@@ -18,8 +18,16 @@ from sqlalchemy.sql.compiler import IdentifierPreparer
 from inventory.errors import StoreError
 from inventory.schema import metadata
 
-APPEND_ONLY = frozenset({"confirmations"})
-READ_ONLY = frozenset({"alembic_version"})
+RIGHTS = {
+    "alembic_version": "SELECT",
+    "confirmations": "SELECT, INSERT",
+    "reactivation_events": "SELECT, INSERT",
+    "reactivations": "SELECT, INSERT, UPDATE",
+}
+"""Tables the application may not change freely: the audit record and the operations history
+it is cross-checked against are never deleted from. Every other table: SELECT, INSERT, UPDATE,
+DELETE."""
+_DEFAULT_RIGHTS = "SELECT, INSERT, UPDATE, DELETE"
 
 
 def grant_statements(role: str, schema: str, quote: IdentifierPreparer) -> list[str]:
@@ -29,15 +37,9 @@ def grant_statements(role: str, schema: str, quote: IdentifierPreparer) -> list[
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {where} FROM {who}",
         f"GRANT USAGE ON SCHEMA {where} TO {who}",
     ]
-    for name in (*sorted(metadata.tables), *sorted(READ_ONLY)):
-        table = f"{where}.{quote.quote(name)}"
-        if name in READ_ONLY:
-            rights = "SELECT"
-        elif name in APPEND_ONLY:
-            rights = "SELECT, INSERT"
-        else:
-            rights = "SELECT, INSERT, UPDATE, DELETE"
-        statements.append(f"GRANT {rights} ON {table} TO {who}")
+    for name in sorted({*metadata.tables, *RIGHTS}):
+        rights = RIGHTS.get(name, _DEFAULT_RIGHTS)
+        statements.append(f"GRANT {rights} ON {where}.{quote.quote(name)} TO {who}")
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {where} TO {who}")
     return statements
 

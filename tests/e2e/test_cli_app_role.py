@@ -122,6 +122,8 @@ def test_the_app_role_works_but_cannot_touch_the_guards(roles: tuple[str, str, s
         ("TRUNCATE confirmations", "permission denied"),
         ("UPDATE confirmations SET fee = 0", "permission denied"),
         ("DELETE FROM confirmations", "permission denied"),
+        ("DELETE FROM reactivations", "permission denied"),
+        ("UPDATE reactivation_events SET detail = 'x'", "permission denied"),
         ("SET session_replication_role = replica", "permission denied"),
         ("CREATE TABLE sneaky (x int)", "permission denied"),
     ]:
