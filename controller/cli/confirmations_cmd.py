@@ -304,8 +304,11 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Recompute every hash, link and signature, cross-check the re-activations (and a
-    checkpoint); exit 0 intact, 1 naming the first record that fails."""
+    """Check the record; exit 0 intact, 1 naming the first record that fails.
+
+    Recomputes every hash, link and signature, checks that every confirmation the
+    re-activations name exists, and with --checkpoint that nothing it covers changed since.
+    """
     cli = get_context(ctx)
     if output not in ("text", "json"):
         fail(f"--output must be text or json, not {output!r}", ExitCode.UNUSABLE_INPUT)
@@ -322,7 +325,7 @@ def verify(
     if checkpoint is not None and key is not None:
         trusted = _read_checkpoint(checkpoint, key)
     report, rows = _audit(cli, key, unsigned_until=legacy, trusted=trusted)
-    if key is None and (rows or checkpoint is not None):
+    if key is None and (len(rows) > legacy or checkpoint is not None):
         fail(
             f"cannot check signatures: no signing key at {signing_key_file()}; pass "
             "--public-key FILE (from `polyfleet confirmations public-key`)",
@@ -349,8 +352,10 @@ def verify(
 
 @app.command()
 def checkpoint(ctx: typer.Context) -> None:
-    """Print a signed head of the chain (one JSON line) to keep outside the store; refused
-    when the chain does not verify, since signing it would vouch for the tampering."""
+    """Print a signed head of the record (one JSON line) to keep outside the store.
+
+    Refused when the record does not verify: signing it would vouch for the tampering.
+    """
     cli = get_context(ctx)
     key = _key_or_exit(SigningKey.load_or_create)
     report, rows = _audit(cli, key.public)

@@ -14,11 +14,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from controller.confirmations import RECORD_FIELDS, ConfirmationDraft, confirmation_store
+from controller.confirmations import (
+    RECORD_FIELDS,
+    ConfirmationDraft,
+    confirmation_store,
+    record_hash,
+)
+from inventory.confirmation_store import ConfirmationStore
 from inventory.database import DatabaseTarget
 from inventory.models import LicenseState
 from inventory.store import InventoryStore
 from tests.e2e.cli import polyfleet
+from tests.integration.test_confirmation_store import draft
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -164,3 +171,32 @@ def test_verify_intact_then_tampered(db_url: str, db_target: DatabaseTarget) -> 
     assert report["problem"]["number"] == numbers[1]
     assert report["problem"]["field"] == "hash"
     assert report["count"] == 1
+
+
+def test_records_from_before_signing_verify_only_when_accepted(
+    db_url: str, db_target: DatabaseTarget
+) -> None:
+    async def write_unsigned() -> None:  # as the store wrote them before revision 0004
+        async with await InventoryStore.open(db_target) as store:
+            unsigned = ConfirmationStore(store.engine, record_hash)
+            for n in range(2):
+                await unsigned.append(draft(f"op-{n}"))
+
+    asyncio.run(write_unsigned())
+    no_key = polyfleet(db_url, "confirmations", "verify")
+    assert no_key.code == 2
+    assert "no signing key" in no_key.stderr
+    accepted = polyfleet(db_url, "confirmations", "verify", "--unsigned-until", "RC-2026-000002")
+    assert accepted.code == 0, accepted.stderr
+    seed(db_target, 1, first=2)  # the first signed record: the key is made now
+    unsigned = polyfleet(db_url, "confirmations", "verify")
+    assert unsigned.code == 1
+    assert "confirmation RC-2026-000001 (seq 1), signature: the record is not signed" in (
+        unsigned.stderr
+    )
+    too_few = polyfleet(db_url, "confirmations", "verify", "--unsigned-until", "RC-2026-000001")
+    assert too_few.code == 1
+    assert "RC-2026-000002 (seq 2), signature" in too_few.stderr
+    accepted = polyfleet(db_url, "confirmations", "verify", "--unsigned-until", "RC-2026-000002")
+    assert accepted.code == 0, accepted.stderr
+    assert "intact: 3 record(s)" in accepted.stdout
