@@ -99,11 +99,14 @@ class SigningKey:
             return cls._load(path)
         except FileNotFoundError:
             pass
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = cls.generate()
         # Written whole to a private temporary file, then linked into place: a process racing
         # us never reads a half-written key, and the first link wins (the loser uses it).
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        except OSError as exc:
+            raise SecretError(f"cannot create the signing key file {path}: {exc.strerror}") from exc
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(key._private_pem())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,3 +175,15 @@ def test_a_forged_or_foreign_checkpoint_is_rejected() -> None:
     tampered = ChainReport(2, "a" * 64, verify_chain([{"seq": 9}]).problem)
     with pytest.raises(CheckpointError, match="not intact"):
         Checkpoint.sign(tampered, None, key)
+
+
+def test_a_key_that_cannot_be_written_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(*_args: object, **_kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(SecretError, match=r"cannot create the signing key file .*Read-only"):
+        SigningKey.load_or_create(tmp_path / "k")
+    assert not (tmp_path / "k").exists()
