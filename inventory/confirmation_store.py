@@ -3,9 +3,9 @@
 There is deliberately no update or delete here; the database refuses them too (triggers from
 migration 0003 on both backends). Appends are serialised so two writers can never fork the chain:
 PostgreSQL takes a transaction-scoped advisory lock, SQLite opens the transaction with
-`BEGIN IMMEDIATE` (the write lock up front). The hash itself is computed by the function given to
-the store (`controller.confirmations.record_hash`), which keeps the chain's definition in one
-place without the inventory depending on the controller.
+`BEGIN IMMEDIATE` (the write lock up front). The hash and its signature are computed by the
+functions given to the store (`controller.confirmations`), which keeps the chain's definition in
+one place without the inventory depending on the controller.
 
 Numbering: `RC-<year of confirmed_at, UTC>-<seq, 6 digits>`, where `seq` is one global sequence
 (1, 2, 3, ... in chain order, never reset per year), so numbers sort like the chain and never
@@ -27,10 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from inventory.errors import InventoryError
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import AwareDatetime, Confirmation, LicenseState, Mac, Serial
-from inventory.schema import confirmations
+from inventory.schema import confirmations, reactivations
 
 Hasher = Callable[[Mapping[str, Any]], str]
 """Computes a record's hash from its fields (all but `hash`, including `prev_hash`)."""
+Signer = Callable[[str], str]
+"""Signs a record's hash; the result is stored as the record's `signature`."""
 
 MAX_SEQ = 999_999
 _CHAIN_LOCK_ID = 0x52434841  # "RCHA": serialises appenders on PostgreSQL
@@ -94,9 +96,10 @@ def _charged_query(contract: str) -> sa.Select[Any]:
 class ConfirmationStore:
     """Append and read confirmations; nothing else (the record is an audit trail)."""
 
-    def __init__(self, engine: AsyncEngine, hasher: Hasher) -> None:
+    def __init__(self, engine: AsyncEngine, hasher: Hasher, signer: Signer | None = None) -> None:
         self.engine = engine
         self.hasher = hasher
+        self.signer = signer
 
     async def append(
         self, draft: ConfirmationDraft, *, now: datetime | None = None
@@ -155,6 +158,7 @@ class ConfirmationStore:
                     "prev_hash": None if last is None else last.hash,
                 }
                 record["hash"] = self.hasher(record)
+                record["signature"] = None if self.signer is None else self.signer(record["hash"])
                 await conn.execute(
                     confirmations.insert().values(
                         seq=seq, reactivation_id=draft.reactivation_id, **record
@@ -234,3 +238,14 @@ class ConfirmationStore:
         async with self.engine.connect() as conn:
             result = await conn.execute(sa.select(confirmations).order_by(confirmations.c.seq))
             return [dict(row) for row in result.mappings()]
+
+    async def references(self) -> builtins.list[tuple[str, str]]:
+        """(operation id, number) of every re-activation that says it was confirmed, so
+        `verify` can show records deleted from the end of the chain."""
+        query = (
+            sa.select(reactivations.c.id, reactivations.c.confirmation)
+            .where(reactivations.c.confirmation.is_not(None))
+            .order_by(reactivations.c.confirmation)
+        )
+        async with self.engine.connect() as conn:
+            return [(str(row.id), str(row.confirmation)) for row in await conn.execute(query)]

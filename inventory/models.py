@@ -181,6 +181,8 @@ class Confirmation(_Record):
     actor: str
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     prev_hash: str | None = Field(pattern=r"^[0-9a-f]{64}$")
+    signature: str | None = None
+    """`KEYID:BASE64` Ed25519 signature of `hash` (not part of what is hashed)."""
 
 
 SnmpAuthProtocol = Literal["sha", "sha256"]

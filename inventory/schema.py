@@ -208,7 +208,9 @@ confirmations = sa.Table(
     sa.Column("actor", sa.String(128), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("prev_hash", sa.String(64)),
+    sa.Column("signature", sa.String(128)),
     sa.UniqueConstraint("number", name="uq_confirmations_number"),
     sa.UniqueConstraint("reactivation_id", name="uq_confirmations_reactivation"),
 )
-"""Append-only, hash-chained: `seq` orders the chain; triggers refuse UPDATE and DELETE."""
+"""Append-only, hash-chained and signed: `seq` orders the chain; triggers refuse UPDATE, DELETE,
+TRUNCATE (PostgreSQL) and REPLACE (SQLite); `signature` signs `hash` (NULL before revision 0004)."""

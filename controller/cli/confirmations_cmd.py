@@ -13,28 +13,36 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
 from controller.confirmations import (
-    CONFIRMATION_FIELDS,
+    RECORD_FIELDS,
     ChainReport,
-    canonical_record,
+    Checkpoint,
+    CheckpointError,
+    CheckpointForged,
     confirmation_store,
+    cross_check,
+    signed_record,
     verify_chain,
 )
-from inventory.errors import InvalidIdentifier
+from inventory.errors import InvalidIdentifier, InventoryError, StoreError
 from inventory.identifiers import format_mac, normalize_mac, normalize_serial
 from inventory.models import Confirmation
+from inventory.signing_key import SigningKey, VerifyKey, signing_key_file
+
+T = TypeVar("T")
 
 app = typer.Typer(
-    help="Confirmation records of re-activations (append-only, hash-chained).",
+    help="Confirmation records of re-activations (append-only, hash-chained, signed).",
     no_args_is_help=True,
 )
 
@@ -106,7 +114,7 @@ def list_(
         async with cli.store() as store:
             return await confirmation_store(store.engine).list(serial=wanted_serial, mac=wanted_mac)
 
-    records = [canonical_record(c) for c in run(fetch)]
+    records = [signed_record(c) for c in run(fetch)]
     if output is OutputFormat.TABLE:
         emit_rows(
             [_for_people(r) for r in records],
@@ -116,7 +124,7 @@ def list_(
             title="confirmations",
         )
     else:
-        emit_rows(records, CONFIRMATION_FIELDS, output, console=cli.out)
+        emit_rows(records, RECORD_FIELDS, output, console=cli.out)
 
 
 @app.command()
@@ -135,7 +143,7 @@ def show(
         async with cli.store() as store:
             return await confirmation_store(store.engine).get(wanted)
 
-    record = canonical_record(run(fetch))
+    record = signed_record(run(fetch))
     if output is OutputFormat.TABLE:
         emit_rows(
             [{"field": k, "value": v} for k, v in _for_people(record).items()],
@@ -145,7 +153,7 @@ def show(
             title=f"confirmation {wanted}",
         )
     else:
-        emit_rows([record], CONFIRMATION_FIELDS, output, console=cli.out)
+        emit_rows([record], RECORD_FIELDS, output, console=cli.out)
 
 
 def _write(records: Sequence[dict[str, Any]], fmt: ExportFormat, out: TextIO) -> None:
@@ -154,9 +162,9 @@ def _write(records: Sequence[dict[str, Any]], fmt: ExportFormat, out: TextIO) ->
         out.write("\n")
         return
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CONFIRMATION_FIELDS)
+    writer.writerow(RECORD_FIELDS)
     for record in records:
-        writer.writerow(["" if record[k] is None else record[k] for k in CONFIRMATION_FIELDS])
+        writer.writerow(["" if record[k] is None else record[k] for k in RECORD_FIELDS])
 
 
 def _write_atomically(path: Path, records: Sequence[dict[str, Any]], fmt: ExportFormat) -> None:
@@ -181,7 +189,7 @@ def export(
     file: Annotated[Path | None, typer.Argument(help="output file (default: stdout)")] = None,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="json or csv")] = ExportFormat.JSON,
 ) -> None:
-    """Every confirmation with the PRODUCT.md keys, in chain order."""
+    """Every confirmation with the PRODUCT.md keys and its signature, in chain order."""
     cli = get_context(ctx)
     if file is not None and not file.parent.is_dir():
         fail(f"cannot write {file}: directory {file.parent} does not exist", ExitCode.FAILED)
@@ -190,7 +198,7 @@ def export(
         async with cli.store() as store:
             return await confirmation_store(store.engine).list()
 
-    records = [canonical_record(c) for c in run(fetch)]
+    records = [signed_record(c) for c in run(fetch)]
     if file is None:
         _write(records, fmt, sys.stdout)
         return
@@ -201,12 +209,13 @@ def export(
     cli.info(f"exported {len(records)} confirmation(s) to {file}")
 
 
-def _report_json(report: ChainReport) -> dict[str, Any]:
+def _report_json(report: ChainReport, key: VerifyKey | None) -> dict[str, Any]:
     problem = report.problem
     return {
         "intact": report.intact,
         "count": report.count,
         "head_hash": report.head_hash,
+        "key_id": None if key is None else key.key_id,
         "problem": None
         if problem is None
         else {
@@ -218,24 +227,112 @@ def _report_json(report: ChainReport) -> dict[str, Any]:
     }
 
 
+def _key_or_exit(load: Callable[[], T]) -> T:
+    """`load()` a key; an unreadable or malformed key file is one line and exit 2."""
+    try:
+        return load()
+    except InventoryError as exc:
+        fail(str(exc), ExitCode.UNUSABLE_INPUT)
+
+
+def _trusted_key(public_key: Path | None) -> VerifyKey | None:
+    """The key signatures must verify with: `--public-key`, else this user's signing key (None
+    if neither exists; never made here, a check must not mint the key it checks against)."""
+    if public_key is None:
+        key = _key_or_exit(SigningKey.load)
+        return None if key is None else key.public
+    try:
+        data = public_key.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {public_key}: {exc.strerror or exc}", ExitCode.UNUSABLE_INPUT)
+    return _key_or_exit(lambda: VerifyKey.from_pem(data, source=str(public_key)))
+
+
+def _audit(
+    cli: Any, key: VerifyKey | None, *, unsigned_until: int = 0, trusted: Checkpoint | None = None
+) -> tuple[ChainReport, list[dict[str, Any]]]:
+    """Verify the chain (signatures too, given `key`), then cross-check the re-activations and
+    `trusted`; returns the report and the rows."""
+
+    async def fetch() -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        async with cli.store() as store:
+            confirmations = confirmation_store(store.engine)
+            try:
+                return await confirmations.rows(), await confirmations.references()
+            except DBAPIError as exc:  # e.g. a role without SELECT: one line, not a traceback
+                raise StoreError(f"cannot read the confirmations: {exc.orig}") from exc
+
+    rows, references = run(fetch)
+    report = verify_chain(rows, key=key, unsigned_until=unsigned_until)
+    if report.intact:
+        problem = cross_check(rows, references) or (trusted and trusted.check(rows))
+        if problem:
+            report = ChainReport(report.count, report.head_hash, problem)
+    return report, rows
+
+
+def _read_checkpoint(path: Path, key: VerifyKey) -> Checkpoint:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read the checkpoint {path}: {exc}", ExitCode.UNUSABLE_INPUT)
+    try:
+        return Checkpoint.parse(text, key)
+    except CheckpointForged as exc:
+        fail(f"checkpoint {path}: {exc}", ExitCode.FAILED)
+    except CheckpointError as exc:
+        fail(f"checkpoint {path}: {exc}", ExitCode.UNUSABLE_INPUT)
+
+
 @app.command()
 def verify(
     ctx: typer.Context,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="a file `confirmations checkpoint` wrote earlier"),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="check signatures with this exported public key"),
+    ] = None,
+    unsigned_until: Annotated[
+        str | None,
+        typer.Option(
+            "--unsigned-until",
+            help="accept records up to this number unsigned (written before signing existed)",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute every hash and link; exit 0 intact, 1 naming the first record that fails."""
+    """Check the record; exit 0 intact, 1 naming the first record that fails.
+
+    Recomputes every hash, link and signature, checks that every confirmation the
+    re-activations name exists, and with --checkpoint that nothing it covers changed since.
+    """
     cli = get_context(ctx)
     if output not in ("text", "json"):
         fail(f"--output must be text or json, not {output!r}", ExitCode.UNUSABLE_INPUT)
-
-    async def check() -> ChainReport:
-        async with cli.store() as store:
-            rows = await confirmation_store(store.engine).rows()
-        return verify_chain(rows)
-
-    report = run(check)
+    legacy = 0
+    if unsigned_until is not None:
+        if not _NUMBER.match(unsigned_until.strip().upper()):
+            fail(
+                f"--unsigned-until {unsigned_until!r} is not a confirmation number",
+                ExitCode.UNUSABLE_INPUT,
+            )
+        legacy = int(unsigned_until.strip()[-6:])
+    key = _trusted_key(public_key)
+    trusted = None
+    if checkpoint is not None and key is not None:
+        trusted = _read_checkpoint(checkpoint, key)
+    report, rows = _audit(cli, key, unsigned_until=legacy, trusted=trusted)
+    if key is None and (len(rows) > legacy or checkpoint is not None):
+        fail(
+            f"cannot check signatures: no signing key at {signing_key_file()}; pass "
+            "--public-key FILE (from `polyfleet confirmations public-key`)",
+            ExitCode.UNUSABLE_INPUT,
+        )
     if output == "json":
-        emit_json(_report_json(report))
+        emit_json(_report_json(report, key))
     if report.problem is not None:
         problem = report.problem
         cli.err.print(
@@ -246,4 +343,37 @@ def verify(
         raise typer.Exit(ExitCode.FAILED)
     if output == "text":
         head = report.head_hash or "(none)"
-        typer.echo(f"confirmation chain intact: {report.count} record(s), head hash {head}")
+        signed = "" if key is None else f", signed with key {key.key_id}"
+        since = "" if trusted is None else f"; matches the checkpoint of {trusted.count} record(s)"
+        typer.echo(
+            f"confirmation chain intact: {report.count} record(s), head hash {head}{signed}{since}"
+        )
+
+
+@app.command()
+def checkpoint(ctx: typer.Context) -> None:
+    """Print a signed head of the record (one JSON line) to keep outside the store.
+
+    Refused when the record does not verify: signing it would vouch for the tampering.
+    """
+    cli = get_context(ctx)
+    key = _key_or_exit(SigningKey.load_or_create)
+    report, rows = _audit(cli, key.public)
+    try:
+        made = Checkpoint.sign(report, rows[-1]["number"] if rows else None, key)
+    except CheckpointError as exc:
+        fail(f"no checkpoint made: {exc}")
+    typer.echo(made.to_json())
+    cli.info(
+        f"checkpoint of {made.count} record(s) signed with key {made.key_id}: keep it outside "
+        "the store (ticket, mail, syslog) and check with `confirmations verify --checkpoint FILE`"
+    )
+
+
+@app.command("public-key")
+def public_key_(ctx: typer.Context) -> None:
+    """Print the public key that checks signatures (PEM), for auditors and `--public-key`."""
+    cli = get_context(ctx)
+    key = _key_or_exit(SigningKey.load_or_create)
+    typer.echo(key.public.pem(), nl=False)
+    cli.info(f"key id {key.public.key_id}")

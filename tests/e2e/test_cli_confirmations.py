@@ -14,23 +14,31 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from controller.confirmations import CONFIRMATION_FIELDS, ConfirmationDraft, confirmation_store
+from controller.confirmations import (
+    RECORD_FIELDS,
+    ConfirmationDraft,
+    confirmation_store,
+    record_hash,
+)
+from inventory.confirmation_store import ConfirmationStore
 from inventory.database import DatabaseTarget
 from inventory.models import LicenseState
 from inventory.store import InventoryStore
 from tests.e2e.cli import polyfleet
+from tests.integration.test_confirmation_store import draft
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def seed(db_target: DatabaseTarget, count: int = 3) -> list[str]:
-    """`count` confirmations for devices SN-0.., the first with a MAC; returns their numbers."""
+def seed(db_target: DatabaseTarget, count: int = 3, first: int = 0) -> list[str]:
+    """`count` confirmations of operations op-FIRST.. for devices SN-FIRST.., SN-0 with a MAC;
+    returns their numbers."""
 
     async def go() -> list[str]:
         async with await InventoryStore.open(db_target) as store:
             confirmations = confirmation_store(store.engine)
             numbers = []
-            for n in range(count):
+            for n in range(first, first + count):
                 made = await confirmations.append(
                     ConfirmationDraft(
                         reactivation_id=f"op-{n}",
@@ -83,7 +91,7 @@ def test_list_show_and_filter(
     assert [r["number"] for r in records] == numbers == [
         "RC-2026-000001", "RC-2026-000002", "RC-2026-000003",
     ]  # fmt: skip
-    assert list(records[0]) == list(CONFIRMATION_FIELDS)
+    assert list(records[0]) == list(RECORD_FIELDS)
     assert records[0]["fee"] == "195.00"
     assert records[0]["confirmed_at"] == "2026-11-23T10:00:00.000000Z"
     assert records[1]["prev_hash"] == records[0]["hash"]
@@ -94,7 +102,7 @@ def test_list_show_and_filter(
     assert [r["number"] for r in by_mac.json()] == [numbers[0]]
     by_serial = polyfleet(db_url, "confirmations", "list", "--serial", "sn-2", "-o", "csv")
     lines = by_serial.stdout.splitlines()
-    assert lines[0] == ",".join(CONFIRMATION_FIELDS)
+    assert lines[0] == ",".join(RECORD_FIELDS)
     assert len(lines) == 2
     assert lines[1].startswith(numbers[2])
     table = polyfleet(db_url, "confirmations", "list")
@@ -120,11 +128,11 @@ def test_export_json_and_csv_atomically_and_recomputable(
     assert result.code == 0, result.stderr
     assert "exported 3 confirmation(s)" in result.stderr
     exported = json.loads(out.read_text(encoding="utf-8"))
-    assert [list(r) for r in exported] == [list(CONFIRMATION_FIELDS)] * 3
+    assert [list(r) for r in exported] == [list(RECORD_FIELDS)] * 3
     assert not list(tmp_path.glob(".*.tmp"))
     prev = None
     for record in exported:  # an auditor needs nothing but the export to check the chain
-        body = {k: v for k, v in record.items() if k != "hash"}
+        body = {k: v for k, v in record.items() if k not in ("hash", "signature")}
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert hashlib.sha256(canonical.encode()).hexdigest() == record["hash"]
         assert record["prev_hash"] == prev
@@ -163,3 +171,32 @@ def test_verify_intact_then_tampered(db_url: str, db_target: DatabaseTarget) -> 
     assert report["problem"]["number"] == numbers[1]
     assert report["problem"]["field"] == "hash"
     assert report["count"] == 1
+
+
+def test_records_from_before_signing_verify_only_when_accepted(
+    db_url: str, db_target: DatabaseTarget
+) -> None:
+    async def write_unsigned() -> None:  # as the store wrote them before revision 0004
+        async with await InventoryStore.open(db_target) as store:
+            unsigned = ConfirmationStore(store.engine, record_hash)
+            for n in range(2):
+                await unsigned.append(draft(f"op-{n}"))
+
+    asyncio.run(write_unsigned())
+    no_key = polyfleet(db_url, "confirmations", "verify")
+    assert no_key.code == 2
+    assert "no signing key" in no_key.stderr
+    accepted = polyfleet(db_url, "confirmations", "verify", "--unsigned-until", "RC-2026-000002")
+    assert accepted.code == 0, accepted.stderr
+    seed(db_target, 1, first=2)  # the first signed record: the key is made now
+    unsigned = polyfleet(db_url, "confirmations", "verify")
+    assert unsigned.code == 1
+    assert "confirmation RC-2026-000001 (seq 1), signature: the record is not signed" in (
+        unsigned.stderr
+    )
+    too_few = polyfleet(db_url, "confirmations", "verify", "--unsigned-until", "RC-2026-000001")
+    assert too_few.code == 1
+    assert "RC-2026-000002 (seq 2), signature" in too_few.stderr
+    accepted = polyfleet(db_url, "confirmations", "verify", "--unsigned-until", "RC-2026-000002")
+    assert accepted.code == 0, accepted.stderr
+    assert "intact: 3 record(s)" in accepted.stdout

@@ -12,10 +12,18 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from controller.confirmations import ConfirmationDraft, confirmation_store, verify_chain
+from controller.confirmations import (
+    ConfirmationDraft,
+    confirmation_store,
+    record_hash,
+    record_message,
+    verify_chain,
+)
 from inventory.confirmation_store import ConfirmationNotFound
-from inventory.database import DatabaseTarget
+from inventory.database import DatabaseTarget, _alembic_config, create_engine
 from inventory.models import LicenseState
+from inventory.schema import confirmations as confirmations_table
+from inventory.signing_key import SigningKey
 from inventory.store import InventoryStore
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -115,6 +123,19 @@ async def test_database_refuses_updates_and_deletes(store: InventoryStore, state
     assert len(await confirmation_store(store.engine).rows()) == 1
 
 
+async def test_records_are_signed_with_the_key_made_on_first_use(store: InventoryStore) -> None:
+    assert SigningKey.load() is None
+    made = await confirmation_store(store.engine).append(draft("op-1"))
+    key = SigningKey.load()
+    assert key is not None
+    assert made.signature is not None
+    assert key.public.check(record_message(made.hash), made.signature) is None
+    rows = await confirmation_store(store.engine).rows()
+    assert rows[0]["signature"] == made.signature
+    assert verify_chain(rows, key=key.public).intact
+    assert not verify_chain(rows, key=SigningKey.generate().public).intact
+
+
 async def test_store_has_no_way_to_change_a_record(store: InventoryStore) -> None:
     confirmations = confirmation_store(store.engine)
     public = {name for name in dir(confirmations) if not name.startswith("_")}
@@ -157,3 +178,43 @@ async def test_a_deleted_middle_record_is_found(store: InventoryStore) -> None:
     assert report.problem is not None
     assert report.problem.number == made[2].number
     assert report.problem.field == "seq"
+
+
+def _migrate_to(connection: sa.Connection, revision: str) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(connection), revision)
+
+
+async def test_records_from_before_signing_survive_the_upgrade_and_verify_when_accepted(
+    db_target: DatabaseTarget,
+) -> None:
+    engine = create_engine(db_target)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_migrate_to, "0003")
+        record = {**draft("op-old").model_dump(exclude={"fee_once_per_contract"}), "seq": 1}
+        record.update(number="RC-2026-000001", prev_hash=None, fee=Decimal("195.00"))
+        record["hash"] = record_hash(record)
+        async with engine.begin() as conn:  # as 0003's store wrote it: no signature column
+            await conn.execute(confirmations_table.insert().values(**record))
+    finally:
+        await engine.dispose()
+    async with await InventoryStore.open(db_target) as store:  # upgrades to HEAD
+        confirmations = confirmation_store(store.engine)
+        await confirmations.append(draft("op-new"))
+        rows = await confirmations.rows()
+        key = SigningKey.load()
+        assert key is not None
+        assert [row["signature"] is None for row in rows] == [True, False]
+        problem = verify_chain(rows, key=key.public).problem
+        assert problem is not None
+        assert (problem.number, problem.field) == ("RC-2026-000001", "signature")
+        assert verify_chain(rows, key=key.public, unsigned_until=1).intact
+        guarded = {  # 0004's guards are in place
+            "postgresql": "TRUNCATE confirmations",
+            "sqlite": "REPLACE INTO confirmations SELECT * FROM confirmations WHERE seq = 1",
+        }[db_target.dialect]
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with store.engine.begin() as conn:
+                await conn.execute(sa.text(guarded))
