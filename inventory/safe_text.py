@@ -4,9 +4,9 @@ Values come from import files, devices and command lines, so they may hold anyth
 
 * **Terminal.** `printable()` spells control characters (C0, DEL, C1: ESC would start a
   terminal escape sequence) and the Unicode bidi controls (which reorder what is shown, as in
-  "Trojan Source") as `\\x1b` / `\\u202e`, so they are seen, not obeyed. Backslashes are left
-  as they are. Rich markup and emoji codes are a matter of how rich is called (see
-  `controller.cli.output`), not of the text.
+  "Trojan Source") as `\\x1b` / `\\u202e` (`\\n`, `\\t`, `\\r` for the common three), so
+  they are seen, not obeyed. Backslashes are left as they are. Rich markup and emoji codes are
+  a matter of how rich is called (`controller.cli.console`), not of the text.
 * **Spreadsheet.** Per OWASP's CSV-injection guidance, a CSV cell that a spreadsheet would take
   for a formula (first character `=`, `+`, `-`, `@`, tab or CR) is written with a `'` in front.
   Plain numbers (`-5`, `+3.25`) stay as they are: a spreadsheet reads them as numbers, never as
@@ -22,15 +22,19 @@ import re
 from collections.abc import Iterable
 from typing import TextIO
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 """Cc (C0, DEL, C1), the bidi marks, embeddings, overrides and isolates, line/paragraph seps."""
-_UNSAFE_KEEPING_NEWLINES = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
+_UNSAFE = re.compile(f"[{_CONTROLS}]")
+_UNSAFE_KEEPING_NEWLINES = re.compile(f"(?!\n)[{_CONTROLS}]")
+_SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def _spelled(match: re.Match[str]) -> str:
-    code = ord(match.group())
+    char = match.group()
+    code = ord(char)
+    short = _SHORT.get(char)
+    if short is not None:
+        return short
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

@@ -23,9 +23,7 @@ formulaic = st.sampled_from(
     ["=1+1", "-5", "+3.5", "+41 44", "-2+3", "@SUM(A1)", "'=x", "''-2", "'-5", "-", "'", "'x"]
 )
 """Cells a spreadsheet would run, plain numbers, and quotes: CSV neutralises some of them."""
-texts = (
-    st.text(alphabet=_chars, min_size=1, max_size=20).map(str.strip).filter(bool) | formulaic
-)
+texts = st.text(alphabet=_chars, min_size=1, max_size=20).map(str.strip).filter(bool) | formulaic
 multiline = st.builds(lambda a, sep, b: a + sep + b, texts, st.sampled_from(["\n", "\r\n"]), texts)
 values = st.one_of(texts, multiline, st.sampled_from(['say "hi", then', "tag:x"]))
 optional_texts = st.none() | texts
