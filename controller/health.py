@@ -430,7 +430,7 @@ def render_nagios(fleet: FleetHealth, *, long_output_limit: int = 100) -> str:
     bad = fleet.not_ok()
     for device in bad[:long_output_limit]:
         text = f"{device.status.value}: {_who(device)} - {_one_line(device.reason)}"
-        lines.append(text.replace("|", "/"))  # '|' would start perfdata
+        lines.append(printable(text).replace("|", "/"))  # '|' would start perfdata
     if len(bad) > long_output_limit:
         lines.append(f"... and {len(bad) - long_output_limit} more devices not OK")
     return "\n".join(lines) + "\n"
@@ -438,7 +438,7 @@ def render_nagios(fleet: FleetHealth, *, long_output_limit: int = 100) -> str:
 
 def nagios_line(status: Health, text: str, *, perfdata: str | None = None) -> str:
     """`POLYFLEET <STATE> - text | perfdata`; '|' in the text would start perfdata, so it goes."""
-    line = f"POLYFLEET {status.value} - {_one_line(text).replace('|', '/')}"
+    line = f"POLYFLEET {status.value} - {printable(_one_line(text)).replace('|', '/')}"
     return f"{line} | {perfdata}" if perfdata else line
 
 
