@@ -317,9 +317,10 @@ class _RowBuilder:
 
 def _csv_values(cells: Mapping[str, object]) -> Mapping[str, object]:
     """`cells` with the quote `inventory.safe_text.csv_cell` put before formulas taken off."""
-    if not any(isinstance(value, str) and value[:1] == "'" for value in cells.values()):
-        return cells  # the usual row: nothing to copy
-    return {k: csv_value(v) if isinstance(v, str) else v for k, v in cells.items()}
+    for value in cells.values():
+        if isinstance(value, str) and value[:1] == "'":
+            return {k: csv_value(v) if isinstance(v, str) else v for k, v in cells.items()}
+    return cells  # the usual row: nothing to copy
 
 
 def _as_text(value: object, what: str) -> str:

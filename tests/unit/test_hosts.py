@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.provisional import domains
 from pydantic import ValidationError
 
 from device_drivers.transports import HttpTarget
 from inventory.errors import InvalidIdentifier
-from inventory.hosts import HostPort, normalize_host, parse_host
+from inventory.hosts import HostPort, _parse, normalize_host, parse_host
 from inventory.models import STORED, Device
 
 ATTACKS = [
@@ -72,6 +75,15 @@ def test_anything_else_is_refused_with_a_reason(text: str, reason: str | None) -
         parse_host(text)
     assert caught.value.field == "host"
     assert reason in caught.value.reason
+
+
+@given(st.text(alphabet="az09-.:[]_", max_size=12) | st.ip_addresses().map(str) | domains())
+def test_the_fast_path_accepts_nothing_the_general_path_refuses(text: str) -> None:
+    try:
+        fast = parse_host(text)
+    except InvalidIdentifier:
+        return
+    assert _parse(text.strip(), text, allow_port=True, field="host") == fast
 
 
 def test_a_device_record_keeps_ports_in_their_own_fields() -> None:
