@@ -48,7 +48,6 @@ def test_addresses_and_names_are_accepted(text: str, expected: HostPort) -> None
         *((attack, "contains") for attack in ATTACKS),
         ("a_b.example", "contains '_'"),
         ("x\u202e.example", "contains '\\u202e'"),
-        ("10.0.0.1 ", None),  # trailing space is trimmed, so this one is fine: see below
         ("1.2.3.999", "is not an IPv4 address"),
         ("127.1", "is not an IPv4 address"),
         ("010.1.1.1", "is not an IPv4 address"),
@@ -67,11 +66,8 @@ def test_addresses_and_names_are_accepted(text: str, expected: HostPort) -> None
         ("", "is empty"),
     ],
 )
-def test_anything_else_is_refused_with_a_reason(text: str, reason: str | None) -> None:
-    if reason is None:
-        assert parse_host(text).host == text.strip()
-        return
-    with pytest.raises(InvalidIdentifier, match=None) as caught:
+def test_anything_else_is_refused_with_a_reason(text: str, reason: str) -> None:
+    with pytest.raises(InvalidIdentifier) as caught:
         parse_host(text)
     assert caught.value.field == "host"
     assert reason in caught.value.reason
