@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from pydantic import SecretStr
+from yarl import URL
 
 from controller.settings import PortalSettings
 from inventory.identifiers import normalize_serial
@@ -93,7 +94,7 @@ class PortalProvider:
 
     async def obtain_key(self, serial: str, feature: str) -> ObtainedKey:
         """Ask the portal for a key; a refusal carries the portal's reason."""
-        endpoint = f"{self.url}/api/v1/keys"
+        endpoint = URL(self.url).joinpath("api", "v1", "keys")  # a path below the portal's
         headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
         body = {"serial": serial, "feature": feature}
         try:
@@ -112,7 +113,7 @@ class PortalProvider:
     async def _post(
         self,
         session: aiohttp.ClientSession,
-        endpoint: str,
+        endpoint: URL,
         body: dict[str, str],
         headers: dict[str, str],
     ) -> tuple[int, Any]:

@@ -38,10 +38,11 @@ from enum import StrEnum
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple, Protocol
 
-from rich.markup import escape
+from rich.text import Text
 
 from inventory.catalog import DriverName, family_for_model
 from inventory.models import LicenseState
+from inventory.safe_text import printable
 
 
 class Health(StrEnum):
@@ -429,7 +430,7 @@ def render_nagios(fleet: FleetHealth, *, long_output_limit: int = 100) -> str:
     bad = fleet.not_ok()
     for device in bad[:long_output_limit]:
         text = f"{device.status.value}: {_who(device)} - {_one_line(device.reason)}"
-        lines.append(text.replace("|", "/"))  # '|' would start perfdata
+        lines.append(printable(text).replace("|", "/"))  # '|' would start perfdata
     if len(bad) > long_output_limit:
         lines.append(f"... and {len(bad) - long_output_limit} more devices not OK")
     return "\n".join(lines) + "\n"
@@ -437,7 +438,7 @@ def render_nagios(fleet: FleetHealth, *, long_output_limit: int = 100) -> str:
 
 def nagios_line(status: Health, text: str, *, perfdata: str | None = None) -> str:
     """`POLYFLEET <STATE> - text | perfdata`; '|' in the text would start perfdata, so it goes."""
-    line = f"POLYFLEET {status.value} - {_one_line(text).replace('|', '/')}"
+    line = f"POLYFLEET {status.value} - {printable(_one_line(text)).replace('|', '/')}"
     return f"{line} | {perfdata}" if perfdata else line
 
 
@@ -463,24 +464,28 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def render_text_lines(fleet: FleetHealth) -> list[str]:
-    """The text report: a summary line, then the devices that are not OK (rich markup)."""
+def render_text_lines(fleet: FleetHealth) -> list[Text]:
+    """The text report: a summary line, then the devices that are not OK.
+
+    Styled `Text`, never markup: serials, sites and reasons are shown literally, their control
+    characters escaped (issue 9); `.plain` is the report without colour.
+    """
     colour = {Health.WARNING: "yellow", Health.CRITICAL: "red", Health.UNKNOWN: "magenta"}
     status = fleet.status
-    head = f"[bold]fleet health: {status.value}[/] - {fleet.summary()}"
-    if status is not Health.OK:
-        head = f"[bold {colour[status]}]fleet health: {status.value}[/] - {fleet.summary()}"
-    lines = [head]
+    head_style = "bold" if status is Health.OK else f"bold {colour[status]}"
+    lines = [Text.assemble((f"fleet health: {status.value}", head_style), f" - {fleet.summary()}")]
     bad = fleet.not_ok()
     if bad:
-        width = max(len(d.serial) for d in bad)
-        site_width = max(len(d.site or "-") for d in bad)
-        lines.append("")
-        for device in bad:
-            name = device.status.value
+        serials = [printable(d.serial) for d in bad]
+        sites = [printable(d.site or "-") for d in bad]
+        width, site_width = max(map(len, serials)), max(map(len, sites))
+        lines.append(Text())
+        for device, serial, site in zip(bad, serials, sites, strict=True):
             lines.append(
-                f"[{colour[device.status]}]{name:<8}[/] {escape(device.serial):<{width}} "
-                f"{escape(device.site or '-'):<{site_width}}  {escape(device.reason)}"
+                Text.assemble(
+                    (f"{device.status.value:<8}", colour[device.status]),
+                    f" {serial:<{width}} {site:<{site_width}}  {printable(device.reason)}",
+                )
             )
     return lines
 

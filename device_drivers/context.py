@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from device_drivers.errors import NotSupported
+from device_drivers.errors import DeviceUnreachable, NotSupported
 from device_drivers.transports import (
     HttpClient,
     HttpTarget,
@@ -20,6 +20,8 @@ from device_drivers.transports import (
     SshTarget,
     TrustPolicy,
 )
+from inventory.errors import InvalidIdentifier
+from inventory.hosts import normalize_host
 from inventory.models import CredentialProfile, Device
 
 PinStore = Callable[[str, str, str], Awaitable[object]]
@@ -52,11 +54,19 @@ class DriverContext:
 
     @property
     def host(self) -> str:
+        """The device's address, checked again: a store may hold one from before hosts were
+        validated, and nothing but an address may reach a URL or a socket."""
+        serial = self.device.serial
         if not self.device.host:
-            raise NotSupported(
-                "the inventory has no host address for it", serial=self.device.serial
-            )
-        return self.device.host
+            raise NotSupported("the inventory has no host address for it", serial=serial)
+        try:
+            return normalize_host(self.device.host)
+        except InvalidIdentifier as exc:
+            raise DeviceUnreachable(
+                f"not contacted: the inventory's {exc}; correct it with "
+                f"`polyfleet inventory add {serial} --host ADDRESS`",
+                serial=serial,
+            ) from None
 
     def _trust(self, kind: str, pinned: str | None) -> TrustPolicy:
         serial = self.device.serial

@@ -4,12 +4,13 @@ Streams one device at a time, so exporting 100,000 devices never builds the whol
 memory. CSV spells MACs with colons (a spreadsheet would turn an all-digit `482567123456` into a
 number) and tags as `tag:<name>` columns; JSON keeps the canonical 12-hex MAC and nests `ports`
 and `tags`. Timestamps are ISO 8601 with their timezone. A tag with an empty value cannot be
-told from no tag in either format, and is not written.
+told from no tag in either format, and is not written. A CSV cell a spreadsheet would run as a
+formula (`=…`, `+…`, `-…`, `@…`) gets a leading `'` (`inventory.safe_text`); the importer
+takes it off again, so an export still reads back into the same devices.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import Any, Literal, TextIO
 
 from inventory.identifiers import format_mac
 from inventory.models import Device
+from inventory.safe_text import CsvWriter
 
 Format = Literal["csv", "json"]
 
@@ -72,7 +74,7 @@ def _write_csv(devices: Iterable[Device], out: TextIO, tag_names: Iterable[str] 
     else:
         names = sorted(set(tag_names))
     known = frozenset(names)
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow([*CSV_COLUMNS, *(f"tag:{name}" for name in names)])
     count = 0
     for device in devices:

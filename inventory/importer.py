@@ -37,6 +37,7 @@ from inventory.errors import ImportRefused, InvalidIdentifier
 from inventory.gc_pause import gc_paused
 from inventory.identifiers import format_mac, mac_warning, normalize_mac, normalize_serial
 from inventory.models import Device
+from inventory.safe_text import csv_value
 
 Format = Literal["csv", "json"]
 
@@ -185,6 +186,9 @@ class _RowBuilder:
         problems: list[tuple[str | None, str]],
     ) -> None:
         """Validate `raw` (field -> non-blank value) and record the row as accepted or rejected."""
+        if self.result.fmt == "csv":  # our CSV export neutralised formula-like cells
+            raw = _csv_values(raw)
+            tags = {name: csv_value(value) for name, value in tags.items()} if tags else tags
         serial_raw = raw.get("serial")
         mac_raw = raw.get("mac")
         if serial_raw is None and mac_raw is None:
@@ -309,6 +313,14 @@ class _RowBuilder:
         self.result.rejected.extend(
             RejectedRow(line, column, reason) for column, reason in problems
         )
+
+
+def _csv_values(cells: Mapping[str, object]) -> Mapping[str, object]:
+    """`cells` with the quote `inventory.safe_text.csv_cell` put before formulas taken off."""
+    for value in cells.values():
+        if isinstance(value, str) and value[:1] == "'":
+            return {k: csv_value(v) if isinstance(v, str) else v for k, v in cells.items()}
+    return cells  # the usual row: nothing to copy
 
 
 def _as_text(value: object, what: str) -> str:

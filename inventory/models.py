@@ -18,12 +18,21 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from inventory.catalog import ProductGroup
+from inventory.errors import InvalidIdentifier
+from inventory.hosts import normalize_host
 from inventory.identifiers import normalize_mac, normalize_serial
+
+STORED: dict[str, bool] = {"stored": True}
+"""Validation context of records read back from the store: a host stored before hosts were
+checked (issue 9) is kept, so the device can still be listed and fixed; its use is refused
+where an address is needed (`DriverContext.host`)."""
 
 
 def _aware(value: datetime) -> datetime:
@@ -84,6 +93,17 @@ class Device(_Record):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """An IP address or DNS name and nothing else (see `inventory.hosts`)."""
+        if value is None or (info.context or {}).get("stored"):
+            return value
+        try:
+            return normalize_host(value)
+        except InvalidIdentifier as exc:  # the message alone, without pydantic's "Value error,"
+            raise PydanticCustomError("host", "{reason}", {"reason": str(exc)}) from None
 
 
 class Site(_Record):

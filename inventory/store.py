@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from inventory.database import DatabaseTarget, create_engine, upgrade
 from inventory.errors import DeviceNotFound, IdentityConflict, InvalidIdentifier
 from inventory.identifiers import normalize_mac, normalize_serial
-from inventory.models import Device, DevicePorts
+from inventory.models import STORED, Device, DevicePorts
 from inventory.schema import devices
 
 _CHUNK = 900  # below SQLite's bound-parameter limit on every build we support
@@ -57,7 +57,8 @@ def row_to_device(row: sa.RowMapping) -> Device:
     ports = {port: row[column] for port, column in _PORT_COLUMNS.items()}
     data = {name: row[name] for name in _FIELDS}
     return Device.model_validate(
-        {**data, "serial": row["serial"], "mac": row["mac"], "tags": row["tags"], "ports": ports}
+        {**data, "serial": row["serial"], "mac": row["mac"], "tags": row["tags"], "ports": ports},
+        context=STORED,
     )
 
 

@@ -1,13 +1,15 @@
 """`polyfleet confirmations …`: the audit record of re-activations, and its hash-chain check.
 
 Exports and JSON listings spell every value exactly as the chain hashes it (see
-`controller.confirmations`), so an auditor can recompute each hash from an export alone.
+`controller.confirmations`), so an auditor can recompute each hash from an export alone. In CSV
+a value a spreadsheet would run as a formula (an `--actor` of `=HYPERLINK(…)`) is written with a
+leading `'` (`inventory.safe_text.csv_cell`); the hash is of the value, so take that quote off
+(`csv_value`) before recomputing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import re
@@ -21,6 +23,7 @@ from typing import Annotated, Any, TextIO, TypeVar
 import typer
 from sqlalchemy.exc import DBAPIError
 
+from controller.cli.console import labelled
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
 from controller.confirmations import (
@@ -37,6 +40,7 @@ from controller.confirmations import (
 from inventory.errors import InvalidIdentifier, InventoryError, StoreError
 from inventory.identifiers import format_mac, normalize_mac, normalize_serial
 from inventory.models import Confirmation
+from inventory.safe_text import CsvWriter
 from inventory.signing_key import SigningKey, VerifyKey, signing_key_file
 
 T = TypeVar("T")
@@ -161,10 +165,10 @@ def _write(records: Sequence[dict[str, Any]], fmt: ExportFormat, out: TextIO) ->
         json.dump(list(records), out, indent=2, ensure_ascii=False)
         out.write("\n")
         return
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(RECORD_FIELDS)
     for record in records:
-        writer.writerow(["" if record[k] is None else record[k] for k in RECORD_FIELDS])
+        writer.writerow(record[k] for k in RECORD_FIELDS)
 
 
 def _write_atomically(path: Path, records: Sequence[dict[str, Any]], fmt: ExportFormat) -> None:
@@ -336,9 +340,12 @@ def verify(
     if report.problem is not None:
         problem = report.problem
         cli.err.print(
-            f"[red]TAMPERED:[/] confirmation {problem.number} (seq {problem.seq}), "
-            f"{problem.field}: {problem.message}",
-            highlight=False,
+            labelled(
+                "TAMPERED:",
+                "red",
+                f"confirmation {problem.number} (seq {problem.seq}), "
+                f"{problem.field}: {problem.message}",
+            )
         )
         raise typer.Exit(ExitCode.FAILED)
     if output == "text":

@@ -1,7 +1,7 @@
 """What every command shares: resolved settings, the store, consoles and exit handling.
 
-Messages go to stderr and data to stdout, so `polyfleet … -o json | jq` always works; rich
-turns colour off by itself when a stream is not a terminal (and honours NO_COLOR).
+Messages go to stderr and data to stdout, so `polyfleet … -o json | jq` always works. Both
+consoles show what they print as data (`controller.cli.console`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
+from controller.cli.console import data_console, labelled
 from controller.settings import ConfigError, PolyfleetSettings, load_settings
 from inventory.database import resolve_db
 from inventory.errors import InventoryError
@@ -49,16 +50,6 @@ class OutputFormat(StrEnum):
     CSV = "csv"
 
 
-PIPE_WIDTH = 160
-"""Tables written to a pipe or file get this width instead of rich's 80 columns."""
-
-
-def _console(stream: TextIO) -> Console:
-    """A console for stdout or stderr: a terminal's own width, else PIPE_WIDTH, no colour."""
-    width = None if stream.isatty() else PIPE_WIDTH
-    return Console(file=stream, soft_wrap=True, width=width)
-
-
 @dataclass(slots=True)
 class CliContext:
     """Global options after resolution, handed to commands through typer's context object."""
@@ -68,8 +59,8 @@ class CliContext:
     verbose: int = 0
     quiet: bool = False
     _settings: PolyfleetSettings | None = None
-    out: Console = field(default_factory=lambda: _console(sys.stdout))
-    err: Console = field(default_factory=lambda: _console(sys.stderr))
+    out: Console = field(default_factory=lambda: data_console(sys.stdout))
+    err: Console = field(default_factory=lambda: data_console(sys.stderr))
 
     @property
     def settings(self) -> PolyfleetSettings:
@@ -88,10 +79,10 @@ class CliContext:
     def info(self, message: str) -> None:
         """A progress or summary message for people (stderr; silenced by -q)."""
         if not self.quiet:
-            self.err.print(message, highlight=False)
+            self.err.print(message)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.err.print(labelled("warning:", "yellow", message))
 
     @asynccontextmanager
     async def store(self) -> AsyncIterator[InventoryStore]:
@@ -123,7 +114,7 @@ def get_context(ctx: typer.Context) -> CliContext:
 
 def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
     """Print an error naming what was wrong and exit with `code`."""
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+    data_console(sys.stderr).print(labelled("error:", "red", message))
     raise typer.Exit(code)
 
 

@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
+from controller.cli.console import data_console, styled
 from controller.cli.context import fail
 
 START_TIMEOUT_S = 120.0
@@ -74,7 +75,7 @@ class Demo:
 
     def step(self, title: str, *args: str, ok: Sequence[int] = (0,)) -> int:
         self.console.print(Rule(title, style="cyan"))
-        self.console.print(f"[bold]$ polyfleet {shlex.join(args)}[/]", highlight=False)
+        self.console.print(styled(f"$ polyfleet {shlex.join(args)}", "bold"))
         sys.stdout.flush()
         code = subprocess.run(_polyfleet(*args), env=self.env, check=False, timeout=600).returncode  # noqa: S603
         if code not in ok:
@@ -100,7 +101,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="same seed, same fleet")] = 7,
 ) -> None:
     """Simulate a fleet, then import, scan, check, quote, re-activate and audit it."""
-    console = Console()
+    console = data_console(sys.stdout)
     with tempfile.TemporaryDirectory(prefix="polyfleet-demo-") as tmp:
         work = Path(tmp)
         env = {
@@ -112,7 +113,7 @@ def demo(
         env.pop("POLYFLEET_SECRET_KEY", None)
         console.print(Rule(f"starting a simulated fleet of {devices} devices", style="cyan"))
         with simulated_fleet(work, env, devices, seed) as inventory:
-            console.print((work / "simulate.log").read_text().rstrip(), highlight=False)
+            console.print((work / "simulate.log").read_text().rstrip())
             run = Demo(console, env)
             run.step("credentials the fleet uses (secrets stay encrypted)",
                      "credentials", "import", str(work / "fleet.credentials.toml"))  # fmt: skip

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from controller.cli.console import labelled
 from controller.cli.context import CliContext, get_context
 from controller.health import (
     STATUS_ORDER,
@@ -345,7 +346,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 def _unknown(cli: CliContext, fmt: HealthFormat | None, message: str) -> NoReturn:
     """The check could not be done: say why, in the chosen format where it has a place, exit 3."""
-    cli.err.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    cli.err.print(labelled("error:", "red", message))
     if fmt is HealthFormat.NAGIOS:
         sys.stdout.write(nagios_line(Health.UNKNOWN, message) + "\n")
     elif fmt is HealthFormat.JSON:
@@ -479,12 +480,10 @@ def _emit(
 ) -> None:
     if fmt is HealthFormat.TEXT and output is None:
         for line in render_text_lines(fleet):
-            cli.out.print(line, highlight=False)
+            cli.out.print(line)
         return
     if fmt is HealthFormat.TEXT:
-        from rich.text import Text
-
-        text = "\n".join(Text.from_markup(line).plain for line in render_text_lines(fleet)) + "\n"
+        text = "\n".join(line.plain for line in render_text_lines(fleet)) + "\n"
     elif fmt is HealthFormat.JSON:
         text = render_json(fleet)
     elif fmt is HealthFormat.NAGIOS:

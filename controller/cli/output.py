@@ -1,8 +1,13 @@
-"""Rendering listings as a rich table (people), JSON or CSV (scripts) on stdout."""
+"""Rendering listings as a rich table (people), JSON or CSV (scripts) on stdout.
+
+Values are data (issue 9): table cells, headers and titles are literal `Text` with control
+characters escaped, so a table shows them as stored whatever console prints it (the CLI's own
+consoles take every string literally too, see `controller.cli.console`). CSV goes through
+`inventory.safe_text.CsvWriter`, which neutralises cells a spreadsheet would run as formulas.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -13,8 +18,24 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from controller.cli.context import OutputFormat
+from inventory.safe_text import CsvWriter, printable
+
+
+def shown(value: Any) -> Text:
+    """A value as a table cell or title: literal text, control characters escaped."""
+    return Text(printable(_cell(value)))
+
+
+def data_table(columns: Sequence[str], *, title: str | None = None) -> Table:
+    """An empty table of `columns` whose title and headers are literal text; add rows of
+    `shown()` cells (or own styled Text)."""
+    table = Table(title=shown(title) if title is not None else None, header_style="bold")
+    for column in columns:
+        table.add_column(shown(column))
+    return table
 
 
 def _plain(value: Any) -> Any:
@@ -44,7 +65,7 @@ def _cell(value: Any) -> str:
 
 
 def emit_json(data: Any) -> None:
-    """Write `data` as indented JSON to stdout."""
+    """Write `data` as indented JSON to stdout (JSON escapes control characters itself)."""
     json.dump(_plain(data), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
 
@@ -62,14 +83,12 @@ def emit_rows(
         emit_json(list(rows))
         return
     if fmt is OutputFormat.CSV:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = CsvWriter(sys.stdout)
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in columns])
+            writer.writerow(_cell(row.get(c)) for c in columns)
         return
-    table = Table(title=title, header_style="bold")
-    for column in columns:
-        table.add_column(column)
+    table = data_table(columns, title=title)
     for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+        table.add_row(*(shown(row.get(c)) for c in columns))
     console.print(table)

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
+from controller.cli.console import labelled, styled
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.contracts_cmd import parse_date_option
-from controller.cli.output import emit_json
+from controller.cli.output import data_table, emit_json, shown
 from controller.eligibility import Quote
 from controller.policy import Policy, PolicyError, load_policy
 from controller.quoting import quote_device
@@ -74,24 +75,21 @@ def show_quote(cli: CliContext, result: Quote) -> None:
     """The quote for people: the rules table, then contract, fee and due date."""
     mac = f", MAC {format_mac(result.mac)}" if result.mac else ""
     title = f"re-activation quote for {result.serial}{mac} on {result.on}"
-    table = Table(title=title, header_style="bold")
-    table.add_column("rule")
-    table.add_column("result")
-    table.add_column("reason")
+    table = data_table(("rule", "result", "reason"), title=title)
     for rule in result.rules:
-        verdict = "[green]pass[/]" if rule.passed else "[red]FAIL[/]"
-        table.add_row(rule.name, verdict, rule.reason)
+        verdict = styled("pass", "green") if rule.passed else styled("FAIL", "red")
+        table.add_row(shown(rule.name), verdict, shown(rule.reason))
     cli.out.print(table)
-    lines = []
+    lines: list[str | Text] = []
     if result.eligible:
-        lines.append("[green bold]ELIGIBLE[/]")
+        lines.append(styled("ELIGIBLE", "green bold"))
         lines.append(
             f"contract:  {result.contract} ({result.contract_kind}, ends {result.contract_end})"
         )
         lines.append(f"fee:       {result.fee} {result.currency} ({result.pricing})")
     else:
         failed = ", ".join(rule.name for rule in result.failed)
-        lines.append(f"[red bold]INELIGIBLE[/] (failed: {failed})")
+        lines.append(labelled("INELIGIBLE", "red bold", f"(failed: {failed})"))
     holidays = ", ".join(f"{h.name} {h.date}" for h in result.sla_holidays)
     skipped = f"; skips {holidays}" if holidays else ""
     lines.append(
@@ -107,4 +105,4 @@ def show_quote(cli: CliContext, result: Quote) -> None:
     for note in result.notes:
         lines.append(f"note:      {note}")
     for line in lines:
-        cli.out.print(line, highlight=False)
+        cli.out.print(line)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from controller.cli.console import styled
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
 from controller.cli.quote_cmd import resolve_policy
@@ -215,9 +216,9 @@ def _report(cli: CliContext, outcomes: Sequence[Outcome], output: OutputFormat, 
         )
     elif dry and output is OutputFormat.TABLE:
         for outcome in outcomes:
-            cli.out.print(f"[bold]{outcome.serial} {outcome.feature}[/]", highlight=False)
+            cli.out.print(styled(f"{outcome.serial} {outcome.feature}", "bold"))
             for step in outcome.plan or (outcome.reason or "",):
-                cli.out.print(f"  - {step}", highlight=False)
+                cli.out.print(f"  - {step}")
     else:
         emit_rows([_row(o) for o in outcomes], COLUMNS, output, console=cli.out)
     counts: dict[str, int] = defaultdict(int)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import quoteattr
 
 from device_drivers.errors import DeviceError, NotSupported
@@ -144,7 +144,7 @@ def provisioning_location(address: str, mac: str) -> tuple[str, str, int, str]:
             f"provisioning server {parts.scheme or '?'}://...: only HTTP(S) uploads are supported"
         )
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    path = f"{parts.path.rstrip('/')}/{license_file_name(mac)}"
+    path = f"{unquote(parts.path).rstrip('/')}/{license_file_name(mac)}"  # HttpTarget.url encodes
     return parts.scheme, parts.hostname, port, path
 
 

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from yarl import URL
+
 from device_drivers.errors import MalformedReply
 from inventory.models import CredentialProfile
 
@@ -97,10 +99,16 @@ class HttpTarget:
     trust: TrustPolicy = field(default_factory=TrustPolicy)
     timeout: float = 5.0
 
-    @property
-    def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+    def url(self, path: str) -> URL:
+        """The URL of `path` (not percent-encoded; `?` and `#` stay part of the path) on this
+        endpoint, built by yarl from its parts: a host that is more than an address raises
+        ValueError instead of becoming a path, a query or a user (issue 9)."""
+        return URL.build(
+            scheme=self.scheme,
+            host=self.host,
+            port=self.port,
+            path=path if path.startswith("/") else "/" + path,
+        )
 
 
 class HttpClient(Protocol):

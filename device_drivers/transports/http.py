@@ -210,6 +210,10 @@ class AiohttpClient:
         data: bytes | None = None,
     ) -> HttpReply:
         """One request; 401 raises AuthenticationFailed, other statuses go back to the driver."""
+        try:
+            url = target.url(path)
+        except ValueError as exc:  # DriverContext checks hosts; this guards other callers
+            raise DeviceUnreachable(f"not contacted: {exc}", host=target.host) from None
         ssl_check, pin = self._ssl_for(target)
         send_headers = dict(headers or {})
         if cookies:
@@ -222,7 +226,6 @@ class AiohttpClient:
                 )
             else:
                 send_headers["Authorization"] = _basic(target)
-        url = target.base_url + (path if path.startswith("/") else "/" + path)
         timeout = aiohttp.ClientTimeout(total=target.timeout)
         where = f"{target.scheme}://{target.host}:{target.port}"
         first_use_pin: str | None = None

@@ -442,12 +442,21 @@ def test_json_lines_match_to_json_for_awkward_text() -> None:
 
 
 def test_text_and_nagios_keep_odd_names_literal() -> None:
-    from rich.text import Text
-
     fleet = FleetHealth(NOW)
     fleet.add(DeviceHealth("S[1]", None, "[red]lab|2", Health.WARNING, "expires [soon] | x\\y"))
-    lines = [Text.from_markup(line).plain for line in render_text_lines(fleet)]
+    lines = [line.plain for line in render_text_lines(fleet)]
     assert lines[-1] == "WARNING  S[1] [red]lab|2  expires [soon] | x\\y"
     first, second = render_nagios(fleet).splitlines()
     assert first.count("|") == 1
     assert second == "WARNING: S[1] at [red]lab/2 - expires [soon] / x\\y"
+
+
+def test_text_and_nagios_spell_escape_sequences() -> None:
+    """A terminal or a monitoring UI shows a stored escape sequence; it never obeys it."""
+    fleet = FleetHealth(NOW)
+    fleet.add(DeviceHealth("S\x1b[5m", None, "lab\u202e\n2", Health.CRITICAL, "x\x9b2J"))
+    *_, line = [line.plain for line in render_text_lines(fleet)]
+    assert line == "CRITICAL S\\x1b[5m lab\\u202e\\n2  x\\x9b2J"
+    assert (
+        render_nagios(fleet).splitlines()[1] == "CRITICAL: S\\x1b[5m at lab\\u202e\\n2 - x\\x9b2J"
+    )
