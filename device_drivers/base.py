@@ -51,6 +51,18 @@ class DeviceDriver(ABC):
     async def apply_activation(self, feature: str, key: str) -> ApplyResult:
         """Install an activation key for `feature`; raises ActivationRejected with the reason."""
 
+    def abilities(self) -> frozenset[Capability]:
+        """What this instance can do with the access it was given (a subset of capabilities)."""
+        return self.capabilities
+
+    def license_call(self) -> tuple[str, bool]:
+        """(call, modeled): the call `read_licenses` makes on this device, named in scan results
+        and by `probe` so a failed read says what to check on the device."""
+        described = self.modeled_calls.get("read_licenses")
+        if described:
+            return described.removesuffix(" (modeled)"), "(modeled)" in described
+        return f"{self.name} read_licenses", False
+
     async def verify(self, feature: str) -> LicenseStatus:
         """Re-read the license state of one feature after an activation."""
         for status in await self.read_licenses():
