@@ -341,7 +341,8 @@ class ScanEngine:
 
         return list(await asyncio.gather(*(one(d) for d in devices)))
 
-    def _context(self, device: Device, pin_store: PinStore | None = None) -> DriverContext:
+    def context_for(self, device: Device, pin_store: PinStore | None = None) -> DriverContext:
+        """The driver context of `device` with its profile and this scan's transports."""
         profile_name = device.credentials or self.default_credentials
         return DriverContext(
             device=device,
@@ -364,7 +365,7 @@ class ScanEngine:
         except LookupError as exc:
             return self._failed(device, name, started, "no_driver", str(exc))
         pins = _PinGate(self.pin_store) if self.pin_store is not None else None
-        driver = driver_cls(self._context(device, pins))
+        driver = driver_cls(self.context_for(device, pins))
         try:
             async with asyncio.timeout(self.options.device_budget):
                 facts = await self._with_retries(driver.identify)

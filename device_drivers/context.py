@@ -49,6 +49,10 @@ class DriverContext:
     ca_bundle: str | None = None
     insecure: bool = False
     pin_store: PinStore | None = None
+    snmp_answers: bool = False
+    """SNMP is known to answer with `snmp_credentials` (discovery identified the device that
+    way, the default community included): SNMP look-ups such as the MAC use that access."""
+    snmp_credentials: CredentialProfile | None = None
 
     @property
     def host(self) -> str:
@@ -77,7 +81,7 @@ class DriverContext:
         return SnmpTarget(
             host=self.host,
             port=self.device.ports.snmp or 161,
-            credentials=self.credentials,
+            credentials=self.snmp_credentials if self.snmp_answers else self.credentials,
             timeout=self.timeouts.snmp,
             retries=self.timeouts.snmp_retries,
         )
@@ -96,7 +100,13 @@ class DriverContext:
             timeout=self.timeouts.http,
         )
 
-    def ssh_target(self, *, prompt: str = "-> ", pacing: float = 0.0) -> SshTarget:
+    def ssh_target(
+        self,
+        *,
+        prompt: str | None = "-> ",
+        pacing: float = 0.0,
+        complete: Callable[[str], bool] | None = None,
+    ) -> SshTarget:
         creds = self.credentials
         password = creds.ssh_password.get_secret_value() if creds and creds.ssh_password else None
         return SshTarget(
@@ -109,4 +119,5 @@ class DriverContext:
             timeout=self.timeouts.ssh,
             prompt=prompt,
             pacing=pacing,
+            complete=complete,
         )

@@ -20,6 +20,7 @@ from device_drivers.poly._common import SnmpIdentityMixin, device_op, rejected
 from device_drivers.poly.parsing import (
     facts,
     facts_from_whoami,
+    gs_reply_complete,
     parse_whoami,
     raise_for_gs_error,
 )
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 PACING_S = 0.2
 """~200 ms between commands [R: manualslib Group Series p.109; AVI-SPL commandsCooldownDelay]."""
+
+
+def _reply_complete(text: str) -> bool:
+    """Documented terminators, error lines and the `whoami` block end, or the modeled one."""
+    return gs_reply_complete(text) or modeled.reply_complete(text)
 
 
 class PolycomGsDriver(SnmpIdentityMixin):
@@ -45,13 +51,21 @@ class PolycomGsDriver(SnmpIdentityMixin):
         self._lock = asyncio.Lock()
         self._session: SshSession | None = None
 
+    def abilities(self) -> frozenset[Capability]:
+        """Without an SSH login only identity over SNMP: option keys need the command API."""
+        if self.has_ssh_credentials():
+            return self.capabilities
+        return frozenset({Capability.IDENTIFY}) if self.has_snmp() else frozenset()
+
     async def _open(self) -> SshSession:
         if self._session is None:
             if not self.has_ssh_credentials():  # e.g. a codec found and identified over SNMP
                 raise NotSupported(
                     "the Group Series API needs an SSH login; the credential profile has none"
                 )
-            target = self.ctx.ssh_target(prompt=modeled.PROMPT, pacing=PACING_S)
+            target = self.ctx.ssh_target(
+                prompt=modeled.PROMPT, pacing=PACING_S, complete=_reply_complete
+            )
             self._session = await self._ssh().open(target)
         return self._session
 
@@ -67,14 +81,14 @@ class PolycomGsDriver(SnmpIdentityMixin):
 
     @device_op
     async def identify(self) -> DeviceFacts:
-        if self.has_ssh_credentials():
+        if self.has_ssh_credentials() or not self.has_snmp():
             async with self._lock:
                 banner = (await self._open()).banner
             if "Serial Number" not in parse_whoami(banner):
                 banner = await self._command("whoami")
                 raise_for_gs_error(banner, "whoami")
             found = facts_from_whoami(banner)
-        elif self.has_snmp():
+        else:  # no SSH login: SNMP-only abilities (identity; option keys need the API)
             ident = await self.snmp_identity()
             found = facts(
                 serial=ident.serial,
@@ -84,8 +98,6 @@ class PolycomGsDriver(SnmpIdentityMixin):
                 system_name=ident.sys_name,
                 what="POLYCOM-ENDPOINT-MIB identity",
             )
-        else:
-            raise NotSupported("no SSH credentials and no SNMP access to read the identity")
         mac = await self.snmp_mac()
         return found.model_copy(update={"mac": mac}) if mac else found
 

@@ -8,7 +8,8 @@ was found (poly-device-apis.md 2.3). Modeled here, and agreed with the simulator
 * `optionkey apply <key>` (modeled) → `optionkey <feature> active <YYYY-MM-DD>`, or one error
   line: `error: invalid option key` (malformed or tampered), `error: option key is for another
   system`, `error: option key has expired`, `error: option not supported on this model`.
-* The API prompt `-> ` after each reply (the public sources do not show it).
+* The API prompt `-> ` after each reply (the public sources do not show it). It is optional:
+  a device that prints none is read by the documented terminators and idle time.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ MODELED_CALLS: Mapping[str, str] = MappingProxyType(
         "session": f"SSH API prompt {PROMPT!r} (modeled)",
     }
 )
+
+
+LIST_END = "optionkey end"
+
+
+def reply_complete(text: str) -> bool:
+    """The modeled terminator: an `optionkey list` reply ends with `optionkey end`."""
+    return text.rstrip().lower().endswith(LIST_END)
 
 
 def apply_command(key: str) -> str:
@@ -67,7 +76,7 @@ def parse_option_line(line: str) -> LicenseStatus | None:
 def parse_option_list(reply: str) -> list[LicenseStatus]:
     """The `optionkey list` reply, which must end with `optionkey end`."""
     lines = [line.strip() for line in reply.replace("\r", "\n").split("\n") if line.strip()]
-    if "optionkey end" not in lines:
+    if LIST_END not in lines:
         raise MalformedReply(f"`{LIST_COMMAND}`: reply without `optionkey end`")
     return [status for line in lines if (status := parse_option_line(line)) is not None]
 
