@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from device_drivers.context import DriverContext
-from device_drivers.errors import MalformedReply
+from device_drivers.errors import MalformedReply, NotSupported
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
 
 
@@ -50,6 +50,13 @@ class DeviceDriver(ABC):
     @abstractmethod
     async def apply_activation(self, feature: str, key: str) -> ApplyResult:
         """Install an activation key for `feature`; raises ActivationRejected with the reason."""
+
+    activation_reads: ClassVar[bool] = False
+    """Whether `apply_activation` starts with reads worth probing (`read_for_activation`)."""
+
+    async def read_for_activation(self) -> str:
+        """Run the read-only calls `apply_activation` starts with; say what they found."""
+        raise NotSupported(f"{self.name} reads nothing before an activation")
 
     def abilities(self) -> frozenset[Capability]:
         """What this instance can do with the access it was given (a subset of capabilities)."""

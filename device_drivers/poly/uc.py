@@ -61,6 +61,14 @@ class PolyUcDriver(PolyDriver):
     async def _license_info(self) -> uc_modeled.LicenseInfo:
         return uc_modeled.parse_license_info(await self._call("GET", uc_modeled.LICENSE_INFO_PATH))
 
+    activation_reads = True
+
+    @device_op
+    async def read_for_activation(self) -> str:
+        """The provisioning server the license file would go to (documented network/info)."""
+        prov = parse_uc_prov_server(await self._call("GET", NETWORK_INFO_PATH))
+        return f"provisioning server {prov}"
+
     @device_op
     async def read_licenses(self) -> list[LicenseStatus]:
         return (await self._license_info()).features
