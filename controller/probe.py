@@ -256,13 +256,22 @@ class RecordingSsh:
         """The wrapped client is closed by its owner."""
 
 
-def modeled_matcher(modeled_calls: Mapping[str, str]) -> Callable[[str], bool]:
-    """Whether a call is one the driver declares modeled (its text appears in a description
-    that says "(modeled")."""
+def modeled_matcher(
+    modeled_calls: Mapping[str, str], params: Mapping[str, Any] | None = None
+) -> Callable[[str], bool]:
+    """Whether a call is one the driver declares modeled: its text appears in a description
+    that says "(modeled", or it uses a route or command of the modeled parameters in force."""
     described = [text for text in modeled_calls.values() if "(modeled" in text]
+    routes = [
+        str(value).split("{", 1)[0].strip()
+        for key, value in (params or {}).items()
+        if key.endswith(("_path", "_command")) and str(value).strip()
+    ]
 
     def modeled(call: str) -> bool:
-        return any(call in text for text in described)
+        if any(call in text for text in described):
+            return True
+        return any(call == route or call.endswith(f" {route}") for route in routes)
 
     return modeled
 
@@ -313,7 +322,7 @@ async def probe_device(
         driver=driver.name,
         abilities=sorted(c.value for c in driver.abilities()),
         modeled_calls=dict(driver.modeled_calls),
-        settings=dict(settings or {}),
+        settings=dict(settings) if settings is not None else driver.params.model_dump(),
     )
 
     async def identify() -> str:

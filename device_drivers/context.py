@@ -7,8 +7,9 @@ connection pool whatever the number of devices.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from device_drivers.errors import NotSupported
 from device_drivers.transports import (
@@ -53,6 +54,8 @@ class DriverContext:
     """SNMP is known to answer with `snmp_credentials` (discovery identified the device that
     way, the default community included): SNMP look-ups such as the MAC use that access."""
     snmp_credentials: CredentialProfile | None = None
+    modeled: Mapping[str, Any] | None = None
+    """The driver's modeled parameters; None: the config file's `[drivers.<name>]` (or defaults)."""
 
     @property
     def host(self) -> str:

@@ -43,7 +43,7 @@ def probe(
     )
 
     async def go() -> ProbeReport:
-        async with cli.store() as store:
+        async with cli.store() as store:  # also puts [drivers.<name>] parameters in force
             device = await store.get_device(device_id)
             creds = CredentialStore(store.engine, SecretBox.from_environment())
             profiles = await load_profiles(creds, [device], credentials)
@@ -54,7 +54,7 @@ def probe(
             engine = ScanEngine(
                 registry, transports, profiles, options=options, default_credentials=credentials
             )
-            log = CallLog(modeled_matcher(driver_cls.modeled_calls))
+            log = CallLog(modeled_matcher(driver_cls.modeled_calls, driver_cls.params_in_force()))
             driver = driver_cls(recording_context(engine.context_for(device), log))
             return await probe_device(driver, log)
         finally:
@@ -86,6 +86,9 @@ def render(cli: CliContext, report: ProbeReport, output: OutputFormat) -> None:
     ]
     title = f"probe {report.serial} at {report.host or '?'} with {report.driver}"
     emit_rows(rows, COLUMNS, output, console=cli.out, title=title)
+    if report.settings:
+        in_force = ", ".join(f"{k} = {v!r}" for k, v in report.settings.items())
+        cli.info(escape(f"modeled parameters in force ([drivers.{report.driver}]): {in_force}"))
     if report.ok:
         cli.info(f"{report.serial}: every call {report.driver} needs answered")
         return

@@ -17,6 +17,7 @@ from controller.scan import ScanEngine, ScanOptions, ScanResult, open_transports
 from controller.scan_recorder import ScanRecorder
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
+from inventory.catalog import family_for_model, unknown_model_warning
 from inventory.credential_store import CredentialStore, ProfileNotFound
 from inventory.models import CredentialProfile, Device
 from inventory.observation_store import ObservationStore
@@ -228,6 +229,11 @@ def report(cli: CliContext, results: Sequence[ScanResult], output: OutputFormat)
     counts = summarize(results)
     parts = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     cli.info(f"scanned {len(results)} device(s): {parts or 'nothing to scan'}")
+    unknown = sorted(
+        {m for r in results if r.facts and (m := r.facts.model) and family_for_model(m) is None}
+    )
+    for model in unknown:
+        cli.warn(unknown_model_warning(model))
     unread = counts.get("license_unread", 0)
     if unread:
         cli.warn(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import ModuleType
 from typing import ClassVar
 
 from device_drivers.base import Capability
@@ -33,11 +34,6 @@ PACING_S = 0.2
 """~200 ms between commands [R: manualslib Group Series p.109; AVI-SPL commandsCooldownDelay]."""
 
 
-def _reply_complete(text: str) -> bool:
-    """Documented terminators, error lines and the `whoami` block end, or the modeled one."""
-    return gs_reply_complete(text) or modeled.reply_complete(text)
-
-
 class PolycomGsDriver(SnmpIdentityMixin):
     """Group Series / HDX: one SSH API session per driver instance, one command at a time."""
 
@@ -45,6 +41,10 @@ class PolycomGsDriver(SnmpIdentityMixin):
     families: ClassVar[frozenset[str]] = frozenset({"gs"})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     modeled_calls = modeled.MODELED_CALLS
+    params_model = modeled.Params
+    params: modeled.Params
+    modeled: ClassVar[ModuleType] = modeled
+    """The module of modeled calls: a plugin subclass may replace it outright."""
 
     def __init__(self, context: DriverContext) -> None:
         super().__init__(context)
@@ -57,6 +57,13 @@ class PolycomGsDriver(SnmpIdentityMixin):
             return self.capabilities
         return frozenset({Capability.IDENTIFY}) if self.has_snmp() else frozenset()
 
+    def _reply_complete(self, text: str) -> bool:
+        """Documented terminators, error lines and the `whoami` block end, or the modeled one."""
+        return gs_reply_complete(text) or bool(self.modeled.reply_complete(text, self.params))
+
+    def license_call(self) -> tuple[str, bool]:
+        return f"SSH `{self.params.list_command}`", True
+
     async def _open(self) -> SshSession:
         if self._session is None:
             if not self.has_ssh_credentials():  # e.g. a codec found and identified over SNMP
@@ -64,7 +71,7 @@ class PolycomGsDriver(SnmpIdentityMixin):
                     "the Group Series API needs an SSH login; the credential profile has none"
                 )
             target = self.ctx.ssh_target(
-                prompt=modeled.PROMPT, pacing=PACING_S, complete=_reply_complete
+                prompt=self.params.prompt or None, pacing=PACING_S, complete=self._reply_complete
             )
             self._session = await self._ssh().open(target)
         return self._session
@@ -103,18 +110,21 @@ class PolycomGsDriver(SnmpIdentityMixin):
 
     @device_op
     async def read_licenses(self) -> list[LicenseStatus]:
-        reply = await self._command(modeled.LIST_COMMAND)
-        raise_for_gs_error(reply, modeled.LIST_COMMAND)
-        return modeled.parse_option_list(reply)
+        command = self.params.list_command
+        reply = await self._command(command)
+        raise_for_gs_error(reply, command)
+        licenses: list[LicenseStatus] = self.modeled.parse_option_list(reply, self.params)
+        return licenses
 
     @device_op
     async def apply_activation(self, feature: str, key: str) -> ApplyResult:
         try:
-            command = modeled.apply_command(key)
+            command: str = self.modeled.apply_command(key, self.params)
         except ValueError as exc:
             raise rejected(feature, f"malformed key: {exc}") from None
         reply = await self._command(command)
-        status, error = modeled.parse_apply_reply(reply)
+        parsed: tuple[LicenseStatus | None, str | None] = self.modeled.parse_apply_reply(reply)
+        status, error = parsed
         if error is not None:
             if "busy" in error.lower():
                 raise DeviceBusy(f"optionkey apply: {error}")

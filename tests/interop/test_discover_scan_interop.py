@@ -227,7 +227,7 @@ def test_discovery_outcomes_tell_silent_refused_and_unrecognised_apart(
 
 
 def test_health_is_unknown_for_each_naming_the_call_and_probe_names_it_too(
-    snmpd: Peer, sshd: Sshd, nginx: Nginx, db: str
+    snmpd: Peer, sshd: Sshd, nginx: Nginx, db: str, tmp_path: Path
 ) -> None:
     udp, tcp = closed_ports()
     discover(db, None, snmp=snmpd.port, https=tcp, ssh=tcp)
@@ -262,6 +262,22 @@ def test_health_is_unknown_for_each_naming_the_call_and_probe_names_it_too(
     assert text.code == 3
     assert "polyfleet probe" in text.stdout
 
+    # A site whose policy declares that model unlicensed: that device is OK, and says why.
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[licensing]\nno_licensed_features = [{ pattern = "Trio*", reason = "no options" }]\n'
+    )
+    config = tmp_path / "polyfleet.toml"
+    config.write_text(f'policy = "{policy}"\n')
+    declared = polyfleet(db, "--config", str(config), "health", "--format", "json")
+    assert declared.code == 3  # the two Group Series are still UNKNOWN
+    uc = next(d for d in declared.json()["devices"] if d["serial"] == UC_SERIAL)
+    assert (uc["status"], uc["reason"]) == (
+        "OK",
+        f"model 'Trio 8800' has no licensed features (policy {policy}, pattern 'Trio*': no"
+        " options)",
+    )
+
     probed = polyfleet(db, "probe", UC_SERIAL, "-o", "json")
     assert probed.code == 1, probed.stderr
     report = probed.json()
@@ -280,3 +296,36 @@ def test_health_is_unknown_for_each_naming_the_call_and_probe_names_it_too(
     assert "SSH optionkey list" in table.stdout
     assert "MODELED" in table.stdout
     assert "error: command not found" in table.stderr  # the failing call, named
+
+
+def test_probe_and_drivers_list_show_the_modeled_values_the_config_file_sets(
+    nginx: Nginx, db: str, tmp_path: Path
+) -> None:
+    udp, tcp = closed_ports()
+    discover(db, "uc", snmp=udp, https=nginx.peer.port, ssh=tcp)
+    config = tmp_path / "polyfleet.toml"
+    config.write_text('[drivers.poly-uc]\nlicense_info_path = "/api/v1/mgmt/license/status"\n')
+
+    probed = polyfleet(db, "--config", str(config), "probe", UC_SERIAL, "-o", "json")
+    assert probed.code == 1
+    report = probed.json()
+    assert report["settings"]["license_info_path"] == "/api/v1/mgmt/license/status"
+    [failed] = [c for c in report["calls"] if c["conclusion"].startswith("FAILED")]
+    assert (failed["call"], failed["modeled"]) == ("GET /api/v1/mgmt/license/status", True)
+    assert failed["answer"].startswith("HTTP 404")
+
+    listed = polyfleet(db, "--config", str(config), "drivers", "list", "-o", "json")
+    params = {row["name"]: row["modeled_params"] for row in listed.json()}
+    assert params["poly-uc"]["license_info_path"] == "/api/v1/mgmt/license/status"
+    assert params["polycom-gs"] == {
+        "prompt": "-> ",
+        "list_command": "optionkey list",
+        "list_end": "optionkey end",
+        "apply_command": "optionkey apply {key}",
+    }
+    assert params["poly-videoos"] == {"options_path": "/rest/system/options"}
+
+    config.write_text('[drivers.polycom-gs]\nlist_cmd = "options"\n')
+    wrong = polyfleet(db, "--config", str(config), "probe", UC_SERIAL)
+    assert wrong.code == 2
+    assert "[drivers.polycom-gs] list_cmd: Extra inputs are not permitted" in wrong.stderr
