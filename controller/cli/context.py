@@ -78,8 +78,7 @@ class CliContext:
                 self._settings = load_settings(self.config)
             except ConfigError as exc:
                 fail(str(exc), ExitCode.UNUSABLE_INPUT)
-            if self._settings.drivers:
-                _configure_drivers(self._settings.drivers)
+            _configure_drivers(self._settings.drivers)
         return self._settings
 
     def db_url(self) -> str | None:
@@ -117,7 +116,11 @@ class CliContext:
 def _configure_drivers(sections: dict[str, dict[str, Any]]) -> None:
     """Put the config file's `[drivers.<name>]` modeled parameters in force, or exit 2 naming
     the driver and key that are wrong."""
-    from device_drivers.modeled_settings import ModeledSettingsError, configure
+    from device_drivers.modeled_settings import ModeledSettingsError, configure, reset
+
+    reset()  # an earlier command in this process (tests, the API) must not leave its values
+    if not sections:
+        return
     from device_drivers.registry import DriverRegistry, DriverRegistryError
 
     try:
