@@ -257,10 +257,10 @@ def classify(
 
 
 def unread_reason(serial: str, read: LicenseRead) -> str:
-    """`license state not read: <call> (modeled) answered <detail>; run polyfleet probe ...`."""
+    """`license state not read: <call> (modeled call): <what came back>; run polyfleet probe`."""
     modeled = " (modeled call)" if read.modeled else ""
     return (
-        f"license state not read: {read.call or 'license read'}{modeled} answered"
+        f"license state not read: {read.call or 'license read'}{modeled}:"
         f" {read.detail or 'nothing usable'}; run `polyfleet probe {serial}`"
     )
 

@@ -243,12 +243,12 @@ def test_health_is_unknown_for_each_naming_the_call_and_probe_names_it_too(
     assert (data["status"], data["counts"]["UNKNOWN"]) == ("UNKNOWN", 3)
     reasons = {d["serial"]: d["reason"] for d in data["devices"]}
     assert reasons == {
-        SNMPD_SERIAL: f"license state not read: {GS_LIST} (modeled call) answered the Group"
+        SNMPD_SERIAL: f"license state not read: {GS_LIST} (modeled call): the Group"
         " Series API needs an SSH login; the credential profile has none;"
         f" run `polyfleet probe {SNMPD_SERIAL}`",
-        SSHD_SERIAL: f"license state not read: {GS_LIST} (modeled call) answered error: command"
+        SSHD_SERIAL: f"license state not read: {GS_LIST} (modeled call): error: command"
         f" not found; run `polyfleet probe {SSHD_SERIAL}`",
-        UC_SERIAL: f"license state not read: {UC_LICENSE} (modeled call) answered HTTP 404"
+        UC_SERIAL: f"license state not read: {UC_LICENSE} (modeled call): HTTP 404"
         " (REST API disabled, or no such route on this firmware);"
         f" run `polyfleet probe {UC_SERIAL}`",
     }

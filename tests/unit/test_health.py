@@ -311,7 +311,7 @@ def test_reached_but_license_state_not_read_is_unknown_naming_the_call_and_probe
     # The VVX answered its identity but 404'd the license call: nothing read is never OK.
     assert check(device(), status(read=UNREAD)) == (
         Health.UNKNOWN,
-        "license state not read: GET /api/v1/mgmt/license/info (modeled call) answered HTTP 404;"
+        "license state not read: GET /api/v1/mgmt/license/info (modeled call): HTTP 404;"
         " run `polyfleet probe SN1`",
     )
 
@@ -351,7 +351,7 @@ def test_every_format_says_why_the_license_state_was_not_read() -> None:
     assert fleet.status is Health.UNKNOWN
     [row] = json.loads(render_json(fleet))["devices"]
     assert row["status"] == "UNKNOWN"
-    assert "GET /api/v1/mgmt/license/info (modeled call) answered HTTP 404" in row["reason"]
+    assert "GET /api/v1/mgmt/license/info (modeled call): HTTP 404" in row["reason"]
     assert row["license_read"] == UNREAD.to_json()
     nagios = render_nagios(fleet).splitlines()
     assert nagios[0].startswith("POLYFLEET UNKNOWN - 1 unknown of 1 device |")
