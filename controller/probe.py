@@ -285,9 +285,14 @@ def recording_context(context: DriverContext, log: CallLog) -> DriverContext:
 
 
 async def _operation(
-    report: ProbeReport, log: CallLog, name: str, run: Callable[[], Awaitable[str]]
+    report: ProbeReport,
+    log: CallLog,
+    name: str,
+    run: Callable[[], Awaitable[str]],
+    named: tuple[str, bool] | None = None,
 ) -> None:
-    """Run one read-only operation; its outcome becomes the conclusion of its calls."""
+    """Run one read-only operation; its outcome becomes the conclusion of its calls. `named`
+    (call, modeled) names the call in the table when the driver could not even make it."""
     log.operation = name
     first = len(log.calls)
     try:
@@ -306,8 +311,8 @@ async def _operation(
         else:
             call.conclusion = "answered"
     if not mine:  # the driver refused before any call (no access for it)
-        log.operation = name
-        log.add(f"({name})", False, "not attempted", modeled_key="")
+        text, modeled = named if named is not None else (f"({name})", False)
+        log.calls.append(ProbedCall(name, text, modeled, False, "not attempted"))
         log.calls[-1].conclusion = ("ok: " if ok else "FAILED: ") + detail
 
 
@@ -340,7 +345,7 @@ async def probe_device(
 
     try:
         await _operation(report, log, "identify", identify)
-        await _operation(report, log, "read_licenses", read_licenses)
+        await _operation(report, log, "read_licenses", read_licenses, driver.license_call())
         if driver.activation_reads:
             await _operation(
                 report, log, "apply_activation (reads only)", driver.read_for_activation

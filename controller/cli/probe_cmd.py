@@ -94,11 +94,17 @@ def render(cli: CliContext, report: ProbeReport, output: OutputFormat) -> None:
         return
     for call in report.failing_calls():
         kind = "modeled" if call.modeled else "documented"
-        cli.warn(escape(f"{call.operation}: {call.call} ({kind}) answered {call.answer!r}"))
-    if any(c.modeled for c in report.failing_calls()):
+        if call.answered:
+            said = f"answered {call.answer!r}"
+        else:
+            said = f"could not be made: {call.conclusion.removeprefix('FAILED: ')}"
+        cli.warn(escape(f"{call.operation}: {call.call} ({kind}) {said}"))
+    if any(c.modeled and c.answered for c in report.failing_calls()):
         cli.warn(
-            "a modeled call failed: polyfleet guessed this interface (no public source documents"
-            " it); set what your devices really answer under [drivers."
-            f"{report.driver}] in the config file, or install a driver plugin (README: Bringing"
-            " up real hardware)"
+            escape(
+                "a modeled call failed: polyfleet guessed this interface (no public source"
+                f" documents it); set what your devices really answer under [drivers."
+                f"{report.driver}] in the config file, or install a driver plugin (README:"
+                " Bringing up real hardware)"
+            )
         )

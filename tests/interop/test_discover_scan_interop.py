@@ -296,6 +296,17 @@ def test_health_is_unknown_for_each_naming_the_call_and_probe_names_it_too(
     assert "SSH optionkey list" in table.stdout
     assert "MODELED" in table.stdout
     assert "error: command not found" in table.stderr  # the failing call, named
+    assert "under [drivers.polycom-gs] in the config file" in table.stderr
+
+    # Over SNMP only: identity and MAC read, the modeled list call could not even be made.
+    snmp_only = polyfleet(db, "probe", SNMPD_SERIAL, "-o", "json")
+    assert snmp_only.code == 1
+    *identify, listing = snmp_only.json()["calls"]
+    assert identify[-1]["call"].startswith("SNMP WALK hardware_nic_mac_column")
+    assert identify[-1]["conclusion"].startswith(f"ok: serial {SNMPD_SERIAL}")
+    assert "MAC 0004f2123456, product group video" in identify[-1]["conclusion"]
+    assert (listing["call"], listing["modeled"], listing["answered"]) == (GS_LIST, True, False)
+    assert "needs an SSH login" in listing["conclusion"]
 
 
 def test_probe_and_drivers_list_show_the_modeled_values_the_config_file_sets(
