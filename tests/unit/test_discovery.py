@@ -306,3 +306,18 @@ async def test_port_overrides_are_probed_and_kept_standard_ports_stay_blank() ->
     assert network.probes[0][3] == ports
     assert found.ports == DevicePorts(snmp=1161, ssh=2222)  # 443 is standard: not recorded
     assert device_from_discovery(found, site=None).ports == DevicePorts(snmp=1161, ssh=2222)
+
+
+async def test_a_found_device_with_a_model_the_catalogue_lacks_carries_a_warning() -> None:
+    network = FakeNetwork(
+        devices={
+            "192.0.2.1": {"poly-uc": answers("0004F2000001", "VVX 9999 Prototype")},
+            "192.0.2.2": {"poly-uc": answers("0004F2000002", "VVX_411")},
+        }
+    )
+    unknown, known = await discover(network, "192.0.2.1", "192.0.2.2")
+    assert unknown.outcome is Outcome.FOUND
+    assert unknown.warning is not None
+    assert "'VVX 9999 Prototype' is not in polyfleet's catalogue" in unknown.warning
+    assert "[[product_groups]]" in unknown.warning  # and how to map it
+    assert known.warning is None
