@@ -35,7 +35,12 @@ from device_drivers.models import DeviceFacts
 from device_drivers.poly.infra import REST_PORT as INFRA_REST_PORT
 from device_drivers.registry import DriverRegistry
 from device_drivers.transports import SnmpScalar
-from inventory.catalog import DriverName, product_group_for_model
+from inventory.catalog import (
+    DriverName,
+    family_for_model,
+    product_group_for_model,
+    unknown_model_warning,
+)
 from inventory.models import CredentialProfile, Device, DevicePorts
 
 MAX_ADDRESSES = 65_536
@@ -65,8 +70,11 @@ class Outcome(StrEnum):
     CREDENTIALS_REFUSED = "credentials_refused"
     UNIDENTIFIED = "unidentified"
     """It answers as a Poly device but did not report its serial number (not added)."""
-    NOT_POLY = "not_poly"
+    NOT_RECOGNISED = "not_recognised"
+    """A transport answered, but not as any device we know; `detail` says what was seen."""
+    NOT_POLY = "not_recognised"  # the earlier name of NOT_RECOGNISED
     SILENT = "silent"
+    """No transport answered at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,8 @@ class Discovered:
     credentials: str | None = None
     ports: DevicePorts = field(default_factory=DevicePorts)
     """The non-standard ports it was found on (recorded in inventory, used by scans)."""
+    warning: str | None = None
+    """Something the user should act on, e.g. a model the catalogue does not know."""
 
 
 def expand_targets(specs: Sequence[str]) -> list[str]:
@@ -127,6 +137,14 @@ def _text(values: Mapping[str, SnmpScalar], oid: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+@dataclass(frozen=True, slots=True)
+class SnmpAccess:
+    """The SNMP access that got an answer from an address, and what the answer said."""
+
+    profile: CredentialProfile | None
+    seen: str
+
+
 class Discoverer:
     """Probes addresses with the shared transports and the registered drivers."""
 
@@ -162,7 +180,11 @@ class Discoverer:
         return f"DISCOVER-{address}".upper()
 
     def _context(
-        self, address: str, profile: CredentialProfile | None, driver: str | None = None
+        self,
+        address: str,
+        profile: CredentialProfile | None,
+        driver: str | None = None,
+        snmp: SnmpAccess | None = None,
     ) -> DriverContext:
         # A placeholder record: the serial is unknown until the device says it.
         probe = Device(
@@ -175,6 +197,8 @@ class Discoverer:
             http=self.transports.http,
             ssh=self.transports.ssh,
             timeouts=self.timeouts,
+            snmp_answers=snmp is not None,
+            snmp_credentials=snmp.profile if snmp is not None else None,
         )
 
     async def discover(self, addresses: Sequence[str]) -> list[Discovered]:
@@ -186,11 +210,13 @@ class Discoverer:
 
         return list(await asyncio.gather(*(one(a) for a in addresses)))
 
-    async def _snmp_detection(self, address: str) -> tuple[Detection | None, bool]:
-        """(detection, answered) from MIB-II + POLYCOM-ENDPOINT-MIB identity, per profile."""
+    async def _snmp_detection(self, address: str) -> tuple[Detection | None, SnmpAccess | None]:
+        """(detection, the SNMP access that answered) from MIB-II + POLYCOM-ENDPOINT-MIB
+        identity, per profile (a profile without SNMP settings asks with the default
+        community); that access is then used for SNMP look-ups such as the MAC."""
         snmp = self.transports.snmp
         if snmp is None:
-            return None, False
+            return None, None
         for profile in self.profiles:
             target = self._context(address, profile).snmp_target()
             try:
@@ -203,13 +229,26 @@ class Discoverer:
                 endpoint_serial=_text(values, IDENTITY_DEVICE_SERIAL_NUMBER),
                 endpoint_model=_text(values, IDENTITY_DEVICE_MODEL),
             )
-            return detection, True
-        return None, False
+            seen = ", ".join(
+                f"{name} {value!r}"
+                for name, value in (
+                    ("sysDescr", _text(values, SYS_DESCR)),
+                    ("sysObjectID", _text(values, SYS_OBJECT_ID)),
+                    ("identityDeviceModel", _text(values, IDENTITY_DEVICE_MODEL)),
+                )
+                if value
+            )
+            return detection, SnmpAccess(profile, f"SNMP: {seen or 'an empty system group'}")
+        return None, None
 
     async def _identify(
-        self, name: str, address: str, profile: CredentialProfile | None
+        self,
+        name: str,
+        address: str,
+        profile: CredentialProfile | None,
+        snmp: SnmpAccess | None = None,
     ) -> DeviceFacts:
-        driver = self.registry.get(name)(self._context(address, profile, name))
+        driver = self.registry.get(name)(self._context(address, profile, name, snmp))
         try:
             return await driver.identify()
         finally:
@@ -221,7 +260,9 @@ class Discoverer:
         Each driver is tried with every given credential profile; the one that worked is
         remembered on the device. A device that refuses all of them is reported as such.
         """
-        detection, answered = await self._snmp_detection(address)
+        detection, snmp = await self._snmp_detection(address)
+        answered = snmp is not None
+        seen: list[str] = [snmp.seen] if snmp is not None else []
         guessed = detection.driver.value if detection and detection.driver else None
         if guessed is not None and detection and detection.confidence is Confidence.CONFIDENT:
             candidates = [guessed]
@@ -234,7 +275,7 @@ class Discoverer:
         for name in candidates:
             for profile in self.profiles:
                 try:
-                    facts = await self._identify(name, address, profile)
+                    facts = await self._identify(name, address, profile, snmp)
                 except AuthenticationFailed:
                     if name not in refused_by:
                         refused_by.append(name)
@@ -242,17 +283,23 @@ class Discoverer:
                     continue
                 except DeviceError as exc:
                     errors.append(f"{name}: {exc.kind}")
-                    answered = answered or exc.kind not in ("unreachable", "timeout")
+                    # Refusing for want of access (not_supported) is no answer from the device.
+                    if exc.answered or exc.kind not in ("unreachable", "timeout", "not_supported"):
+                        answered = True
+                        seen.append(f"{name}: {exc.message}")
                     break  # another profile will not make it answer
                 if facts.serial == self.placeholder_serial(address):
                     # The driver fell back to the record's serial: the device did not say it.
                     # Another profile (e.g. one with REST credentials) may still get it.
                     no_serial = no_serial or (name, facts)
                     continue
+                warning = None
+                if facts.model and family_for_model(facts.model) is None:
+                    warning = unknown_model_warning(facts.model)
                 return Discovered(
                     address, Outcome.FOUND, name, facts,
                     credentials=profile.name if profile else None,
-                    ports=self._recorded_ports(name),
+                    ports=self._recorded_ports(name), warning=warning,
                 )  # fmt: skip
         if no_serial is not None:
             name, facts = no_serial
@@ -272,7 +319,10 @@ class Discoverer:
                 f"({tried})",
             )  # fmt: skip
         if answered:
-            return Discovered(address, Outcome.NOT_POLY, detail="; ".join(errors) or None)
+            what = "; ".join(seen) or "; ".join(errors) or "nothing usable"
+            return Discovered(
+                address, Outcome.NOT_RECOGNISED, detail=f"answered but not recognised: {what}"
+            )
         return Discovered(address, Outcome.SILENT, detail="no answer on SNMP, HTTPS or SSH")
 
     def _recorded_ports(self, driver: str) -> DevicePorts:

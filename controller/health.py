@@ -11,8 +11,10 @@ Rules per device, all problems found are named in `reason`, worst first:
 * WARNING: an active license expiring within `warn_days` (boundary included); the last good
   observation older than `max_age` (stale); the last scan failed while older licenses are known;
   a license whose state the driver could not read (`unknown`).
-* UNKNOWN: never scanned, or never reached with no license state known at all.
-* OK: otherwise.
+* UNKNOWN: never scanned, or never reached with no license state known at all; reached, but its
+  license state could not be read (the reason names the call and what came back, and points to
+  `polyfleet probe`), unless the policy declares the model has no licensed features.
+* OK: otherwise. A device is never OK because nothing could be read.
 
 Analog devices (driver `analog`, or a model of a non-networked family) cannot be reached by
 design: they are OK ("not networked: inventory only") unless stored licenses say otherwise, and
@@ -31,7 +33,7 @@ import functools
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -41,7 +43,7 @@ from typing import Any, NamedTuple, Protocol
 from rich.text import Text
 
 from inventory.catalog import DriverName, family_for_model
-from inventory.models import LicenseState
+from inventory.models import LicenseRead, LicenseState
 from inventory.safe_text import printable
 
 
@@ -115,6 +117,8 @@ class StatusLike(Protocol):
     def identity_mismatch(self) -> str | None: ...
     @property
     def licenses(self) -> Sequence[LicenseLike]: ...
+    @property
+    def license_read(self) -> LicenseRead | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,8 @@ class HealthPolicy:
     warn_days: int = 30
     max_age: timedelta = timedelta(hours=26)
     required_features: frozenset[str] = frozenset()
+    no_licensed_features: Callable[[str | None], str | None] | None = None
+    """Model → why it has no licensed features (the policy file's declaration), else None."""
 
     warn: timedelta = field(init=False, repr=False, compare=False)
 
@@ -160,6 +166,8 @@ class DeviceHealth:
     last_observed: datetime | None = None
     """The last observation that reached the device (None: never reached)."""
     licenses: tuple[LicenseLike, ...] = ()
+    license_read: LicenseRead | None = None
+    """How the last scan that reached the device fared reading its license state."""
 
     def to_json(self) -> dict[str, Any]:
         """PRODUCT.md's keys, plus site and last_observed (license detail is in the metrics)."""
@@ -171,6 +179,7 @@ class DeviceHealth:
             "reason": self.reason,
             "site": self.site,
             "last_observed": last.isoformat() if last is not None else None,
+            "license_read": self.license_read.to_json() if self.license_read else None,
         }
 
 
@@ -216,8 +225,17 @@ def classify(
         problems.append((Health.CRITICAL, f"identity mismatch: {mismatch}"))
     failed = not status.reachable or (status.error is not None and not mismatch)
     known = summary.total > 0
+    read = status.license_read
+    unread = read is not None and not read.ok and not (failed or mismatch)
+    ok_reason: str | None = None
+    if unread and read is not None:
+        declared = policy.no_licensed_features and policy.no_licensed_features(device.model)
+        if declared:
+            ok_reason = declared
+        else:
+            problems.append((Health.UNKNOWN, unread_reason(device.serial, read)))
     # A read that reached the device gave a license list (maybe empty): required features count.
-    licenses_read = known or not (failed or mismatch)
+    licenses_read = known or not (failed or mismatch or unread)
     problems += _license_problems(licenses, now, policy, check_required=licenses_read)
     last: datetime | None = status.observed_at
     if failed or mismatch:  # this observation did not read *this* device: the last one that did
@@ -234,7 +252,18 @@ def classify(
             problems.append((Health.WARNING, f"last scan failed: {why}"))
     if last is not None and now - last > policy.max_age:
         problems.append((Health.WARNING, f"last observed {_ago(now - last)}"))
-    return _verdict(device, problems, licenses, last, None, summary, now)
+    verdict = _verdict(device, problems, licenses, last, ok_reason, summary, now)
+    verdict.license_read = read
+    return verdict
+
+
+def unread_reason(serial: str, read: LicenseRead) -> str:
+    """`license state not read: <call> (modeled call): <what came back>; run polyfleet probe`."""
+    modeled = " (modeled call)" if read.modeled else ""
+    return (
+        f"license state not read: {read.call or 'license read'}{modeled}:"
+        f" {read.detail or 'nothing usable'}; run `polyfleet probe {serial}`"
+    )
 
 
 def _verdict(
@@ -408,9 +437,11 @@ def _json_line(device: DeviceHealth) -> str:
     mac = "null" if device.mac is None else q(device.mac)
     site = "null" if device.site is None else q(device.site)
     last = "null" if device.last_observed is None else f'"{device.last_observed.isoformat()}"'
+    read = "null" if device.license_read is None else _JSON.encode(device.license_read.to_json())
     return (
         f'{{"serial": {q(device.serial)}, "mac": {mac}, "status": "{device.status.value}", '
-        f'"reason": {q(device.reason)}, "site": {site}, "last_observed": {last}}}'
+        f'"reason": {q(device.reason)}, "site": {site}, "last_observed": {last}, '
+        f'"license_read": {read}}}'
     )
 
 
@@ -527,6 +558,20 @@ def render_prometheus(fleet: FleetHealth, *, duration: float | None = None) -> s
     for d in fleet.devices:
         labels = _labels(serial=d.serial, mac=d.mac, site=d.site, status=d.status.value)
         out.append(f"polyfleet_device_status{labels} 1")
+    family(
+        "polyfleet_license_read",
+        "1 when the last scan read the device's license state, 0 when the call failed.",
+    )
+    for d in fleet.devices:
+        if d.license_read is not None:
+            read = d.license_read
+            labels = _labels(
+                serial=d.serial,
+                call=read.call,
+                modeled="true" if read.modeled else "false",
+                detail=None if read.ok else read.detail,
+            )
+            out.append(f"polyfleet_license_read{labels} {1 if read.ok else 0}")
     family(
         "polyfleet_license_expiry_timestamp_seconds",
         "Unix time at which a device's feature license expires.",

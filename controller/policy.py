@@ -188,6 +188,13 @@ class EligibilityPolicy(_Section):
         return value
 
 
+class LicensingPolicy(_Section):
+    """Models declared to have no licensed features: health calls them OK when their license
+    state cannot be read (there is nothing to read), and says so in the reason."""
+
+    no_licensed_features: list[Exclusion] = Field(default_factory=list)
+
+
 class Policy(_Section):
     """A whole policy file. `source` says where it came from (for messages and quotes)."""
 
@@ -198,6 +205,7 @@ class Policy(_Section):
     sla: SlaPolicy = SlaPolicy()
     sites: dict[str, SiteInfo] = Field(default_factory=dict)
     eligibility: EligibilityPolicy = EligibilityPolicy()
+    licensing: LicensingPolicy = LicensingPolicy()
     product_groups: list[ProductGroupRule] = Field(default_factory=list)
     ppi_fees: list[PpiFee] = Field(default_factory=list)
     reactivation_fees: list[ReactivationFee] = Field(default_factory=list)
@@ -253,6 +261,20 @@ class Policy(_Section):
             if group is not None:
                 return group, f"model {device.model!r} found in the built-in catalogue"
         return None, "no model or product group recorded"
+
+    def no_licensed_features(self, model: str | None) -> str | None:
+        """Why a model has no licensed features, per `[licensing] no_licensed_features`; None
+        when the policy declares no such thing for it."""
+        if not model:
+            return None
+        for entry in self.licensing.no_licensed_features:
+            if pattern_matches(entry.pattern, model):
+                why = f": {entry.reason}" if entry.reason else ""
+                return (
+                    f"model {model!r} has no licensed features (policy {self.source}, pattern"
+                    f" {entry.pattern!r}{why})"
+                )
+        return None
 
     def group_title(self, group: ProductGroup) -> str:
         for rule in self.product_groups:

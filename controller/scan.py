@@ -21,7 +21,14 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext, PinStore, Timeouts
-from device_drivers.errors import DeviceError, DeviceTimeout, NotSupported, TrustMismatch
+from device_drivers.errors import (
+    AuthenticationFailed,
+    DeviceBusy,
+    DeviceConnectionError,
+    DeviceError,
+    DeviceTimeout,
+    TrustMismatch,
+)
 from device_drivers.models import DeviceFacts, LicenseStatus
 from device_drivers.registry import DriverRegistry
 from device_drivers.transports import (
@@ -34,7 +41,7 @@ from device_drivers.transports import (
     SshTarget,
 )
 from inventory.catalog import DriverName, family_for_model
-from inventory.models import CredentialProfile, Device, License
+from inventory.models import CredentialProfile, Device, License, LicenseRead
 from inventory.observation_store import DeviceObservation
 
 log = logging.getLogger(__name__)
@@ -146,10 +153,17 @@ class ScanResult:
     error: str | None = None
     error_kind: str | None = None
     identity_mismatch: str | None = None
+    license_read: LicenseRead | None = None
+    """Whether the license state was read (None: not attempted, e.g. identity failed)."""
 
     @property
     def ok(self) -> bool:
         return self.reachable and self.error is None
+
+    @property
+    def license_unread(self) -> bool:
+        """Reached, but its license state could not be read: never to be taken for "none"."""
+        return self.license_read is not None and not self.license_read.ok
 
     def to_json(self) -> dict[str, Any]:
         facts = self.facts
@@ -175,6 +189,7 @@ class ScanResult:
                 }
                 for lic in self.licenses or []
             ],
+            "license_read": self.license_read.to_json() if self.license_read else None,
             "observed_at": self.observed_at.isoformat(),
         }
 
@@ -207,6 +222,7 @@ class ScanResult:
             firmware=facts.firmware if facts else None,
             identity_mismatch=self.identity_mismatch,
             licenses=licenses,
+            license_read=self.license_read,
         )
 
 
@@ -228,6 +244,15 @@ def identity_mismatch(device: Device, facts: DeviceFacts) -> str | None:
     if not problems:
         return None
     return f"device at {device.host} reports " + " and ".join(problems)
+
+
+def failure_detail(exc: DeviceError, call: str) -> str:
+    """What came back, without the call's name the message may start with (it is in `call`)."""
+    text = exc.message
+    head, sep, rest = text.partition(": ")
+    if sep and head.strip("` ") and head.strip("` ") in call:
+        text = rest
+    return text if exc.kind in ("error", "not_supported") else f"{exc.kind}: {text}"
 
 
 ResultSink = Callable[[ScanResult], Awaitable[None]]
@@ -316,7 +341,8 @@ class ScanEngine:
 
         return list(await asyncio.gather(*(one(d) for d in devices)))
 
-    def _context(self, device: Device, pin_store: PinStore | None = None) -> DriverContext:
+    def context_for(self, device: Device, pin_store: PinStore | None = None) -> DriverContext:
+        """The driver context of `device` with its profile and this scan's transports."""
         profile_name = device.credentials or self.default_credentials
         return DriverContext(
             device=device,
@@ -339,7 +365,7 @@ class ScanEngine:
         except LookupError as exc:
             return self._failed(device, name, started, "no_driver", str(exc))
         pins = _PinGate(self.pin_store) if self.pin_store is not None else None
-        driver = driver_cls(self._context(device, pins))
+        driver = driver_cls(self.context_for(device, pins))
         try:
             async with asyncio.timeout(self.options.device_budget):
                 facts = await self._with_retries(driver.identify)
@@ -351,10 +377,15 @@ class ScanEngine:
                     )  # fmt: skip
                 if pins is not None:
                     await pins.release()
-                licenses = None
-                if self.options.read_licenses:
-                    licenses = await self._read_licenses(driver)
-                return ScanResult(device, name, True, datetime.now(UTC), facts, licenses)
+                if not self.options.read_licenses:
+                    return ScanResult(device, name, True, datetime.now(UTC), facts)
+                licenses, read, failure = await self._read_licenses(driver)
+                return ScanResult(
+                    device, name, True, datetime.now(UTC), facts, licenses,
+                    error=failure.message if failure else None,
+                    error_kind=failure.kind if failure else None,
+                    license_read=read,
+                )  # fmt: skip
         except TimeoutError:
             budget = self.options.device_budget
             error = DeviceTimeout(f"no complete answer within the {budget:g} s device budget")
@@ -378,11 +409,27 @@ class ScanEngine:
             if device.host:
                 self.transports.release(device.host)
 
-    async def _read_licenses(self, driver: DeviceDriver) -> list[LicenseStatus] | None:
+    async def _read_licenses(
+        self, driver: DeviceDriver
+    ) -> tuple[list[LicenseStatus] | None, LicenseRead, DeviceError | None]:
+        """(licenses, how the read went, a failure that also fails the scan of the device).
+
+        A device that answered its identity but not the license call (HTTP 404, an API error
+        line, noSuchObject) is reachable with its license state unread; a connection, busy or
+        login failure still fails the device as before."""
+        call, modeled = driver.license_call()
         try:
-            return await self._with_retries(driver.read_licenses)
-        except NotSupported:
-            return None
+            licenses = await self._with_retries(driver.read_licenses)
+        except TrustMismatch:
+            raise
+        except DeviceError as exc:
+            read = LicenseRead(
+                ok=False, call=call, detail=failure_detail(exc, call), modeled=modeled
+            )
+            fatal = isinstance(exc, DeviceConnectionError | DeviceBusy | AuthenticationFailed)
+            return None, read, exc if fatal else None
+        detail = f"{len(licenses)} feature(s) reported"
+        return licenses, LicenseRead(ok=True, call=call, detail=detail, modeled=modeled), None
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         """Retry retryable errors (busy, timeout) with jittered exponential back-off."""

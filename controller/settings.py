@@ -42,6 +42,10 @@ class PolyfleetSettings(BaseSettings):
     db: str | None = Field(default=None, description="database URL or SQLite file path")
     policy: Path | None = None
     portal: PortalSettings = PortalSettings()
+    drivers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="modeled parameters per driver: [drivers.<name>] key = value",
+    )
 
     @classmethod
     def settings_customise_sources(

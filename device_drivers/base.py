@@ -11,10 +11,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from device_drivers.context import DriverContext
-from device_drivers.errors import MalformedReply
+from device_drivers.errors import MalformedReply, NotSupported
+from device_drivers.modeled_settings import ModeledParams, configured
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
 
 
@@ -35,9 +36,19 @@ class DeviceDriver(ABC):
     capabilities: ClassVar[frozenset[Capability]]
     modeled_calls: ClassVar[Mapping[str, str]] = {}
     """Operation name → how it is modeled (device interface not in any public Poly source)."""
+    params_model: ClassVar[type[ModeledParams]] = ModeledParams
+    """Modeled parameters a site may set under `[drivers.<name>]` (defaults: the simulator's)."""
 
     def __init__(self, context: DriverContext) -> None:
         self.ctx = context
+        given = context.modeled if context.modeled is not None else configured(self.name)
+        self.params: ModeledParams = self.params_model.model_validate(dict(given))
+        """The modeled parameters in force for this device."""
+
+    @classmethod
+    def params_in_force(cls) -> dict[str, Any]:
+        """The modeled parameters the config file sets, over the defaults (`drivers list`)."""
+        return cls.params_model.model_validate(dict(configured(cls.name))).model_dump()
 
     @abstractmethod
     async def identify(self) -> DeviceFacts:
@@ -50,6 +61,25 @@ class DeviceDriver(ABC):
     @abstractmethod
     async def apply_activation(self, feature: str, key: str) -> ApplyResult:
         """Install an activation key for `feature`; raises ActivationRejected with the reason."""
+
+    activation_reads: ClassVar[bool] = False
+    """Whether `apply_activation` starts with reads worth probing (`read_for_activation`)."""
+
+    async def read_for_activation(self) -> str:
+        """Run the read-only calls `apply_activation` starts with; say what they found."""
+        raise NotSupported(f"{self.name} reads nothing before an activation")
+
+    def abilities(self) -> frozenset[Capability]:
+        """What this instance can do with the access it was given (a subset of capabilities)."""
+        return self.capabilities
+
+    def license_call(self) -> tuple[str, bool]:
+        """(call, modeled): the call `read_licenses` makes on this device, named in scan results
+        and by `probe` so a failed read says what to check on the device."""
+        described = self.modeled_calls.get("read_licenses")
+        if described:
+            return described.removesuffix(" (modeled)"), "(modeled)" in described
+        return f"{self.name} read_licenses", False
 
     async def verify(self, feature: str) -> LicenseStatus:
         """Re-read the license state of one feature after an activation."""

@@ -7,8 +7,9 @@ connection pool whatever the number of devices.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from device_drivers.errors import DeviceUnreachable, NotSupported
 from device_drivers.transports import (
@@ -51,6 +52,12 @@ class DriverContext:
     ca_bundle: str | None = None
     insecure: bool = False
     pin_store: PinStore | None = None
+    snmp_answers: bool = False
+    """SNMP is known to answer with `snmp_credentials` (discovery identified the device that
+    way, the default community included): SNMP look-ups such as the MAC use that access."""
+    snmp_credentials: CredentialProfile | None = None
+    modeled: Mapping[str, Any] | None = None
+    """The driver's modeled parameters; None: the config file's `[drivers.<name>]` (or defaults)."""
 
     @property
     def host(self) -> str:
@@ -87,7 +94,7 @@ class DriverContext:
         return SnmpTarget(
             host=self.host,
             port=self.device.ports.snmp or 161,
-            credentials=self.credentials,
+            credentials=self.snmp_credentials if self.snmp_answers else self.credentials,
             timeout=self.timeouts.snmp,
             retries=self.timeouts.snmp_retries,
         )
@@ -106,7 +113,13 @@ class DriverContext:
             timeout=self.timeouts.http,
         )
 
-    def ssh_target(self, *, prompt: str = "-> ", pacing: float = 0.0) -> SshTarget:
+    def ssh_target(
+        self,
+        *,
+        prompt: str | None = "-> ",
+        pacing: float = 0.0,
+        complete: Callable[[str], bool] | None = None,
+    ) -> SshTarget:
         creds = self.credentials
         password = creds.ssh_password.get_secret_value() if creds and creds.ssh_password else None
         return SshTarget(
@@ -119,4 +132,5 @@ class DriverContext:
             timeout=self.timeouts.ssh,
             prompt=prompt,
             pacing=pacing,
+            complete=complete,
         )

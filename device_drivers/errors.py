@@ -26,10 +26,20 @@ class DeviceError(Exception):
     retryable = False
     kind = "error"
 
-    def __init__(self, message: str, *, host: str | None = None, serial: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        serial: str | None = None,
+        answered: bool = False,
+    ) -> None:
         self.host = host
         self.serial = serial
         self.message = message
+        self.answered = answered
+        """The device did say something (a banner, part of a reply) before this went wrong:
+        discovery must not call it silent."""
         super().__init__(message)
 
     def __str__(self) -> str:

@@ -57,6 +57,9 @@ class SnmpGenericDriver(SnmpIdentityMixin):
         mac = await self.snmp_mac()
         return found.model_copy(update={"mac": mac}) if mac else found
 
+    def license_call(self) -> tuple[str, bool]:
+        return "none: snmp-generic has no license interface", False
+
     def _refuse(self) -> NoReturn:
         raise NotSupported(IDENTITY_ONLY, serial=self.ctx.device.serial)
 

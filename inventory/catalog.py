@@ -61,6 +61,9 @@ class ModelFamily:
     product_group: ProductGroup
     driver: DriverName
     networked: bool = True
+    aliases: tuple[str, ...] = ()
+    """Further model strings devices and datasheets use, recognised but never simulated
+    (`models` is what the simulator picks from, so a simulated fleet stays as it was)."""
 
 
 MODEL_FAMILIES: tuple[ModelFamily, ...] = (
@@ -77,42 +80,126 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
         ),
         ProductGroup.SOUNDPOINT_IP,
         DriverName.POLY_UC,
+        aliases=(
+            "VVX 101",
+            "VVX 150",
+            "VVX 201",
+            "VVX 300",
+            "VVX 301",
+            "VVX 310",
+            "VVX 311",
+            "VVX 400",
+            "VVX 401",
+            "VVX 410",
+            "VVX 411",
+            "VVX 500",
+            "VVX 600",
+            "VVX 1500",
+            "VVX D60",
+            "VVX D230",
+            "SoundPoint IP 301",
+            "SoundPoint IP 320",
+            "SoundPoint IP 321",
+            "SoundPoint IP 330",
+            "SoundPoint IP 331",
+            "SoundPoint IP 430",
+            "SoundPoint IP 450",
+            "SoundPoint IP 501",
+            "SoundPoint IP 560",
+            "SoundPoint IP 601",
+            "SoundPoint IP 650",
+            "SoundPoint IP 670",
+            "SPIP 335",
+            "SPIP 550",
+        ),
     ),
     ModelFamily(
         "trio",
         ("Trio 8300", "Trio 8500", "Trio 8800", "SoundStation IP 5000", "SoundStation IP 6000"),
         ProductGroup.SOUNDSTATION_IP,
         DriverName.POLY_UC,
+        aliases=(
+            "Trio C60",
+            "Trio Visual+",
+            "Trio VisualPro",
+            "RealPresence Trio 8800",
+            "RealPresence Trio 8500",
+            "SoundStation IP 4000",
+            "SoundStation IP 7000",
+            "SSIP 5000",
+            "SSIP 6000",
+            "SSIP 7000",
+        ),
     ),
     ModelFamily(
         "ccx",
         ("CCX 400", "CCX 500", "CCX 600", "Edge E320", "Edge E450"),
         ProductGroup.SOUNDPOINT_IP,
         DriverName.POLY_UC,
+        aliases=(
+            "CCX 350",
+            "CCX 505",
+            "CCX 700",
+            "Edge E100",
+            "Edge E220",
+            "Edge E300",
+            "Edge E350",
+            "Edge E400",
+            "Edge E500",
+            "Edge E550",
+            "Edge B10",
+            "Edge B20",
+            "Edge B30",
+        ),
     ),
     ModelFamily(
         "studiox",
         ("Studio X30", "Studio X50", "Studio X70", "G7500"),
         ProductGroup.VIDEO,
         DriverName.POLY_VIDEOOS,
+        aliases=("Studio X52", "Studio X72", "Studio G62", "StudioX30", "StudioX50", "StudioX70"),
     ),
     ModelFamily(
         "gs",
         ("Group Series 300", "Group Series 500", "Group Series 700", "HDX 7000", "HDX 8000"),
         ProductGroup.VIDEO,
         DriverName.POLYCOM_GS,
+        aliases=(
+            "Group Series 310",
+            "Group Series 550",
+            "Group300",
+            "Group310",
+            "Group500",
+            "Group550",
+            "Group700",
+            "RealPresence Group 300",
+            "RealPresence Group 310",
+            "RealPresence Group 500",
+            "RealPresence Group 550",
+            "RealPresence Group 700",
+            "HDX 4000",
+            "HDX 4500",
+            "HDX 6000",
+            "HDX 9000",
+            "HDX 9001",
+            "HDX 9002",
+            "HDX 9004",
+            "HDX 9006",
+        ),
     ),
     ModelFamily(
         "dma",
         ("RealPresence DMA 7000",),
         ProductGroup.NETWORK,
         DriverName.POLY_INFRA,
+        aliases=("RealPresence DMA", "DMA 7000", "DMA Virtual Edition", "RealPresence DMA VE"),
     ),
     ModelFamily(
         "rprm",
         ("RealPresence Resource Manager", "Clariti Manager"),
         ProductGroup.NETWORK,
         DriverName.POLY_INFRA,
+        aliases=("RPRM", "Clariti", "RealPresence Resource Manager Virtual Edition"),
     ),
     ModelFamily(
         "analog",
@@ -120,6 +207,13 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
         ProductGroup.SOUNDSTATION,
         DriverName.ANALOG,
         networked=False,
+        aliases=(
+            "SoundStation 2W",
+            "SoundStation EX",
+            "SoundStation Premier",
+            "SoundPoint Pro SE-220",
+            "VoiceStation 500",
+        ),
     ),
 )
 
@@ -134,9 +228,16 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", text.lower())
 
 
-_MODEL_INDEX: dict[str, ModelFamily] = {
-    _squash(model): family for family in MODEL_FAMILIES for model in family.models
-}
+_MODEL_INDEX: dict[str, ModelFamily] = dict(
+    sorted(
+        (
+            (_squash(model), family)
+            for family in MODEL_FAMILIES
+            for model in (*family.models, *family.aliases)
+        ),
+        key=lambda item: -len(item[0]),  # longest first: "VVX 1500" before "VVX 150"
+    )
+)
 
 
 def family_for_model(model: str) -> ModelFamily | None:
@@ -149,6 +250,16 @@ def family_for_model(model: str) -> ModelFamily | None:
         if key and key in squashed:
             return family
     return None
+
+
+def unknown_model_warning(model: str) -> str:
+    """What to tell a user whose device reports a model the catalogue does not know."""
+    return (
+        f"model {model!r} is not in polyfleet's catalogue: it has no product group, so quotes and"
+        " eligibility cannot place it. Map it in a policy file: add it to the `models` of a"
+        f' [[product_groups]] entry (e.g. models = ["{model}"]) and point `policy = "FILE"` in'
+        " the config file at it"
+    )
 
 
 def product_group_for_model(model: str) -> ProductGroup | None:

@@ -171,6 +171,22 @@ class License(_Record):
     observed_at: AwareDatetime
 
 
+class LicenseRead(_Record):
+    """Whether a scan read a device's license state and, if not, which call failed and what
+    came back: a nightly check must never take "nothing read" for "nothing licensed"."""
+
+    ok: bool
+    call: str | None = None
+    """The call that reads the license state (`GET /api/v1/mgmt/license/info`, an OID...)."""
+    detail: str | None = None
+    """What came back (`HTTP 404`, the device's error line, a timeout), or what was read."""
+    modeled: bool = False
+    """True when the call is modeled (no public Poly source documents it)."""
+
+    def to_json(self) -> dict[str, object]:
+        return {"ok": self.ok, "call": self.call, "detail": self.detail, "modeled": self.modeled}
+
+
 class ActivationKey(_Record):
     """A key that activates `feature` on the device with `serial`, from a portal or a file."""
 

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from inventory.models import License, LicenseState
+from inventory.models import License, LicenseRead, LicenseState
 from inventory.schema import device_status, devices, licenses
 
 _CHUNK = 900
@@ -39,6 +39,8 @@ class DeviceObservation:
     identity_mismatch: str | None = None
     licenses: Sequence[License] | None = None
     """None when licenses were not read (keep the stored ones); [] when the device has none."""
+    license_read: LicenseRead | None = None
+    """Whether the license state was read, else the call that failed and what came back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class DeviceStatus:
     error: str | None
     identity_mismatch: str | None
     licenses: list[License] = field(default_factory=list)
+    license_read: LicenseRead | None = None
+    """None for observations stored before scans recorded it (or that did not try)."""
 
 
 class ObservationStore:
@@ -120,6 +124,7 @@ class ObservationStore:
                 error_kind=row["error_kind"],
                 error=row["error"],
                 identity_mismatch=row["identity_mismatch"],
+                license_read=license_read_from_row(row),
             )
             for row in rows
         }
@@ -153,7 +158,30 @@ def _status_row(o: DeviceObservation) -> dict[str, Any]:
         "reported_mac": o.reported_mac,
         "reported_model": o.reported_model,
         "identity_mismatch": o.identity_mismatch,
+        **license_read_row(o.license_read),
     }
+
+
+def license_read_row(read: LicenseRead | None) -> dict[str, Any]:
+    """The `license_read_*` columns of a device_status row."""
+    return {
+        "license_read_ok": read.ok if read else None,
+        "license_read_call": read.call if read else None,
+        "license_read_detail": read.detail if read else None,
+        "license_read_modeled": read.modeled if read else None,
+    }
+
+
+def license_read_from_row(row: Any) -> LicenseRead | None:
+    """The LicenseRead of a device_status row (a mapping), None where none was recorded."""
+    if row["license_read_ok"] is None:
+        return None
+    return LicenseRead(
+        ok=bool(row["license_read_ok"]),
+        call=row["license_read_call"],
+        detail=row["license_read_detail"],
+        modeled=bool(row["license_read_modeled"]),
+    )
 
 
 def _license_row(lic: License) -> dict[str, Any]:

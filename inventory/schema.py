@@ -94,6 +94,10 @@ device_status = sa.Table(
     sa.Column("reported_mac", sa.String(12)),
     sa.Column("reported_model", sa.String(128)),
     sa.Column("identity_mismatch", sa.Text),
+    sa.Column("license_read_ok", sa.Boolean),
+    sa.Column("license_read_call", sa.Text),
+    sa.Column("license_read_detail", sa.Text),
+    sa.Column("license_read_modeled", sa.Boolean),
     sa.ForeignKeyConstraint(
         ["serial"], ["devices.serial"], name="fk_status_device", ondelete="CASCADE"
     ),

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 
+from device_drivers.modeled_settings import reset as reset_modeled
 from inventory.database import DatabaseTarget, resolve_db
 from inventory.store import InventoryStore
 
@@ -44,6 +45,14 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     for name in ("POLYFLEET_DB", "POLYFLEET_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _default_modeled_parameters() -> Iterator[None]:
+    """Every test starts and ends with the drivers' default modeled parameters."""
+    reset_modeled()
+    yield
+    reset_modeled()
 
 
 @pytest.fixture

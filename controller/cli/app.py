@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reactivate": ("controller.cli.reactivate_cmd", "reactivate"),
     "health": ("controller.cli.health_cmd", "health"),
     "discover": ("controller.cli.discover_cmd", "discover"),
+    "probe": ("controller.cli.probe_cmd", "probe"),
     "simulate": ("simulator.cli", "simulate"),
     "inventory": ("controller.cli.inventory_cmd", "app"),
     "credentials": ("controller.cli.credentials_cmd", "app"),

@@ -69,6 +69,7 @@ class CliContext:
                 self._settings = load_settings(self.config)
             except ConfigError as exc:
                 fail(str(exc), ExitCode.UNUSABLE_INPUT)
+            _configure_drivers(self._settings.drivers)
         return self._settings
 
     def db_url(self) -> str | None:
@@ -101,6 +102,25 @@ class CliContext:
 
         async with self.store() as store:
             yield CredentialStore(store.engine, SecretBox.from_environment())
+
+
+def _configure_drivers(sections: dict[str, dict[str, Any]]) -> None:
+    """Put the config file's `[drivers.<name>]` modeled parameters in force, or exit 2 naming
+    the driver and key that are wrong."""
+    from device_drivers.modeled_settings import ModeledSettingsError, configure, reset
+
+    reset()  # an earlier command in this process (tests, the API) must not leave its values
+    if not sections:
+        return
+    from device_drivers.registry import DriverRegistry, DriverRegistryError
+
+    try:
+        models = {d.name: d.params_model for d in DriverRegistry().all()}
+        configure(sections, models)
+    except (ModeledSettingsError, DriverRegistryError) as exc:
+        from rich.markup import escape
+
+        fail(escape(f"invalid config file: {exc}"), ExitCode.UNUSABLE_INPUT)
 
 
 def get_context(ctx: typer.Context) -> CliContext:

@@ -63,6 +63,8 @@ def discover(
     except DiscoveryError as exc:
         fail(str(exc), ExitCode.UNUSABLE_INPUT)
 
+    warnings: list[str] = []
+
     async def go() -> list[dict[str, Any]]:
         async with cli.store() as store:
             creds = CredentialStore(store.engine, SecretBox.from_environment())
@@ -90,6 +92,7 @@ def discover(
             }
             for conflict in report.conflicts:
                 actions[id(found[conflict.index])] = f"conflict: {conflict.error}"
+            warnings.extend(f"{r.address}: {r.warning}" for r in results if r.warning)
             return [_row(r, actions.get(id(r), "")) for r in results]
 
     try:
@@ -100,6 +103,8 @@ def discover(
         emit_json(rows)
     else:
         emit_rows(rows, COLUMNS, output, console=cli.out, title=f"{len(rows)} address(es)")
+    for warning in warnings:
+        cli.warn(warning)
     counts = Counter(row["outcome"] for row in rows)
     cli.info("discovered: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 

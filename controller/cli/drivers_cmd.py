@@ -20,8 +20,10 @@ def list_(
     ctx: typer.Context,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
 ) -> None:
-    """Name, families, capabilities and modeled calls of every installed driver."""
+    """Name, families, capabilities, modeled calls and the modeled parameters in force (the
+    config file's [drivers.<name>] over the defaults) of every installed driver."""
     cli = get_context(ctx)
+    cli.settings  # noqa: B018 - puts the config file's [drivers.<name>] parameters in force
     registry = DriverRegistry()
     try:
         drivers = registry.all()
@@ -33,13 +35,14 @@ def list_(
             "families": sorted(driver.families),
             "capabilities": sorted(c.value for c in driver.capabilities),
             "modeled_calls": dict(driver.modeled_calls),
+            "modeled_params": driver.params_in_force(),
             "origin": registry.origin(driver.name),
         }
         for driver in drivers
     ]
     emit_rows(
         rows,
-        ("name", "families", "capabilities", "modeled_calls", "origin"),
+        ("name", "families", "capabilities", "modeled_calls", "modeled_params", "origin"),
         output,
         console=cli.out,
     )

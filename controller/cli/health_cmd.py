@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -48,7 +48,8 @@ from controller.run_lock import LockHeld, LockUnavailable, RunLock, default_lock
 from controller.settings import ConfigError, load_settings
 from inventory.database import resolve_db
 from inventory.gc_pause import gc_paused
-from inventory.models import LicenseState
+from inventory.models import LicenseRead, LicenseState
+from inventory.observation_store import license_read_from_row
 from inventory.schema import device_status, devices, licenses
 from inventory.store import InventoryStore
 
@@ -144,6 +145,7 @@ class _Status(NamedTuple):
     error: str | None
     identity_mismatch: str | None
     licenses: Sequence[LicenseLike]
+    license_read: LicenseRead | None
 
 
 class _Timestamps:
@@ -216,6 +218,9 @@ async def _licenses_by_serial(
 
 
 Pair = tuple[_Device, _Status | None, LicenseSummary | None]
+_READ_COLUMNS = (
+    "license_read_ok", "license_read_call", "license_read_detail", "license_read_modeled",
+)  # fmt: skip
 
 
 async def _devices_with_status(
@@ -242,6 +247,10 @@ async def _devices_with_status(
         s.error_kind,
         s.error,
         s.identity_mismatch,
+        s.license_read_ok,
+        s.license_read_call,
+        s.license_read_detail,
+        s.license_read_modeled,
     ]
     joined = devices.outerjoin(device_status, s.serial == devices.c.serial)
     if summarized:
@@ -272,6 +281,7 @@ async def _devices_with_status(
             for row in part:
                 serial, mac, site_, model, driver, last_seen, observed_at, *rest = row
                 reachable, error_kind, error, mismatch = rest[:4]
+                read_columns = dict(zip(_READ_COLUMNS, rest[4:8], strict=True))
                 # When the latest scan read the device, classification never looks further back:
                 # skip parsing last_seen and the newest license time (most of the fleet).
                 read_now = observed_at is None or (reachable and error is None and not mismatch)
@@ -280,7 +290,7 @@ async def _devices_with_status(
                 )
                 summary = None
                 if summarized:
-                    total, next_expiry, newest = rest[4:]
+                    total, next_expiry, newest = rest[8:]
                     newest_at = None if read_now else value(newest)
                     summary = LicenseSummary(total or 0, value(next_expiry), newest_at)
                 if observed_at is None:
@@ -288,8 +298,9 @@ async def _devices_with_status(
                     continue
                 lics = licensed.get(serial, ())
                 status = _Status(
-                    required(observed_at), bool(reachable), error_kind, error, mismatch, lics
-                )
+                    required(observed_at), bool(reachable), error_kind, error, mismatch, lics,
+                    license_read_from_row(read_columns),
+                )  # fmt: skip
                 batch.append((device, status, summary))
             yield batch
 
@@ -406,21 +417,23 @@ def health(
     except InvalidOption as exc:
         _unknown(cli, None, str(exc))
     try:
+        settings = load_settings(cli.config)
+        target = resolve_db(cli.db or settings.db)
+        declared = _no_licensed_features(settings.policy)
+    except (ConfigError, ValueError) as exc:  # InventoryError is a ValueError
+        _unknown(cli, chosen, str(exc))
+    try:
         policy = HealthPolicy(
             warn_days=parse_int("--warn-days", warn_days, low=0, high=36500),
             max_age=parse_duration("--max-age", max_age),
             required_features=frozenset(f.strip() for f in require or () if f.strip()),
+            no_licensed_features=declared,
         )
         limit = parse_seconds("--timeout", timeout, high=86400)
     except InvalidOption as exc:
         _unknown(cli, chosen, str(exc))
     if output is not None and not output.parent.is_dir():
         _unknown(cli, chosen, f"invalid --output {output}: directory {output.parent} not found")
-    try:
-        db = cli.db or load_settings(cli.config).db
-        target = resolve_db(db)
-    except (ConfigError, ValueError) as exc:  # InventoryError is a ValueError
-        _unknown(cli, chosen, str(exc))
     key = target.url + (f"#{target.schema}" if target.schema else "")
     lock_path = lock_file or default_lock_path("health", key)
 
@@ -463,6 +476,18 @@ def health(
         log.debug("health check failed", exc_info=True)
         _unknown(cli, chosen, f"health check failed: {type(exc).__name__}: {exc}")
     raise typer.Exit(fleet.status.exit_code)
+
+
+def _no_licensed_features(path: Path | None) -> Callable[[str | None], str | None] | None:
+    """The policy's `[licensing] no_licensed_features` as a model look-up (None: none declared).
+    A policy file that cannot be read is a ValueError, so the run ends UNKNOWN saying why."""
+    from controller.policy import PolicyError, load_policy  # pydantic + holidays: only here
+
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
+    return policy.no_licensed_features if policy.licensing.no_licensed_features else None
 
 
 async def _scan_first(cli: CliContext, site: str | None) -> None:

@@ -29,10 +29,12 @@ OutputOption = Annotated[
 FileFormat = Literal["csv", "json"]
 
 
-def device_record(device: Device) -> dict[str, Any]:
-    """A device as shown in listings: every stored field, the MAC in colon form."""
+def device_record(device: Device, output: OutputFormat) -> dict[str, Any]:
+    """A device as shown in listings: every stored field; the MAC in colon form in tables only,
+    since JSON and CSV promise scripts 12 lower-case hex digits (PRODUCT.md)."""
     record = device.model_dump(mode="json")
-    record["mac"] = format_mac(device.mac) if device.mac else None
+    if device.mac and output is OutputFormat.TABLE:
+        record["mac"] = format_mac(device.mac)
     return record
 
 
@@ -163,7 +165,7 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 def _show(device: Device, output: OutputFormat, cli: Any) -> None:
-    record = device_record(device)
+    record = device_record(device, output)
     if output is OutputFormat.TABLE:
         emit_rows(
             [{"field": k, "value": v} for k, v in record.items()],
@@ -191,7 +193,7 @@ def list_(
 
     devices = run(fetch)
     emit_rows(
-        (device_record(d) for d in devices),
+        (device_record(d, output) for d in devices),
         LIST_COLUMNS,
         output,
         console=cli.out,

@@ -17,6 +17,7 @@ from controller.scan import ScanEngine, ScanOptions, ScanResult, open_transports
 from controller.scan_recorder import ScanRecorder
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
+from inventory.catalog import family_for_model, unknown_model_warning
 from inventory.credential_store import CredentialStore, ProfileNotFound
 from inventory.models import CredentialProfile, Device
 from inventory.observation_store import ObservationStore
@@ -24,7 +25,10 @@ from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
 
 SKIPPED_KINDS = frozenset({"not_supported"})
-RESULT_COLUMNS = ("serial", "host", "site", "driver", "reachable", "firmware", "licenses", "error")
+RESULT_COLUMNS = (
+    "serial", "host", "site", "driver", "reachable", "firmware", "licenses", "license_read",
+    "error",
+)  # fmt: skip
 
 
 @contextmanager
@@ -127,12 +131,20 @@ async def _scan_selected(
         await transports.close()
 
 
+def outcome(result: ScanResult) -> str:
+    """`ok`, `license_unread` (reached, license state not read), `skipped` or the error kind."""
+    if result.ok:
+        return "license_unread" if result.license_unread else "ok"
+    return "skipped" if result.error_kind in SKIPPED_KINDS else result.error_kind or "error"
+
+
+def not_ok(result: ScanResult) -> bool:
+    """Failed, or reached without its license state read: either makes `scan` exit 1."""
+    return outcome(result) not in ("ok", "skipped")
+
+
 def summarize(results: Sequence[ScanResult]) -> dict[str, int]:
-    counts = Counter(
-        "ok" if r.ok else ("skipped" if r.error_kind in SKIPPED_KINDS else r.error_kind or "error")
-        for r in results
-    )
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(outcome(r) for r in results).items()))
 
 
 def scan(
@@ -182,9 +194,19 @@ def scan(
     except ProfileNotFound as exc:
         fail(str(exc))
     report(cli, results, output)
-    failed = [r for r in results if not r.ok and r.error_kind not in SKIPPED_KINDS]
-    if failed:
+    if any(not_ok(r) for r in results):
         raise typer.Exit(ExitCode.FAILED)
+
+
+def license_read_text(result: ScanResult) -> str | None:
+    """`read` / `NOT READ: <call> (modeled) -> <detail>` for tables and CSV."""
+    read = result.license_read
+    if read is None:
+        return None
+    if read.ok:
+        return "read"
+    modeled = " (modeled)" if read.modeled else ""
+    return f"NOT READ: {read.call}{modeled} -> {read.detail}"
 
 
 def report(cli: CliContext, results: Sequence[ScanResult], output: OutputFormat) -> None:
@@ -196,17 +218,25 @@ def report(cli: CliContext, results: Sequence[ScanResult], output: OutputFormat)
         for r in results:
             record = r.to_json()
             record["licenses"] = [f"{x['feature']}={x['state']}" for x in record["licenses"]]
+            record["license_read"] = license_read_text(r)
             rows.append(record)
         if output is OutputFormat.CSV:
             emit_rows(rows, RESULT_COLUMNS, output, console=cli.out)
         else:
-            shown = [
-                row
-                for row, r in zip(rows, results, strict=True)
-                if not r.ok and r.error_kind not in SKIPPED_KINDS
-            ]
+            shown = [row for row, r in zip(rows, results, strict=True) if not_ok(r)]
             if shown:
                 emit_rows(shown, RESULT_COLUMNS, output, console=cli.out, title="not OK")
     counts = summarize(results)
     parts = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     cli.info(f"scanned {len(results)} device(s): {parts or 'nothing to scan'}")
+    unknown = sorted(
+        {m for r in results if r.facts and (m := r.facts.model) and family_for_model(m) is None}
+    )
+    for model in unknown:
+        cli.warn(unknown_model_warning(model))
+    unread = counts.get("license_unread", 0)
+    if unread:
+        cli.warn(
+            f"{unread} device(s) answered but their license state could not be read (see"
+            " license_read); `polyfleet probe ID` shows every call and what came back"
+        )

@@ -114,10 +114,13 @@ class PolyDriver(DeviceDriver):
         return self.ctx.ssh
 
     def has_snmp(self) -> bool:
-        """SNMP is worth a try: a client, and credentials that name a community or v3 user."""
+        """SNMP is worth a try: a client, and SNMP known to answer, or credentials that name a
+        community or v3 user, or no credential profile at all (the default community)."""
         creds = self.ctx.credentials
-        if self.ctx.snmp is None or creds is None:
+        if self.ctx.snmp is None:
             return False
+        if self.ctx.snmp_answers or creds is None:
+            return True
         return creds.snmp_community is not None or creds.snmp_user is not None
 
     def has_http_credentials(self) -> bool:
@@ -227,11 +230,13 @@ def check_http_status(status: int, what: str, *, busy_on_403: bool = False) -> N
         return
     message = f"{what}: HTTP {status}"
     if status == 401:
-        raise AuthenticationFailed(message)
+        raise AuthenticationFailed(message, answered=True)
     if status == 403 and busy_on_403:
-        raise DeviceBusy(message)
+        raise DeviceBusy(message, answered=True)
     if status == 404:
-        raise NotSupported(f"{message} (REST API disabled, or no such route on this firmware)")
+        raise NotSupported(
+            f"{message} (REST API disabled, or no such route on this firmware)", answered=True
+        )
     if status in (429, 503):
-        raise DeviceBusy(message)
-    raise DeviceError(message)
+        raise DeviceBusy(message, answered=True)
+    raise DeviceError(message, answered=True)

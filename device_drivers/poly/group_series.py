@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import ModuleType
 from typing import ClassVar
 
 from device_drivers.base import Capability
@@ -20,6 +21,7 @@ from device_drivers.poly._common import SnmpIdentityMixin, device_op, rejected
 from device_drivers.poly.parsing import (
     facts,
     facts_from_whoami,
+    gs_reply_complete,
     parse_whoami,
     raise_for_gs_error,
 )
@@ -39,11 +41,28 @@ class PolycomGsDriver(SnmpIdentityMixin):
     families: ClassVar[frozenset[str]] = frozenset({"gs"})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     modeled_calls = modeled.MODELED_CALLS
+    params_model = modeled.Params
+    params: modeled.Params
+    modeled: ClassVar[ModuleType] = modeled
+    """The module of modeled calls: a plugin subclass may replace it outright."""
 
     def __init__(self, context: DriverContext) -> None:
         super().__init__(context)
         self._lock = asyncio.Lock()
         self._session: SshSession | None = None
+
+    def abilities(self) -> frozenset[Capability]:
+        """Without an SSH login only identity over SNMP: option keys need the command API."""
+        if self.has_ssh_credentials():
+            return self.capabilities
+        return frozenset({Capability.IDENTIFY}) if self.has_snmp() else frozenset()
+
+    def _reply_complete(self, text: str) -> bool:
+        """Documented terminators, error lines and the `whoami` block end, or the modeled one."""
+        return gs_reply_complete(text) or bool(self.modeled.reply_complete(text, self.params))
+
+    def license_call(self) -> tuple[str, bool]:
+        return f"SSH `{self.params.list_command}`", True
 
     async def _open(self) -> SshSession:
         if self._session is None:
@@ -51,7 +70,9 @@ class PolycomGsDriver(SnmpIdentityMixin):
                 raise NotSupported(
                     "the Group Series API needs an SSH login; the credential profile has none"
                 )
-            target = self.ctx.ssh_target(prompt=modeled.PROMPT, pacing=PACING_S)
+            target = self.ctx.ssh_target(
+                prompt=self.params.prompt or None, pacing=PACING_S, complete=self._reply_complete
+            )
             self._session = await self._ssh().open(target)
         return self._session
 
@@ -67,14 +88,14 @@ class PolycomGsDriver(SnmpIdentityMixin):
 
     @device_op
     async def identify(self) -> DeviceFacts:
-        if self.has_ssh_credentials():
+        if self.has_ssh_credentials() or not self.has_snmp():
             async with self._lock:
                 banner = (await self._open()).banner
             if "Serial Number" not in parse_whoami(banner):
                 banner = await self._command("whoami")
                 raise_for_gs_error(banner, "whoami")
             found = facts_from_whoami(banner)
-        elif self.has_snmp():
+        else:  # no SSH login: SNMP-only abilities (identity; option keys need the API)
             ident = await self.snmp_identity()
             found = facts(
                 serial=ident.serial,
@@ -84,25 +105,26 @@ class PolycomGsDriver(SnmpIdentityMixin):
                 system_name=ident.sys_name,
                 what="POLYCOM-ENDPOINT-MIB identity",
             )
-        else:
-            raise NotSupported("no SSH credentials and no SNMP access to read the identity")
         mac = await self.snmp_mac()
         return found.model_copy(update={"mac": mac}) if mac else found
 
     @device_op
     async def read_licenses(self) -> list[LicenseStatus]:
-        reply = await self._command(modeled.LIST_COMMAND)
-        raise_for_gs_error(reply, modeled.LIST_COMMAND)
-        return modeled.parse_option_list(reply)
+        command = self.params.list_command
+        reply = await self._command(command)
+        raise_for_gs_error(reply, command)
+        licenses: list[LicenseStatus] = self.modeled.parse_option_list(reply, self.params)
+        return licenses
 
     @device_op
     async def apply_activation(self, feature: str, key: str) -> ApplyResult:
         try:
-            command = modeled.apply_command(key)
+            command: str = self.modeled.apply_command(key, self.params)
         except ValueError as exc:
             raise rejected(feature, f"malformed key: {exc}") from None
         reply = await self._command(command)
-        status, error = modeled.parse_apply_reply(reply)
+        parsed: tuple[LicenseStatus | None, str | None] = self.modeled.parse_apply_reply(reply)
+        status, error = parsed
         if error is not None:
             if "busy" in error.lower():
                 raise DeviceBusy(f"optionkey apply: {error}")

@@ -8,7 +8,8 @@ was found (poly-device-apis.md 2.3). Modeled here, and agreed with the simulator
 * `optionkey apply <key>` (modeled) → `optionkey <feature> active <YYYY-MM-DD>`, or one error
   line: `error: invalid option key` (malformed or tampered), `error: option key is for another
   system`, `error: option key has expired`, `error: option not supported on this model`.
-* The API prompt `-> ` after each reply (the public sources do not show it).
+* The API prompt `-> ` after each reply (the public sources do not show it). It is optional:
+  a device that prints none is read by the documented terminators and idle time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from types import MappingProxyType
 
+from pydantic import field_validator
+
 from device_drivers.errors import MalformedReply
+from device_drivers.modeled_settings import ModeledParams
 from device_drivers.models import LicenseStatus
 from device_drivers.poly.parsing import gs_error_line, license_state
 
@@ -38,11 +42,39 @@ MODELED_CALLS: Mapping[str, str] = MappingProxyType(
 )
 
 
-def apply_command(key: str) -> str:
+LIST_END = "optionkey end"
+
+
+class Params(ModeledParams):
+    """MODELED: the option-key commands and the API prompt; `[drivers.polycom-gs]` overrides
+    each (an empty prompt: the device prints none)."""
+
+    prompt: str = PROMPT
+    list_command: str = LIST_COMMAND
+    list_end: str = LIST_END
+    apply_command: str = APPLY_COMMAND
+
+    @field_validator("apply_command")
+    @classmethod
+    def _takes_the_key(cls, value: str) -> str:
+        if value.count("{key}") != 1:
+            raise ValueError("must contain {key} once (where the activation key goes)")
+        return value
+
+
+DEFAULTS = Params()
+
+
+def reply_complete(text: str, params: Params = DEFAULTS) -> bool:
+    """The modeled terminator: an `optionkey list` reply ends with `optionkey end`."""
+    return text.rstrip().lower().endswith(params.list_end.lower())
+
+
+def apply_command(key: str, params: Params = DEFAULTS) -> str:
     """The apply command line; a key with spaces or control characters never reaches the CLI."""
     if not _SAFE_KEY.match(key):
         raise ValueError("activation key contains characters the command API cannot carry")
-    return APPLY_COMMAND.format(key=key)
+    return params.apply_command.replace("{key}", key)
 
 
 def _expiry(text: str) -> datetime | None:
@@ -64,11 +96,11 @@ def parse_option_line(line: str) -> LicenseStatus | None:
     return LicenseStatus(feature=feature, state=license_state(state), expires_at=_expiry(expires))
 
 
-def parse_option_list(reply: str) -> list[LicenseStatus]:
+def parse_option_list(reply: str, params: Params = DEFAULTS) -> list[LicenseStatus]:
     """The `optionkey list` reply, which must end with `optionkey end`."""
     lines = [line.strip() for line in reply.replace("\r", "\n").split("\n") if line.strip()]
-    if "optionkey end" not in lines:
-        raise MalformedReply(f"`{LIST_COMMAND}`: reply without `optionkey end`")
+    if params.list_end not in lines:
+        raise MalformedReply(f"`{params.list_command}`: reply without `{params.list_end}`")
     return [status for line in lines if (status := parse_option_line(line)) is not None]
 
 

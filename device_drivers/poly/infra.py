@@ -111,6 +111,16 @@ class PolyInfraDriver(SnmpIdentityMixin):
         values = await self.snmp_get(oids.SERVICE_LICENSE_CAPABILITY)
         return [modeled.rprm_license(values[oids.SERVICE_LICENSE_CAPABILITY])]
 
+    def license_call(self) -> tuple[str, bool]:
+        """REST (modeled path) with HTTP credentials, else the documented SNMP license objects."""
+        if self.has_http_credentials():
+            return f"GET {modeled.LICENSE_STATUS_PATH}", True
+        return (
+            f"SNMP stLicLicenseStatus {oids.ST_LIC_LICENSE_STATUS} / serviceLicenseCapability"
+            f" {oids.SERVICE_LICENSE_CAPABILITY}",
+            False,
+        )
+
     @device_op
     async def read_licenses(self) -> list[LicenseStatus]:
         if self.has_http_credentials():

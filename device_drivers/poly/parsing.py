@@ -148,12 +148,12 @@ def uc_data(payload: Any, what: str) -> Any:
         return get_ci(body, "data")
     message = f"{what}: UC API status {code} ({UC_STATUS_TEXT.get(code, 'unknown status')})"
     if code == "4001":
-        raise DeviceBusy(message)
+        raise DeviceBusy(message, answered=True)
     if code in ("4003", "4004"):
-        raise NotSupported(message)
+        raise NotSupported(message, answered=True)
     if code in ("4010", "4403"):
-        raise AuthenticationFailed(message)
-    raise DeviceError(message)
+        raise AuthenticationFailed(message, answered=True)
+    raise DeviceError(message, answered=True)
 
 
 def parse_uc_device_info(data: Any) -> DeviceFacts:
@@ -220,6 +220,24 @@ GS_ERRORS: tuple[str, ...] = (
 """The documented error replies of the API [R: AVI-SPL GS commandErrorList]."""
 
 
+GS_TERMINATORS: tuple[str, ...] = ("status end", "callinfo end")
+"""Documented last lines of multi-line replies [R: AVI-SPL GS `status`, `callinfo all`]."""
+WHOAMI_LAST = "snmp enabled:"
+"""The `whoami` block's last line; AVI-SPL takes it as the sign of a completed login [R]."""
+
+
+def gs_reply_complete(text: str) -> bool:
+    """Whether a reply from a device that prints no prompt is whole: its last full line is a
+    documented terminator, an error line, or the end of the `whoami` block."""
+    if not text.endswith("\n"):
+        return False
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if not lines:
+        return False
+    last = lines[-1].lower()
+    return last in GS_TERMINATORS or last.startswith(WHOAMI_LAST) or gs_error_line(last) is not None
+
+
 def parse_whoami(text: str) -> dict[str, str]:
     """`Key: value` lines of a `whoami` block (CR LF or `\\r\\r\\n` endings), keys as printed."""
     fields: dict[str, str] = {}
@@ -260,10 +278,10 @@ def raise_for_gs_error(reply: str, what: str) -> None:
         return
     lowered = line.lower()
     if "busy" in lowered:
-        raise DeviceBusy(f"{what}: {line}")
+        raise DeviceBusy(f"{what}: {line}", answered=True)
     if "not found" in lowered or "not supported" in lowered or "not available" in lowered:
-        raise NotSupported(f"{what}: {line}")
-    raise DeviceError(f"{what}: {line}")
+        raise NotSupported(f"{what}: {line}", answered=True)
+    raise DeviceError(f"{what}: {line}", answered=True)
 
 
 # --- SNMP identity (poly-device-apis.md 3.2, 3.4) ---------------------------------------------

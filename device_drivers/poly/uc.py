@@ -8,6 +8,7 @@ One request at a time per phone: older firmware freezes under concurrent calls.
 from __future__ import annotations
 
 import asyncio
+from types import ModuleType
 from typing import Any, ClassVar
 
 from device_drivers.base import Capability
@@ -39,6 +40,11 @@ class PolyUcDriver(PolyDriver):
     families: ClassVar[frozenset[str]] = frozenset({"vvx", "trio", "ccx"})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     modeled_calls = uc_modeled.MODELED_CALLS
+    params_model = uc_modeled.Params
+    params: uc_modeled.Params
+    modeled: ClassVar[ModuleType] = uc_modeled
+    """The module of modeled calls: a plugin subclass may replace it outright (see the example
+    plugin in tests/plugins), keeping the documented reads of this driver."""
 
     def __init__(self, context: DriverContext) -> None:
         super().__init__(context)
@@ -58,8 +64,23 @@ class PolyUcDriver(PolyDriver):
         self._facts = parse_uc_device_info(await self._call("GET", DEVICE_INFO_PATH))
         return self._facts
 
+    def license_call(self) -> tuple[str, bool]:
+        return f"GET {self.params.license_info_path}", True
+
     async def _license_info(self) -> uc_modeled.LicenseInfo:
-        return uc_modeled.parse_license_info(await self._call("GET", uc_modeled.LICENSE_INFO_PATH))
+        path = self.params.license_info_path
+        info: uc_modeled.LicenseInfo = self.modeled.parse_license_info(
+            await self._call("GET", path), self.params
+        )
+        return info
+
+    activation_reads = True
+
+    @device_op
+    async def read_for_activation(self) -> str:
+        """The provisioning server the license file would go to (documented network/info)."""
+        prov = parse_uc_prov_server(await self._call("GET", NETWORK_INFO_PATH))
+        return f"provisioning server {prov}"
 
     @device_op
     async def read_licenses(self) -> list[LicenseStatus]:
@@ -77,13 +98,13 @@ class PolyUcDriver(PolyDriver):
         trust = TrustPolicy(
             ca_bundle=self.ctx.ca_bundle, insecure=self.ctx.insecure, pin_on_first_use=False
         )
-        license_file = uc_modeled.LicenseFile(
+        license_file = self.modeled.LicenseFile(
             self._http(), prov, facts.mac, request_timeout_s=self.ctx.timeouts.http, trust=trust
         )
         async with self._lock:
             previous = await license_file.keys()
-            await license_file.write(uc_modeled.merge_keys(previous, key))
-        await self._call("POST", uc_modeled.UPDATE_CONFIGURATION_PATH)
+            await license_file.write(self.modeled.merge_keys(previous, key))
+        await self._call("POST", self.modeled.UPDATE_CONFIGURATION_PATH)
 
         async def changed() -> uc_modeled.LicenseInfo | None:
             info = await self._license_info()

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import quoteattr
 
 from device_drivers.errors import DeviceError, NotSupported
+from device_drivers.modeled_settings import ModeledParams
 from device_drivers.models import LicenseStatus
 from device_drivers.poly.parsing import (
     get_ci,
@@ -49,6 +50,20 @@ MODELED_CALLS: Mapping[str, str] = MappingProxyType(
 )
 
 
+class Params(ModeledParams):
+    """MODELED: where and how a phone reports its licenses; `[drivers.poly-uc]` overrides each."""
+
+    license_info_path: str = LICENSE_INFO_PATH
+    features_field: str = "Features"
+    feature_field: str = "Feature"
+    state_field: str = "State"
+    expires_at_field: str = "ExpiresAt"
+    key_ref_field: str = "KeyRef"
+
+
+DEFAULTS = Params()
+
+
 # --- pure: the modeled formats -------------------------------------------------------------
 
 
@@ -70,25 +85,26 @@ class LicenseInfo:
     last_update: LicenseUpdate | None
 
 
-def parse_license_info(data: Any) -> LicenseInfo:
-    """Parse the modeled `license/info` data (the envelope is already unwrapped)."""
+def parse_license_info(data: Any, params: Params = DEFAULTS) -> LicenseInfo:
+    """Parse the modeled `license/info` data (the envelope is already unwrapped), reading the
+    field names in force."""
     info = require_mapping(data, "license/info (modeled)")
-    raw_features = get_ci(info, "Features")
+    raw_features = get_ci(info, params.features_field)
     if not isinstance(raw_features, list):
         raw_features = []
     features: list[LicenseStatus] = []
     for item in raw_features:
         if not isinstance(item, Mapping):
             continue
-        name = text_field(item, "Feature")
+        name = text_field(item, params.feature_field)
         if name is None:
             continue
-        ref = text_field(item, "KeyRef")
+        ref = text_field(item, params.key_ref_field)
         features.append(
             LicenseStatus(
                 feature=name,
-                state=license_state(get_ci(item, "State")),
-                expires_at=parse_timestamp(get_ci(item, "ExpiresAt")),
+                state=license_state(get_ci(item, params.state_field)),
+                expires_at=parse_timestamp(get_ci(item, params.expires_at_field)),
                 detail=f"key ...{ref}" if ref else None,
             )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from types import ModuleType
 from typing import Any, ClassVar
 
 from device_drivers.base import Capability
@@ -43,6 +44,10 @@ class PolyVideoOsDriver(SnmpIdentityMixin):
     families: ClassVar[frozenset[str]] = frozenset({"studiox"})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     modeled_calls = videoos_modeled.MODELED_CALLS
+    params_model = videoos_modeled.Params
+    params: videoos_modeled.Params
+    modeled: ClassVar[ModuleType] = videoos_modeled
+    """The module of modeled calls: a plugin subclass may replace it outright."""
 
     def __init__(self, context: DriverContext) -> None:
         super().__init__(context)
@@ -97,18 +102,23 @@ class PolyVideoOsDriver(SnmpIdentityMixin):
         mac = await self.snmp_mac()
         return facts.model_copy(update={"mac": mac}) if mac else facts
 
+    def license_call(self) -> tuple[str, bool]:
+        return f"GET {self.params.options_path}", True
+
     @device_op
     async def read_licenses(self) -> list[LicenseStatus]:
-        return videoos_modeled.parse_options(await self._get_json(videoos_modeled.OPTIONS_PATH))
+        options: list[LicenseStatus] = self.modeled.parse_options(
+            await self._get_json(self.params.options_path)
+        )
+        return options
 
     @device_op
     async def apply_activation(self, feature: str, key: str) -> ApplyResult:
-        reply = await self._request(
-            "POST", videoos_modeled.OPTIONS_PATH, videoos_modeled.option_body(key)
-        )
+        reply = await self._request("POST", self.params.options_path, self.modeled.option_body(key))
         if reply.status != 400:
-            check_http_status(reply.status, f"POST {videoos_modeled.OPTIONS_PATH}")
-        option, reason = videoos_modeled.parse_apply(reply.json())
+            check_http_status(reply.status, f"POST {self.params.options_path}")
+        parsed: tuple[LicenseStatus | None, str | None] = self.modeled.parse_apply(reply.json())
+        option, reason = parsed
         if reason is not None:
             raise rejected(feature, reason)
         if option is None or option.feature != feature:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from device_drivers.modeled_settings import ModeledParams
 from device_drivers.models import LicenseStatus
 from device_drivers.poly.parsing import (
     get_ci,
@@ -34,6 +35,12 @@ MODELED_CALLS: Mapping[str, str] = MappingProxyType(
         "verify": f"GET {OPTIONS_PATH} (modeled)",
     }
 )
+
+
+class Params(ModeledParams):
+    """MODELED: where VideoOS lists and takes option keys; `[drivers.poly-videoos]` overrides."""
+
+    options_path: str = OPTIONS_PATH
 
 
 def option_body(key: str) -> dict[str, str]:

@@ -143,12 +143,18 @@ class SshTarget:
     key_file: str | None = None
     trust: TrustPolicy = field(default_factory=TrustPolicy)
     timeout: float = 10.0
-    prompt: str = "-> "
+    prompt: str | None = "-> "
     pacing: float = 0.0
+    idle: float = 1.0
+    """Without a prompt, a reply ends when the line has been quiet this long."""
+    complete: Callable[[str], bool] | None = None
+    """Whether a banner or reply (newlines normalised, echo removed) is whole: documented
+    terminators end a reply at once when the device prints no prompt."""
 
 
 class SshSession(Protocol):
-    """An open interactive session: one command at a time, reply up to the next prompt."""
+    """An open interactive session: one command at a time, a reply up to the next prompt or,
+    from a device that prints none, up to a documented terminator or an idle line."""
 
     banner: str
 

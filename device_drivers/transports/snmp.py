@@ -320,7 +320,7 @@ class PysnmpClient:
             oid = asked[index - 1] if 0 < index <= len(asked) else None
             where = f" for {oid}" if oid else ""
             if status in _NOT_SUPPORTED_STATUS:
-                raise NotSupported(f"SNMP {name}{where}", host=host)
+                raise NotSupported(f"SNMP {name}{where}", host=host, answered=True)
             raise MalformedReply(f"SNMP {name}{where}", host=host)
 
     async def _call(self, coro: Any, target: SnmpTarget) -> Any:

@@ -38,6 +38,8 @@ MAX_READS_PER_REPLY = 100_000
 TERM_SIZE = (4096, 24)
 """A wide terminal, so device line editors never wrap long option keys."""
 CLOSE_WAIT_S = 2.0
+PROMPT_GRACE_S = 0.25
+"""After a complete reply from a device that has shown no prompt, how long a prompt may take."""
 
 
 def openssh_public_key(key: asyncssh.SSHKey) -> str:
@@ -97,42 +99,80 @@ class AsyncsshSession:
         self._lock = asyncio.Lock()
         self._last_command_at = 0.0
         self._closed = False
+        self._prompt_seen = False
+        """Once the device has shown its prompt, every reply waits for it (no idle guessing)."""
         self.banner = ""
 
-    async def _read_to_prompt(self, what: str) -> str:
-        """Read until the device prints its prompt at the start of a line; bounded in time/size."""
+    def _content(self, buffer: str, echo: str | None) -> str:
+        """What the device said so far: newlines normalised, a leading prompt and the PTY's
+        echo of our command removed (a partial echo counts as nothing yet)."""
+        text = normalize_newlines(buffer)
         prompt = self._target.prompt
+        if prompt and text.startswith(prompt):  # a prompt that came after an idle-ended reply
+            text = text[len(prompt) :]
+        if echo is not None:
+            first, sep, rest = text.partition("\n")
+            if first.strip() == echo.strip():
+                return rest if sep else ""
+            if not sep and echo.strip().startswith(first.strip()):
+                return ""
+        return text
+
+    async def _read_reply(self, what: str, echo: str | None = None) -> str:
+        """Read up to the prompt at the start of a line; from a device that has shown no prompt,
+        up to a complete reply (`target.complete`) or an idle line. Bounded in time and size."""
+        target = self._target
+        prompt = target.prompt
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + target.timeout
         buffer = ""
         try:
-            async with asyncio.timeout(self._target.timeout):
-                for _ in range(MAX_READS_PER_REPLY):
-                    chunk = await self._process.stdout.read(65536)
-                    if not chunk:
-                        raise DeviceUnreachable(
-                            f"SSH session closed before the prompt ({what})",
-                            host=self._target.host,
-                        )
-                    buffer += chunk
-                    if buffer == prompt or buffer.endswith("\n" + prompt):
-                        return buffer[: len(buffer) - len(prompt)]
-                    if len(buffer) > MAX_REPLY_CHARS:
-                        break
+            for _ in range(MAX_READS_PER_REPLY):
+                remaining = deadline - loop.time()
+                content = self._content(buffer, echo)
+                wait = remaining
+                if content.strip() and not self._prompt_seen:
+                    whole = target.complete is not None and target.complete(content)
+                    wait = min(remaining, PROMPT_GRACE_S if whole else target.idle)
+                if wait <= 0:
+                    raise TimeoutError
+                try:
+                    chunk = await asyncio.wait_for(self._process.stdout.read(65536), wait)
+                except TimeoutError:
+                    if wait < remaining:  # the line went idle after a reply: that was all
+                        return content
+                    raise
+                if not chunk:
+                    raise DeviceUnreachable(
+                        f"SSH session closed before the reply ended ({what})",
+                        host=target.host,
+                        answered=bool(buffer or self.banner),
+                    )
+                buffer += chunk
+                if prompt and (buffer == prompt or buffer.endswith("\n" + prompt)):
+                    self._prompt_seen = True
+                    return self._content(buffer[: len(buffer) - len(prompt)], echo)
+                if len(buffer) > MAX_REPLY_CHARS:
+                    break
         except TimeoutError as exc:
+            seen = normalize_newlines(buffer).strip()
+            said = f"; it sent {seen[:60]!r}" if seen else ""
             raise DeviceTimeout(
-                f"no SSH prompt within {self._target.timeout:g} s ({what})",
-                host=self._target.host,
+                f"no SSH prompt or complete reply within {target.timeout:g} s ({what}){said}",
+                host=target.host,
+                answered=True,
             ) from exc
         except (asyncssh.Error, OSError) as exc:
             raise DeviceUnreachable(
-                f"SSH connection lost ({what}): {_reason(exc)}", host=self._target.host
+                f"SSH connection lost ({what}): {_reason(exc)}", host=target.host
             ) from exc
         raise MalformedReply(
             f"no SSH prompt {prompt!r} after {len(buffer)} characters ({what})",
-            host=self._target.host,
+            host=target.host,
         )
 
     async def start(self) -> None:
-        self.banner = normalize_newlines(await self._read_to_prompt("login banner"))
+        self.banner = await self._read_reply("login banner")
         self._last_command_at = time.monotonic()
 
     async def command(self, line: str) -> str:
@@ -157,18 +197,13 @@ class AsyncsshSession:
                         f"SSH connection lost sending {verb!r}: {_reason(exc)}",
                         host=self._target.host,
                     ) from exc
-                raw = await self._read_to_prompt(f"after {verb!r}")
+                return await self._read_reply(f"after {verb!r}", echo=line)
             except DeviceError:
                 # A late or partial reply would be taken for the next command's: drop the session.
                 await self.close()
                 raise
             finally:
                 self._last_command_at = time.monotonic()
-        reply = normalize_newlines(raw)
-        first, sep, rest = reply.partition("\n")
-        if first.strip() == line.strip():  # the PTY's echo of what we typed
-            reply = rest if sep else ""
-        return reply
 
     async def close(self) -> None:
         """Say `exit` politely, then close the connection; never raises."""

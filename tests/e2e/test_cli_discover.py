@@ -133,12 +133,13 @@ async def test_discover_finds_every_family_and_remembers_the_profile_that_worked
                 "driver": family.driver.value,
                 "detail": None,
             }, device.family
-        assert rows[NOT_POLY]["outcome"] == "not_poly"
-        assert "poly-uc: not_supported" in rows[NOT_POLY]["detail"]
+        assert rows[NOT_POLY]["outcome"] == "not_recognised"
+        assert rows[NOT_POLY]["detail"].startswith("answered but not recognised: poly-uc: ")
+        assert "HTTP 404" in rows[NOT_POLY]["detail"]  # what it said
         for address in SILENT:
             assert rows[address]["outcome"] == "silent"
         summary = result.stderr.split("discovered:")[-1]
-        for part in ("9 found", "1 credentials_refused", "1 not_poly", "3 silent"):
+        for part in ("9 found", "1 credentials_refused", "1 not_recognised", "3 silent"):
             assert part in summary
 
         stored = await inventory(db_url)

@@ -28,7 +28,7 @@ MIX = {"vvx": 3, "trio": 1, "studiox": 2, "gs": 2, "dma": 1, "analog": 2}
 """11 devices: 9 networked, 2 analog."""
 PRODUCT_KEYS = {
     "serial", "mac", "model", "product_group", "driver", "host", "site", "reachable", "error",
-    "firmware", "licenses", "observed_at",
+    "firmware", "licenses", "license_read", "observed_at",
 }  # fmt: skip
 """PRODUCT.md: the keys scripts rely on; `error_kind` comes on top (why a device failed)."""
 SCAN = ("scan", "--timeout", "1", "-o", "json")

@@ -120,7 +120,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 # --- net-snmp snmpd serving POLYCOM-ENDPOINT-MIB identity ------------------------------------
 
-SNMPD_SERIAL, SNMPD_MODEL, SNMPD_SOFTWARE = "82A1234567", "Group Series 500", "6.2.2.8-460003"
+SNMPD_SERIAL, SNMPD_SOFTWARE = "82A1234567", "6.2.2.8-460003"
+SNMPD_MODEL = "RealPresence Group 500"
+"""How a Group Series names itself in POLYCOM-ENDPOINT-MIB (not "Group Series 500")."""
 SNMPD_MAC = "00:04:f2:12:34:56"
 SNMPD_COMMUNITY = "interop-ro"
 ENDPOINT_MIB = "1.3.6.1.4.1.13885.101"
@@ -139,6 +141,7 @@ def _snmpd_config(port: int) -> str:
     lines = [
         f"agentaddress udp:127.0.0.1:{port}",
         f"rocommunity {SNMPD_COMMUNITY} 127.0.0.1",
+        "rocommunity public 127.0.0.1",  # the factory default a codec often still answers
         f"sysDescr Polycom {SNMPD_MODEL}, software {SNMPD_SOFTWARE}",
         f"sysObjectID .{ENDPOINT_MIB}",
         "sysName interop-gs",
@@ -153,8 +156,8 @@ def _snmpd_config(port: int) -> str:
 
 @pytest.fixture(scope="session")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
-    """snmpd on a free UDP port of 127.0.0.1: v2c community `interop-ro`, v3 users pfsha and
-    pfsha256, Polycom sysDescr/sysObjectID and POLYCOM-ENDPOINT-MIB identity."""
+    """snmpd on a free UDP port of 127.0.0.1: v2c communities `interop-ro` and `public`, v3 users
+    pfsha and pfsha256, Polycom sysDescr/sysObjectID, POLYCOM-ENDPOINT-MIB identity and NIC MAC."""
     binary = require_binary("snmpd", "/usr/sbin/snmpd")
     work = tmp_path_factory.mktemp("snmpd")
     port = free_port(socket.SOCK_DGRAM)
@@ -168,7 +171,7 @@ def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
         yield peer
 
 
-# --- OpenSSH sshd with a Group Series API forced command -------------------------------------
+# --- OpenSSH sshd with a Group Series API forced command (documented replies, no prompt) ------
 
 GS_SCRIPT = FIXTURES / "gs_api.py"
 SSHD_SERIAL = "82A7000042"
@@ -242,11 +245,15 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
 # --- nginx serving captured UC device-info JSON ----------------------------------------------
 
 DEVICE_INFO = FIXTURES / "device-info.json"
-LICENSE_INFO = FIXTURES / "license-info.json"
-"""MODELED `license/info` (the poly-uc driver's modeled call), served next to the captured
-device-info so a scan of the nginx "phone" reads licenses too."""
+DRIVER_FIXTURES = FIXTURES.parent / "drivers"
 INFO_PATH = "/api/v1/mgmt/device/info"
-LICENSE_PATH = "/api/v1/mgmt/license/info"
+DOCUMENTED_ROUTES = {
+    INFO_PATH: DEVICE_INFO,
+    "/api/v1/mgmt/network/info": DRIVER_FIXTURES / "uc_network_info.json",
+    "/api/v1/mgmt/lineInfo": DRIVER_FIXTURES / "uc_line_info.json",
+}
+"""Only documented UC routes (poly-device-apis.md 1.3): no modeled `license/info`, as on a
+real phone, which answers it with 404."""
 NGINX_USER, NGINX_PASSWORD = "Polycom", "interop-456"
 
 
@@ -254,6 +261,8 @@ NGINX_USER, NGINX_PASSWORD = "Polycom", "interop-456"
 class Nginx:
     peer: Peer
     certs: CertFiles
+    other_port: int
+    """A second HTTPS server that answers every path with 404, like any web server."""
 
 
 def _json_location(path: str, file: Path, htpasswd: Path) -> str:
@@ -266,7 +275,7 @@ def _json_location(path: str, file: Path, htpasswd: Path) -> str:
 """
 
 
-def _nginx_config(work: Path, port: int, certs: CertFiles) -> str:
+def _nginx_config(work: Path, port: int, other_port: int, certs: CertFiles) -> str:
     temp = work / "temp"
     user = "user root;\n" if os.geteuid() == 0 else ""  # the worker reads files under tmp (0700)
     temp_paths = "\n".join(
@@ -274,9 +283,7 @@ def _nginx_config(work: Path, port: int, certs: CertFiles) -> str:
         for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     htpasswd = work / "htpasswd"
-    locations = _json_location(INFO_PATH, DEVICE_INFO, htpasswd) + _json_location(
-        LICENSE_PATH, LICENSE_INFO, htpasswd
-    )
+    locations = "".join(_json_location(p, f, htpasswd) for p, f in DOCUMENTED_ROUTES.items())
     return f"""{user}worker_processes 1;
 pid {work / "nginx.pid"};
 error_log {work / "error.log"} info;
@@ -289,22 +296,29 @@ http {{
         ssl_certificate {certs.cert};
         ssl_certificate_key {certs.key};
 {locations}    }}
+    server {{
+        listen 127.0.0.1:{other_port} ssl;
+        ssl_certificate {certs.cert};
+        ssl_certificate_key {certs.key};
+        location / {{ return 404; }}
+    }}
 }}
 """
 
 
 @pytest.fixture(scope="session")
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
-    """nginx on a free port of 127.0.0.1: HTTPS with a test CA, Basic auth, the UC JSON."""
+    """nginx on free ports of 127.0.0.1: HTTPS with a test CA, Basic auth, the documented UC
+    routes with captured JSON; and a plain web server answering 404 on `other_port`."""
     binary = require_binary("nginx", "/usr/sbin/nginx")
     work = tmp_path_factory.mktemp("nginx")
     (work / "temp").mkdir()
     certs = make_certs(work / "tls")
     (work / "htpasswd").write_text(f"{NGINX_USER}:{{PLAIN}}{NGINX_PASSWORD}\n")
-    port = free_port()
+    port, other_port = free_port(), free_port()
     conf = work / "nginx.conf"
-    conf.write_text(_nginx_config(work, port, certs))
+    conf.write_text(_nginx_config(work, port, other_port, certs))
     argv = [binary, "-p", str(work), "-c", str(conf), "-e", str(work / "error.log")]
     with run_peer([*argv, "-g", "daemon off;"], work / "nginx.log", port) as peer:
         wait_until(tcp_ready(port), peer, "nginx")
-        yield Nginx(peer, certs)
+        yield Nginx(peer, certs, other_port)

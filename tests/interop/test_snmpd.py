@@ -74,6 +74,6 @@ async def test_wrong_v3_key_is_auth_failed(snmpd: Peer, client: PysnmpClient) ->
 
 
 async def test_wrong_community_is_a_timeout(snmpd: Peer, client: PysnmpClient) -> None:
-    wrong = CredentialProfile(name="x", snmp_community=SecretStr("public"))
+    wrong = CredentialProfile(name="x", snmp_community=SecretStr("not-the-community"))
     with pytest.raises(DeviceTimeout, match="community not accepted"):
         await client.get(_target(snmpd, wrong, timeout=0.2), [SYS_DESCR])

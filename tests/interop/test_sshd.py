@@ -1,14 +1,19 @@
-"""AsyncsshClient against OpenSSH's sshd with a forced command emulating the Group Series API."""
+"""AsyncsshClient against OpenSSH's sshd with a forced command emulating the Group Series API
+with documented replies only and no prompt: replies end at documented terminators (`status
+end`, the `whoami` block's last line, error lines) or when the line goes idle."""
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from device_drivers.errors import AuthenticationFailed, HostKeyMismatch
+from device_drivers.poly.parsing import gs_reply_complete
 from device_drivers.transports import SshTarget, TrustPolicy
 from device_drivers.transports.ssh import AsyncsshClient
 from tests.interop.conftest import SSHD_SERIAL as SERIAL
@@ -32,6 +37,7 @@ def _target(sshd: Sshd, trust: TrustPolicy, key: Path | None = None) -> SshTarge
         key_file=str(key or sshd.client_key),
         trust=trust,
         timeout=8.0,
+        complete=gs_reply_complete,
     )
 
 
@@ -50,7 +56,9 @@ async def test_key_login_pin_on_first_use_and_commands(
         assert "\r" not in session.banner
         status = await session.command("status")
         assert status == ("ipnetwork online\nsipserver online\nprovisioning offline\nstatus end\n")
-        assert "optionkey multipoint active 2027-11-30\n" in await session.command("optionkey list")
+        started = time.monotonic()
+        assert await session.command("optionkey list") == "error: command not found\n"
+        assert time.monotonic() - started < 1.0  # ended by the error line, not the idle wait
         assert f"Serial Number: {SERIAL}\n" in await session.command("whoami")
         assert await session.command("bogus") == "error: command not found\n"
     finally:
@@ -87,3 +95,17 @@ async def test_changed_host_key_fails_before_auth(sshd: Sshd, client: AsyncsshCl
 async def test_unknown_key_is_auth_failed(sshd: Sshd, client: AsyncsshClient) -> None:
     with pytest.raises(AuthenticationFailed):
         await client.open(_target(sshd, TrustPolicy(pinned=sshd.host_key), key=sshd.other_key))
+
+
+async def test_without_terminators_a_reply_ends_when_the_line_goes_idle(
+    sshd: Sshd, client: AsyncsshClient
+) -> None:
+    target = dataclasses.replace(_target(sshd, TrustPolicy()), complete=None, idle=0.3)
+    session = await client.open(target)  # the banner too ends by idle: there is no prompt
+    try:
+        assert f"Serial Number: {SERIAL}\n" in session.banner
+        started = time.monotonic()
+        assert (await session.command("status")).endswith("status end\n")
+        assert 0.25 < time.monotonic() - started < 2.0
+    finally:
+        await session.close()

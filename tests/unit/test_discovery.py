@@ -200,7 +200,7 @@ async def test_silent_and_not_poly_addresses_are_told_apart() -> None:
     network = FakeNetwork(
         snmp={"192.0.2.2": {SYS_DESCR: "Linux router 5.10", SYS_OBJECT_ID: "1.3.6.1.4.1.8072.3"}},
         devices={
-            "192.0.2.3": {"poly-uc": refuses(NotSupported("HTTP 404"))},
+            "192.0.2.3": {"poly-uc": refuses(NotSupported("HTTP 404", answered=True))},
             "192.0.2.4": {"poly-videoos": refuses(MalformedReply("not JSON"))},
         },
     )
@@ -209,12 +209,41 @@ async def test_silent_and_not_poly_addresses_are_told_apart() -> None:
     )
     assert silent.outcome is Outcome.SILENT
     assert silent.detail == "no answer on SNMP, HTTPS or SSH"
-    assert snmp_only.outcome is Outcome.NOT_POLY  # it answered SNMP, as something else
-    assert (web.outcome, web.detail) == (
-        Outcome.NOT_POLY,
-        "poly-uc: not_supported; poly-videoos: unreachable; polycom-gs: unreachable",
+    # It answered SNMP, as something else: the detail says what it said.
+    assert (snmp_only.outcome, snmp_only.detail) == (
+        Outcome.NOT_RECOGNISED,
+        "answered but not recognised: SNMP: sysDescr 'Linux router 5.10', sysObjectID"
+        " '1.3.6.1.4.1.8072.3'",
     )
-    assert garbled.outcome is Outcome.NOT_POLY
+    assert (web.outcome, web.detail) == (
+        Outcome.NOT_RECOGNISED,
+        "answered but not recognised: poly-uc: HTTP 404",
+    )
+    assert (garbled.outcome, garbled.detail) == (
+        Outcome.NOT_RECOGNISED,
+        "answered but not recognised: poly-videoos: not JSON",
+    )
+
+
+async def test_an_address_is_silent_only_when_no_transport_said_anything() -> None:
+    network = FakeNetwork(
+        devices={
+            # The driver refuses for want of credentials: the device was never asked.
+            "192.0.2.1": {"polycom-gs": refuses(NotSupported("needs an SSH login"))},
+            # SSH answered (a banner) but no prompt or complete reply came: not silent.
+            "192.0.2.2": {
+                "polycom-gs": refuses(
+                    DeviceTimeout("no SSH prompt; it sent 'Welcome'", answered=True)
+                )
+            },
+        },
+    )
+    never_asked, spoke = await discover(network, "192.0.2.1", "192.0.2.2")
+    assert never_asked.outcome is Outcome.SILENT
+    assert (spoke.outcome, spoke.detail) == (
+        Outcome.NOT_RECOGNISED,
+        "answered but not recognised: polycom-gs: no SSH prompt; it sent 'Welcome'",
+    )
 
 
 async def test_a_poly_device_that_does_not_tell_its_serial_is_not_added() -> None:
@@ -277,3 +306,18 @@ async def test_port_overrides_are_probed_and_kept_standard_ports_stay_blank() ->
     assert network.probes[0][3] == ports
     assert found.ports == DevicePorts(snmp=1161, ssh=2222)  # 443 is standard: not recorded
     assert device_from_discovery(found, site=None).ports == DevicePorts(snmp=1161, ssh=2222)
+
+
+async def test_a_found_device_with_a_model_the_catalogue_lacks_carries_a_warning() -> None:
+    network = FakeNetwork(
+        devices={
+            "192.0.2.1": {"poly-uc": answers("0004F2000001", "VVX 9999 Prototype")},
+            "192.0.2.2": {"poly-uc": answers("0004F2000002", "VVX_411")},
+        }
+    )
+    unknown, known = await discover(network, "192.0.2.1", "192.0.2.2")
+    assert unknown.outcome is Outcome.FOUND
+    assert unknown.warning is not None
+    assert "'VVX 9999 Prototype' is not in polyfleet's catalogue" in unknown.warning
+    assert "[[product_groups]]" in unknown.warning  # and how to map it
+    assert known.warning is None

@@ -34,7 +34,7 @@ from controller.health import (
     render_text_lines,
 )
 from controller.run_lock import LockHeld, RunLock, default_lock_path
-from inventory.models import Device, License, LicenseState
+from inventory.models import Device, License, LicenseRead, LicenseState
 from inventory.observation_store import DeviceStatus
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -76,6 +76,7 @@ def status(
     error_kind: str | None = None,
     error: str | None = None,
     mismatch: str | None = None,
+    read: LicenseRead | None = None,
 ) -> DeviceStatus:
     return DeviceStatus(
         serial="SN1",
@@ -86,7 +87,13 @@ def status(
         error=error,
         identity_mismatch=mismatch,
         licenses=list(licenses),
+        license_read=read,
     )
+
+
+UNREAD = LicenseRead(
+    ok=False, call="GET /api/v1/mgmt/license/info", detail="HTTP 404", modeled=True
+)
 
 
 def check(
@@ -298,6 +305,70 @@ def test_fleet_health_classifies_every_pair() -> None:
     fleet = fleet_health([(device("A1"), None), (device("B1"), status(lic()))], NOW, POLICY)
     assert [d.status for d in fleet.devices] == [Health.UNKNOWN, Health.OK]
     assert fleet.summary() == "2 devices: 1 OK, 0 WARNING, 0 CRITICAL, 1 UNKNOWN"
+
+
+def test_reached_but_license_state_not_read_is_unknown_naming_the_call_and_probe() -> None:
+    # The VVX answered its identity but 404'd the license call: nothing read is never OK.
+    assert check(device(), status(read=UNREAD)) == (
+        Health.UNKNOWN,
+        "license state not read: GET /api/v1/mgmt/license/info (modeled call): HTTP 404;"
+        " run `polyfleet probe SN1`",
+    )
+
+
+def test_unread_license_state_is_not_judged_against_required_features() -> None:
+    required = HealthPolicy(required_features=frozenset({"video"}))
+    verdict, reason = check(device(), status(read=UNREAD), required)
+    assert verdict is Health.UNKNOWN
+    assert "required" not in reason
+
+
+def test_a_model_the_policy_declares_unlicensed_is_ok_with_that_reason() -> None:
+    def declared(model: str | None) -> str | None:
+        return "model 'VVX 450' has no licensed features (policy p.toml)" if model else None
+
+    policy = HealthPolicy(no_licensed_features=declared)
+    assert check(device(), status(read=UNREAD), policy) == (
+        Health.OK,
+        "model 'VVX 450' has no licensed features (policy p.toml)",
+    )
+    # The declaration covers only what could not be read: a read list is judged as ever.
+    expired = status(lic(state=LicenseState.EXPIRED), read=UNREAD)
+    assert check(device(), expired, policy)[0] is Health.CRITICAL
+
+
+def test_a_read_empty_license_list_is_ok_and_an_older_observation_without_it_as_before() -> None:
+    read = LicenseRead(ok=True, call="GET /api/v1/mgmt/license/info", detail="0 feature(s)")
+    assert check(device(), status(read=read)) == (
+        Health.OK,
+        "reachable, no licensed features reported",
+    )
+    assert check(device(), status())[0] is Health.OK  # stored before scans recorded it
+
+
+def test_every_format_says_why_the_license_state_was_not_read() -> None:
+    fleet = fleet_health([(device("V1"), status(read=UNREAD))], NOW, POLICY)
+    assert fleet.status is Health.UNKNOWN
+    [row] = json.loads(render_json(fleet))["devices"]
+    assert row["status"] == "UNKNOWN"
+    assert "GET /api/v1/mgmt/license/info (modeled call): HTTP 404" in row["reason"]
+    assert row["license_read"] == UNREAD.to_json()
+    nagios = render_nagios(fleet).splitlines()
+    assert nagios[0].startswith("POLYFLEET UNKNOWN - 1 unknown of 1 device |")
+    assert nagios[1].startswith("UNKNOWN: V1 at hq - license state not read: GET /api/v1/mgmt/")
+    assert "polyfleet probe V1" in nagios[1]
+    text = "\n".join(line.plain for line in render_text_lines(fleet))
+    assert "HTTP 404" in text
+    assert "polyfleet probe V1" in text
+    prom = render_prometheus(fleet)
+    assert (
+        'polyfleet_license_read{serial="V1",call="GET /api/v1/mgmt/license/info",'
+        'modeled="true",detail="HTTP 404"} 0'
+    ) in prom
+    assert (
+        'polyfleet_device_status{serial="V1",mac="0004f2000001",site="hq",status="UNKNOWN"} 1'
+        in prom
+    )
 
 
 # -- renderers -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 
 from device_drivers.context import DriverContext, Timeouts
 from device_drivers.errors import DeviceBusy, DeviceTimeout, NotSupported
+from device_drivers.modeled_settings import ModeledSettingsError, configure, reset
 from device_drivers.poly.group_series import PolycomGsDriver
 from device_drivers.poly.uc import PolyUcDriver
 from device_drivers.poly.videoos import PolyVideoOsDriver
@@ -171,3 +172,79 @@ async def test_gs_identity_falls_back_to_snmp_without_ssh_credentials() -> None:
     )
     with pytest.raises(NotSupported, match="SSH"):
         await PolycomGsDriver(ctx()).identify()
+
+
+# -- modeled parameters and modules a site can change -----------------------------------------
+
+
+def uc_phone(license_path: str, license_body: Any) -> FakeHttp:
+    def handler(method: str, path: str, cookies: Mapping[str, str]) -> HttpReply:
+        if path == "/api/v1/mgmt/device/info":
+            return reply(
+                200,
+                {
+                    "data": {"ModelNumber": "VVX 411", "MACAddress": "0004f2000011"},
+                    "Status": "2000",
+                },
+            )
+        if path == license_path:
+            return reply(200, {"data": license_body, "Status": "2000"})
+        return reply(404, {})
+
+    return FakeHttp(handler)
+
+
+async def test_uc_license_route_and_field_names_come_from_the_modeled_parameters() -> None:
+    http = uc_phone("/site/licenses", {"Options": [{"Name": "video", "Status": "active"}]})
+    settings = {
+        "license_info_path": "/site/licenses",
+        "features_field": "Options",
+        "feature_field": "Name",
+        "state_field": "Status",
+    }
+    driver = PolyUcDriver(ctx(http=http, modeled=settings))
+    assert driver.license_call() == ("GET /site/licenses", True)
+    [status] = await driver.read_licenses()
+    assert (status.feature, status.state.value) == ("video", "active")
+    default = PolyUcDriver(ctx(http=http))
+    with pytest.raises(NotSupported, match="license/info: HTTP 404"):
+        await default.read_licenses()  # the default route is what the simulator answers
+
+
+def test_an_invalid_modeled_parameter_is_refused_naming_the_driver_and_key() -> None:
+    with pytest.raises(ModeledSettingsError, match=r"\[drivers.polycom-gs\] apply_command"):
+        configure(
+            {"polycom-gs": {"apply_command": "optionkey apply"}},
+            {"polycom-gs": PolycomGsDriver.params_model},
+        )
+    with pytest.raises(ModeledSettingsError, match=r"\[drivers.poly-uc\] license_path: Extra"):
+        configure({"poly-uc": {"license_path": "/x"}}, {"poly-uc": PolyUcDriver.params_model})
+    with pytest.raises(ModeledSettingsError, match=r"\[drivers.no-such\]: no driver"):
+        configure({"no-such": {}}, {"poly-uc": PolyUcDriver.params_model})
+
+
+async def test_configured_values_are_in_force_for_drivers_without_explicit_ones() -> None:
+    configure(
+        {"poly-videoos": {"options_path": "/rest/site/options"}},
+        {"poly-videoos": PolyVideoOsDriver.params_model},
+    )
+    try:
+        assert PolyVideoOsDriver.params_in_force() == {"options_path": "/rest/site/options"}
+        driver = PolyVideoOsDriver(ctx())
+        assert driver.license_call() == ("GET /rest/site/options", True)
+    finally:
+        reset()
+    assert PolyVideoOsDriver.params_in_force() == {"options_path": "/rest/system/options"}
+
+
+async def test_a_plugin_replaces_the_modeled_module_and_keeps_the_documented_reads() -> None:
+    from polyfleet_example_driver.site_uc import SiteUcDriver
+
+    body = [{"name": "video", "status": "expired", "validUntil": "2026-01-31T00:00:00Z"}]
+    http = uc_phone("/api/v2/mgmt/licenses", body)
+    driver = SiteUcDriver(ctx(http=http))
+    facts = await driver.identify()  # poly-uc's documented device/info
+    assert (facts.model, facts.mac) == ("VVX 411", "0004f2000011")
+    [status] = await driver.read_licenses()
+    assert (status.feature, status.state.value) == ("video", "expired")
+    assert driver.license_call() == ("GET /api/v2/mgmt/licenses", True)

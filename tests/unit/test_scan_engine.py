@@ -44,6 +44,8 @@ class Behaviour:
     """Raised by successive identify() calls before it answers."""
     delay: float = 0.0
     hang: bool = False
+    license_failure: Exception | None = None
+    """Raised by read_licenses() (identify still answers)."""
 
 
 @dataclass
@@ -99,7 +101,13 @@ def registry_for(fleet: FakeFleet) -> DriverRegistry:
             return await fleet.identify(self)
 
         async def read_licenses(self) -> list[LicenseStatus]:
+            failure = fleet.behaviours.get(self.ctx.device.serial, Behaviour()).license_failure
+            if failure is not None:
+                raise failure
             return [LicenseStatus(feature="base", state=LicenseState.ACTIVE)]
+
+        def license_call(self) -> tuple[str, bool]:
+            return "GET /api/v1/mgmt/license/info", True
 
         async def apply_activation(self, feature: str, key: str) -> ApplyResult:
             raise NotSupported("fake")
@@ -272,6 +280,46 @@ async def test_a_cancelled_scan_keeps_the_results_it_had(store: InventoryStore) 
     assert sorted(stored) == [d.serial for d in inventory[:3]]
     assert all(s.reachable and s.error is None for s in stored.values())
     assert [lic.feature for lic in stored["FAKE0001"].licenses] == ["base"]
+
+
+async def test_a_license_read_that_fails_is_recorded_with_the_call_and_what_came_back(
+    store: InventoryStore,
+) -> None:
+    inventory = devices(3)
+    await store.upsert_devices(inventory)
+    fleet = FakeFleet(
+        behaviours={
+            "FAKE0002": Behaviour(
+                license_failure=NotSupported(
+                    "GET /api/v1/mgmt/license/info: HTTP 404 (REST API disabled, or no such route)"
+                )
+            ),
+            "FAKE0003": Behaviour(license_failure=DeviceTimeout("no answer within 2 s")),
+        }
+    )
+    observations = ObservationStore(store.engine)
+    async with ScanRecorder(observations) as recorder:
+        read, not_found, timed_out = await engine(fleet).scan(inventory, recorder.add)
+    assert read.license_read is not None
+    assert read.license_read.ok
+    assert not read.license_unread
+    assert read.ok
+    # Reached, identity fine, no license state: never an empty list that reads as "none".
+    assert (not_found.reachable, not_found.error, not_found.licenses) == (True, None, None)
+    assert not_found.license_unread
+    assert not_found.to_json()["license_read"] == {
+        "ok": False,
+        "call": "GET /api/v1/mgmt/license/info",
+        "detail": "HTTP 404 (REST API disabled, or no such route)",
+        "modeled": True,
+    }
+    # A timeout still fails the device as before, and says which call timed out.
+    assert (timed_out.ok, timed_out.error_kind) == (False, "timeout")
+    assert timed_out.license_read is not None
+    assert timed_out.license_read.detail == "timeout: no answer within 2 s"
+    stored = await observations.statuses()
+    assert stored["FAKE0002"].license_read == not_found.license_read
+    assert stored["FAKE0001"].license_read == read.license_read
 
 
 @dataclass
