@@ -118,9 +118,7 @@ def _configure_drivers(sections: dict[str, dict[str, Any]]) -> None:
         models = {d.name: d.params_model for d in DriverRegistry().all()}
         configure(sections, models)
     except (ModeledSettingsError, DriverRegistryError) as exc:
-        from rich.markup import escape
-
-        fail(escape(f"invalid config file: {exc}"), ExitCode.UNUSABLE_INPUT)
+        fail(f"invalid config file: {exc}", ExitCode.UNUSABLE_INPUT)
 
 
 def get_context(ctx: typer.Context) -> CliContext:

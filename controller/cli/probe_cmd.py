@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
@@ -88,7 +87,7 @@ def render(cli: CliContext, report: ProbeReport, output: OutputFormat) -> None:
     emit_rows(rows, COLUMNS, output, console=cli.out, title=title)
     if report.settings:
         in_force = ", ".join(f"{k} = {v!r}" for k, v in report.settings.items())
-        cli.info(escape(f"modeled parameters in force ([drivers.{report.driver}]): {in_force}"))
+        cli.info(f"modeled parameters in force ([drivers.{report.driver}]): {in_force}")
     if report.ok:
         cli.info(f"{report.serial}: every call {report.driver} needs answered")
         return
@@ -98,13 +97,11 @@ def render(cli: CliContext, report: ProbeReport, output: OutputFormat) -> None:
             said = f"answered {call.answer!r}"
         else:
             said = f"could not be made: {call.conclusion.removeprefix('FAILED: ')}"
-        cli.warn(escape(f"{call.operation}: {call.call} ({kind}) {said}"))
+        cli.warn(f"{call.operation}: {call.call} ({kind}) {said}")
     if any(c.modeled and c.answered for c in report.failing_calls()):
         cli.warn(
-            escape(
-                "a modeled call failed: polyfleet guessed this interface (no public source"
-                f" documents it); set what your devices really answer under [drivers."
-                f"{report.driver}] in the config file, or install a driver plugin (README:"
-                " Bringing up real hardware)"
-            )
+            "a modeled call failed: polyfleet guessed this interface (no public source"
+            f" documents it); set what your devices really answer under [drivers."
+            f"{report.driver}] in the config file, or install a driver plugin (README:"
+            " Bringing up real hardware)"
         )
