@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from controller.device_session import PinGate, with_retries
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext, PinStore, Timeouts
 from device_drivers.errors import DeviceError, DeviceTimeout, NotSupported, TrustMismatch
@@ -243,31 +244,6 @@ def endpoint_key(device: Device) -> tuple[str, int, int, int]:
     return (device.host, ports.snmp or 161, ports.https or 443, ports.ssh or 22)
 
 
-class _PinGate:
-    """Holds a device's first-use pins until it has proved its identity, then passes them on.
-
-    The transports report a first-use pin while connecting, before `identify()` has said which
-    device answered; a swapped device must not leave its certificate on the other's record.
-    """
-
-    def __init__(self, sink: PinStore) -> None:
-        self._sink = sink
-        self._held: list[tuple[str, str, str]] = []
-        self._open = False
-
-    async def __call__(self, serial: str, kind: str, value: str) -> None:
-        if self._open:
-            await self._sink(serial, kind, value)
-        else:
-            self._held.append((serial, kind, value))
-
-    async def release(self) -> None:
-        self._open = True
-        held, self._held = self._held, []
-        for serial, kind, value in held:
-            await self._sink(serial, kind, value)
-
-
 class ScanEngine:
     """Runs drivers over devices with the limits of ScanOptions."""
 
@@ -338,7 +314,7 @@ class ScanEngine:
             driver_cls = self.registry.get(name)
         except LookupError as exc:
             return self._failed(device, name, started, "no_driver", str(exc))
-        pins = _PinGate(self.pin_store) if self.pin_store is not None else None
+        pins = PinGate(self.pin_store) if self.pin_store is not None else None
         driver = driver_cls(self._context(device, pins))
         try:
             async with asyncio.timeout(self.options.device_budget):
@@ -385,17 +361,9 @@ class ScanEngine:
             return None
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Retry retryable errors (busy, timeout) with jittered exponential back-off."""
-        attempts = max(1, self.options.attempts)
-        for attempt in range(1, attempts + 1):
-            try:
-                return await call()
-            except DeviceError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
-                delay = self.options.backoff * (2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + self._rng.random()))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await with_retries(
+            call, attempts=self.options.attempts, backoff=self.options.backoff, rng=self._rng
+        )
 
     @staticmethod
     def _failed(
