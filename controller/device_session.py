@@ -17,6 +17,9 @@ from device_drivers.context import PinStore
 from device_drivers.errors import DeviceError
 
 T = TypeVar("T")
+RETRY_ATTEMPTS = 3
+RETRY_BACKOFF_S = 0.5
+"""Every use case's default patience: 3 tries, 0.5 s then 1 s (each x0.5-1.5 jitter) apart."""
 
 
 async def with_retries(

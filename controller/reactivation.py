@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from controller.confirmations import confirmation_store
-from controller.device_session import PinGate, with_retries
+from controller.device_session import RETRY_ATTEMPTS, RETRY_BACKOFF_S, PinGate, with_retries
 from controller.eligibility import Quote
 from controller.entitlements import (
     EntitlementError,
@@ -147,8 +147,8 @@ class Reactivator:
         approve: Approver | None = None,
         timeouts: Timeouts | None = None,
         today: Callable[[], date] | None = None,
-        attempts: int = 3,
-        backoff: float = 0.5,
+        attempts: int = RETRY_ATTEMPTS,
+        backoff: float = RETRY_BACKOFF_S,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -307,8 +307,7 @@ class Reactivator:
         }
         try:
             while not run.op.finished:
-                # A busy or slow device: the same step again, after the scan's back-off.
-                await self.retrying(steps[run.op.state])
+                await steps[run.op.state]()
         except ActivationRejected as exc:
             await run.fail(exc.message)
         except EntitlementUnavailable as exc:
@@ -370,7 +369,7 @@ class Reactivator:
     async def _record_licenses(self, driver: DeviceDriver, device: Device) -> None:
         """Store the device's licenses as read after the confirmation (best effort)."""
         try:
-            statuses = await driver.read_licenses()
+            statuses = await self.retrying(driver.read_licenses)
         except DeviceError:
             return
         now = datetime.now(UTC)
@@ -461,8 +460,12 @@ class _Run:
     async def fail(self, reason: str, **fields: object) -> None:
         await self.advance(OpState.FAILED, detail=reason, reason=reason, **fields)
 
+    async def read_state(self) -> LicenseStatus:
+        """The feature's state on the device, retried like the scan's reads when it is busy."""
+        return await self.flow.retrying(lambda: self.driver.verify(self.feature))
+
     async def check_eligibility(self) -> None:
-        live = await self.driver.verify(self.feature)
+        live = await self.read_state()
         quote = await self._quoted()
         if not quote.eligible:
             reason = "; ".join(f"{r.name}: {r.reason}" for r in quote.failed)
@@ -514,8 +517,12 @@ class _Run:
     async def apply(self) -> None:
         """Apply the key, unless the device already has the feature active: then an earlier
         run applied it and was stopped before it could record so (never apply twice). The
-        device proves its identity once more first: the key goes to the right device only."""
+        device proves its identity once more first: the key goes to the right device only.
+        A busy or dropped attempt is retried from the look at the device, never blindly."""
         await self.flow.check_identity(self.driver, self.device)
+        await self.flow.retrying(self._apply_once)
+
+    async def _apply_once(self) -> None:
         current = await self.driver.verify(self.feature)
         if current.state is LicenseState.ACTIVE:
             await self.advance(OpState.APPLIED, detail="device already reports it active")
@@ -529,7 +536,7 @@ class _Run:
         await self.advance(OpState.APPLIED, detail=result.detail or "key applied")
 
     async def verify(self) -> None:
-        verified = await self.driver.verify(self.feature)
+        verified = await self.read_state()
         if verified.state is not LicenseState.ACTIVE:
             reason = f"after applying the key the device reports {verified.state}"
             await self.fail(reason, state_after=verified.state.value)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from controller.device_session import PinGate, with_retries
+from controller.device_session import RETRY_ATTEMPTS, RETRY_BACKOFF_S, PinGate, with_retries
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext, PinStore, Timeouts
 from device_drivers.errors import DeviceError, DeviceTimeout, NotSupported, TrustMismatch
@@ -49,8 +49,8 @@ class ScanOptions:
     concurrency: int = 256
     per_site: int = 64
     device_budget: float = 30.0
-    attempts: int = 3
-    backoff: float = 0.5
+    attempts: int = RETRY_ATTEMPTS
+    backoff: float = RETRY_BACKOFF_S
     read_licenses: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)
     ca_bundle: str | None = None

@@ -39,6 +39,8 @@ from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
 
 log = logging.getLogger("polyfleet.reactivate")
+MAX_LISTED = 20
+"""Serials a summary names before it says "and N more"."""
 COLUMNS = ("serial", "feature", "status", "confirmation", "fee", "contract", "reason")
 
 
@@ -81,9 +83,11 @@ def reactivate(
     who = actor or default_actor()
     timeouts = Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 10.0))
 
+    unread: list[str] = []
+
     async def go() -> list[Outcome]:
         async with cli.store() as store:
-            targets = await _targets(store, device_id, feature, all_expired, site)
+            targets = await _targets(store, device_id, feature, all_expired, site, unread)
             creds = CredentialStore(store.engine, SecretBox.from_environment())
             profiles = await load_profiles(creds, [d for d, _ in targets], None)
             transports = open_transports(concurrency)
@@ -112,6 +116,14 @@ def reactivate(
 
     outcomes = run(go)
     _report(cli, outcomes, output, dry_run)
+    if unread:
+        shown = ", ".join(unread[:MAX_LISTED]) + (
+            f" and {len(unread) - MAX_LISTED} more" if len(unread) > MAX_LISTED else ""
+        )
+        cli.warn(
+            f"{len(unread)} device(s) not judged, their licenses were never read "
+            f"(run `polyfleet scan`, then again): {shown}"
+        )
     raise typer.Exit(_exit_code(outcomes, batch=all_expired))
 
 
@@ -121,8 +133,13 @@ async def _targets(
     feature: str | None,
     all_expired: bool,
     site: str | None,
+    unread: list[str],
 ) -> list[tuple[Device, str]]:
-    """(device, feature) pairs: the named feature, else those last seen expired/deactivated."""
+    """(device, feature) pairs: the named feature, else those last seen expired/deactivated.
+
+    With --all-expired, networked devices with no license state on record go to `unread`: the
+    batch cannot tell whether they need a re-activation, so it names them instead of passing
+    over them in silence."""
     observations = ObservationStore(store.engine)
     if device_id is not None:
         device = await store.get_device(device_id)
@@ -140,6 +157,11 @@ async def _targets(
         return [(device, f) for f in features]
     devices = {d.serial: d for d in await store.list_devices(site=site)}
     statuses = await observations.statuses(list(devices))
+    unread.extend(
+        serial
+        for serial, device in sorted(devices.items())
+        if device.host and (serial not in statuses or not statuses[serial].licenses)
+    )
     return [
         (devices[serial], f)
         for serial, status in sorted(statuses.items())
