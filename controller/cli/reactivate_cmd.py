@@ -211,12 +211,12 @@ async def _run_all(
 
 
 async def _one(flow: Reactivator, device: Device, feature: str) -> Outcome:
-    """One device feature's outcome; an unexpected error becomes a failed result (logged with
-    its traceback for the log file), so the batch and the other devices' reports go on."""
+    """One device feature's outcome; an unexpected error becomes a failed result in one line
+    (its traceback only in debug logging), so the batch and the other devices' reports go on."""
     try:
         return await flow.reactivate(device, feature)
     except Exception as exc:
-        log.exception("re-activating %s %s failed unexpectedly", device.serial, feature)
+        log.debug("re-activating %s %s failed", device.serial, feature, exc_info=True)
         reason = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
         return Outcome(device.serial, feature, Status.FAILED, reason, resumable=True)
 
