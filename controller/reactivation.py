@@ -76,12 +76,15 @@ class WrongDevice(DeviceError):
         return self.message
 
 
-def _wrong_device(device: Device, mismatch: str) -> WrongDevice:
+NOTHING_DONE = "nothing was claimed or applied"
+
+
+def _wrong_device(device: Device, mismatch: str, done: str) -> WrongDevice:
     fix = (
-        f"nothing was claimed or applied; repair the record with `polyfleet discover` or "
+        f"repair the record with `polyfleet discover` or "
         f"`polyfleet inventory add {device.serial} --host ADDRESS`"
     )
-    return WrongDevice(f"identity mismatch: {mismatch}; {fix}", host=device.host)
+    return WrongDevice(f"identity mismatch: {mismatch}; {done}; {fix}", host=device.host)
 
 
 class Status(StrEnum):
@@ -187,12 +190,15 @@ class Reactivator:
         """`call` with the scan's jittered back-off for busy and timeout answers."""
         return await with_retries(call, attempts=self.attempts, backoff=self.backoff, rng=self._rng)
 
-    async def check_identity(self, driver: DeviceDriver, device: Device) -> None:
-        """Raise WrongDevice unless the device at this address is the inventory's device."""
+    async def check_identity(
+        self, driver: DeviceDriver, device: Device, *, done: str = NOTHING_DONE
+    ) -> None:
+        """Raise WrongDevice (saying `done`: what happened so far) unless the device at this
+        address is the inventory's device."""
         facts = await self.retrying(driver.identify)
         mismatch = identity_mismatch(device, facts)
         if mismatch is not None:
-            raise _wrong_device(device, mismatch)
+            raise _wrong_device(device, mismatch, done)
 
     async def _advance(
         self, op: Operation, to: OpState, *, detail: str | None = None, **fields: object
@@ -519,7 +525,8 @@ class _Run:
         run applied it and was stopped before it could record so (never apply twice). The
         device proves its identity once more first: the key goes to the right device only.
         A busy or dropped attempt is retried from the look at the device, never blindly."""
-        await self.flow.check_identity(self.driver, self.device)
+        kept = f"nothing was applied; operation {self.op.id} keeps its key for the rerun"
+        await self.flow.check_identity(self.driver, self.device, done=kept)
         await self.flow.retrying(self._apply_once)
 
     async def _apply_once(self) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from inventory.database import DatabaseTarget
@@ -128,3 +129,42 @@ async def test_swapped_phones_are_refused_until_the_inventory_is_repaired(
         assert untouched(other)
         assert await pins(db_target, phone.serial) is not None  # learnt from the right phone
         assert await pins(db_target, other.serial) is None
+
+
+async def test_a_device_swapped_after_the_key_was_obtained_gets_no_key_and_the_rerun_resumes(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path
+) -> None:
+    devices = make_devices(4, expired=4)
+    phone, other = [d for d in devices if d.family == "vvx"][:2]
+    feature = expired_feature(phone)
+    identity = (phone.serial, phone.mac)
+
+    def swap_when_issued(serial: str, _feature: str) -> Any:
+        """While the portal issues the key, another phone takes this one's address."""
+        issued = issue(serial, _feature)
+        phone.serial, phone.mac = other.serial, other.mac
+        return issued
+
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        portal = fleet.running.portal
+        issue = portal.issue
+        args = ("reactivate", identity[0], "--feature", feature, "--yes", "-o", "json")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(portal, "issue", swap_when_issued)
+            refused = await fleet.cli(*args)
+        phone.serial, phone.mac = identity
+        assert refused.code == 1, refused.stderr
+        [row] = refused.json()
+        assert (row["status"], row["resumable"]) == ("failed", True)
+        assert f"reports serial {other.serial} (inventory: {phone.serial})" in row["reason"]
+        assert f"operation {row['operation']} keeps its key" in row["reason"]
+        assert phone.applied_keys == other.applied_keys == []
+
+        resumed = await fleet.cli(*args)
+        assert resumed.code == 0, resumed.stderr
+        [again] = resumed.json()
+        assert (again["status"], again["operation"]) == ("confirmed", row["operation"])
+        [key] = issued_keys(fleet, phone.serial)  # the same key, obtained once
+        assert phone.applied_keys == [key]
