@@ -467,3 +467,30 @@ async def test_all_expired_names_the_devices_it_could_not_judge(
                 "then again): SN-NEVER-READ-1, SN-NEVER-READ-2"
             ) in batch.stderr
             assert "SN-ANALOG" not in batch.stderr
+
+
+async def test_a_device_dropping_every_other_request_is_read_through_retries(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path
+) -> None:
+    devices = make_devices(2, expired=2)
+
+    def steady(serial: str) -> None:
+        """The flaky link settles before the key is applied (a key is never sent blindly)."""
+        for device in devices:
+            if device.serial == serial:
+                device.faults.flapping = False
+
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        for device in devices:
+            device.faults.flapping = True  # every second HTTPS request dropped unanswered
+        plan = await fleet.cli("reactivate", "--all-expired", "--dry-run", "-o", "json")
+        assert plan.code == 0, plan.stdout + plan.stderr
+        assert {row["status"] for row in plan.json()} == {"planned"}
+        with portal_issuing(fleet, steady):
+            done = await fleet.cli("reactivate", "--all-expired", "--yes", "-o", "json")
+        assert done.code == 0, done.stdout + done.stderr
+        rows = by_serial(done)
+        for device in devices:
+            assert activated_once(fleet, device, rows[device.serial]["confirmation"])
