@@ -23,6 +23,7 @@ from tests.e2e.reactivation_fleet import (
 )
 
 DEVICES = 10
+LATENCY_S = 0.2
 DONE_BY_THIS_RUN = {"confirmed"}
 DONE_ELSEWHERE = {"already_confirmed", "held"}
 
@@ -34,6 +35,8 @@ async def test_two_batches_at_once_confirm_each_device_once_and_both_report_ever
     async with managed_fleet(
         tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
     ) as fleet:
+        for device in devices:  # each device takes a moment, so the two runs surely overlap
+            device.faults.latency_s = LATENCY_S
         args = ("reactivate", "--all-expired", "--yes", "--concurrency", "4", "-o", "json")
         first, second = await asyncio.gather(
             finish(await fleet.spawn(*args)), finish(await fleet.spawn(*args))
