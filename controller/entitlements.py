@@ -3,7 +3,9 @@
 `EntitlementProvider` is the interface a licensing portal implements; `PortalProvider` talks to
 the simulated Poly licensing portal (`simulator/portal.py`). A key obtained from a provider is
 stored in `activation_keys` (source "portal") before anyone uses it, so a crash between obtaining
-and applying a key never loses one: the rerun finds it as an unused (or its own) key.
+and applying a key never loses one: the rerun finds it as an unused (or its own) key. A crash
+between the portal's answer and storing the key is covered by the request's idempotency key (the
+operation id): the rerun asks again with the same id and gets the same key, not a second one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from inventory.key_store import DuplicateKey, KeyInUse, KeyStore, NewKey
 log = logging.getLogger("polyfleet.entitlements")
 
 PORTAL_SOURCE = "portal"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 DEFAULT_TIMEOUT_S = 10.0
 
 
@@ -64,13 +67,17 @@ class EntitlementProvider(Protocol):
 
     name: str
 
-    async def obtain_key(self, serial: str, feature: str) -> ObtainedKey:
-        """Issue a key, or raise EntitlementRefused / EntitlementUnavailable."""
+    async def obtain_key(
+        self, serial: str, feature: str, *, idempotency_key: str | None = None
+    ) -> ObtainedKey:
+        """Issue a key, or raise EntitlementRefused / EntitlementUnavailable; a repeated
+        request with the same `idempotency_key` gets the same key."""
         ...
 
 
 class PortalProvider:
-    """The simulated licensing portal: `POST {url}/api/v1/keys` with a bearer token."""
+    """The simulated licensing portal: `POST {url}/api/v1/keys` with a bearer token and, per
+    operation, an `Idempotency-Key` header (the IETF httpapi draft's name, as Stripe uses it)."""
 
     name = PORTAL_SOURCE
 
@@ -92,10 +99,14 @@ class PortalProvider:
     def __repr__(self) -> str:
         return f"PortalProvider(url={self.url!r}, token=SecretStr('**********'))"
 
-    async def obtain_key(self, serial: str, feature: str) -> ObtainedKey:
+    async def obtain_key(
+        self, serial: str, feature: str, *, idempotency_key: str | None = None
+    ) -> ObtainedKey:
         """Ask the portal for a key; a refusal carries the portal's reason."""
         endpoint = URL(self.url).joinpath("api", "v1", "keys")  # a path below the portal's
         headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         body = {"serial": serial, "feature": feature}
         try:
             if self._session is not None:
@@ -134,7 +145,7 @@ class PortalProvider:
             raise EntitlementUnavailable(
                 f"licensing portal {self.url} rejected the API token (401): check [portal] token"
             )
-        if status in (400, 403, 404):
+        if status in (400, 403, 404, 422):
             raise EntitlementRefused(
                 str(reason or f"HTTP {status}"),
                 code=str(code) if code else None,
@@ -228,7 +239,7 @@ async def resolve_key(
             f"no unused activation key for {serial} {feature}: import one with "
             "`polyfleet keys import` or configure the licensing portal ([portal] url and token)"
         )
-    obtained = await provider.obtain_key(serial, feature)
+    obtained = await provider.obtain_key(serial, feature, idempotency_key=operation_id)
     return await _store_obtained(keys, provider, obtained, operation_id, now)
 
 

@@ -6,19 +6,29 @@ stopped: a key already claimed is reused, and before applying a key the device i
 the feature is already active (a crash between "device applied" and "we wrote applied" must not
 apply the key twice). Confirming is idempotent per operation, so a crash after the confirmation
 was appended but before the operation says so still ends with exactly one confirmation.
+
+Identity before side effects: the device at the inventory's address must report the inventory's
+serial and MAC before anything is claimed, pinned or applied, and again right before the key is
+sent (DHCP moves devices). A run claims the operation it drives, so two runs at once never both
+drive one (the second reports it as held by another run), and busy or slow devices get the
+scan's jittered retries, each step resuming where it was.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import signal
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypeVar
 
 from controller.confirmations import confirmation_store
+from controller.device_session import RETRY_ATTEMPTS, RETRY_BACKOFF_S, PinGate, with_retries
 from controller.eligibility import Quote
 from controller.entitlements import (
     EntitlementError,
@@ -28,7 +38,7 @@ from controller.entitlements import (
 )
 from controller.policy import Policy
 from controller.quoting import quote_device
-from controller.scan import Transports, driver_name_for
+from controller.scan import Transports, driver_name_for, identity_mismatch
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext, Timeouts
 from device_drivers.errors import ActivationRejected, DeviceError
@@ -38,7 +48,13 @@ from inventory.confirmation_store import ConfirmationDraft
 from inventory.key_store import KeyStore
 from inventory.models import Confirmation, CredentialProfile, Device, License, LicenseState
 from inventory.observation_store import DeviceObservation, ObservationStore
-from inventory.reactivation_store import Operation, OperationStore, OpState, TransitionRefused
+from inventory.reactivation_store import (
+    Operation,
+    OperationStore,
+    OpState,
+    TransitionRefused,
+    claim_owner,
+)
 from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
 
@@ -47,6 +63,28 @@ CRASH_AFTER_ENV = "POLYFLEET_TEST_CRASH_AFTER"
 kills itself with SIGKILL (as a power cut would). Never set outside tests."""
 
 NEEDS_REACTIVATION = frozenset({LicenseState.EXPIRED, LicenseState.DEACTIVATED})
+HELD = "held by another run"
+T = TypeVar("T")
+
+
+class WrongDevice(DeviceError):
+    """The device at the inventory's address is another device: nothing may be sent to it."""
+
+    kind = "identity_mismatch"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+NOTHING_DONE = "nothing was claimed or applied"
+
+
+def _wrong_device(device: Device, mismatch: str, done: str) -> WrongDevice:
+    fix = (
+        f"repair the record with `polyfleet discover` or "
+        f"`polyfleet inventory add {device.serial} --host ADDRESS`"
+    )
+    return WrongDevice(f"identity mismatch: {mismatch}; {done}; {fix}", host=device.host)
 
 
 class Status(StrEnum):
@@ -58,6 +96,7 @@ class Status(StrEnum):
     INELIGIBLE = "ineligible"
     DECLINED = "declined"
     FAILED = "failed"
+    HELD = "held"  # another run is working on this operation
     PLANNED = "planned"  # --dry-run
 
 
@@ -111,6 +150,8 @@ class Reactivator:
         approve: Approver | None = None,
         timeouts: Timeouts | None = None,
         today: Callable[[], date] | None = None,
+        attempts: int = RETRY_ATTEMPTS,
+        backoff: float = RETRY_BACKOFF_S,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -122,13 +163,17 @@ class Reactivator:
         self.approve = approve
         self.timeouts = timeouts or Timeouts()
         self.today = today or (lambda: datetime.now(UTC).date())
+        self.attempts = attempts
+        self.backoff = backoff
+        self._rng = random.Random()
+        self.owner = claim_owner(uuid.uuid4().hex[:12])
         engine = store.engine
-        self.ops = OperationStore(engine)
+        self.ops = OperationStore(engine, owner=self.owner)
         self.keys = KeyStore(engine, SecretBox.from_environment())
         self.confirmations = confirmation_store(engine)
         self.observations = ObservationStore(engine)
 
-    def _driver(self, device: Device) -> DeviceDriver:
+    def _driver(self, device: Device, pins: PinGate) -> DeviceDriver:
         profile = self.profiles.get(device.credentials) if device.credentials else None
         context = DriverContext(
             device=device,
@@ -137,9 +182,23 @@ class Reactivator:
             http=self.transports.http,
             ssh=self.transports.ssh,
             timeouts=self.timeouts,
-            pin_store=self.store.pin_first_use,
+            pin_store=pins,
         )
         return self.registry.get(driver_name_for(device))(context)
+
+    async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call` with the scan's jittered back-off for busy and timeout answers."""
+        return await with_retries(call, attempts=self.attempts, backoff=self.backoff, rng=self._rng)
+
+    async def check_identity(
+        self, driver: DeviceDriver, device: Device, *, done: str = NOTHING_DONE
+    ) -> None:
+        """Raise WrongDevice (saying `done`: what happened so far) unless the device at this
+        address is the inventory's device."""
+        facts = await self.retrying(driver.identify)
+        mismatch = identity_mismatch(device, facts)
+        if mismatch is not None:
+            raise _wrong_device(device, mismatch, done)
 
     async def _advance(
         self, op: Operation, to: OpState, *, detail: str | None = None, **fields: object
@@ -150,30 +209,84 @@ class Reactivator:
 
     async def reactivate(self, device: Device, feature: str) -> Outcome:
         """Re-activate `feature` on `device`, resuming an unfinished operation if one exists."""
-        driver = self._driver(device)
+        pins = PinGate(self.store.pin_first_use)
+        driver = self._driver(device, pins)
+        op: Operation | None = None
         try:
             op = await self.ops.unfinished(device.serial, feature)
+            try:
+                await self.check_identity(driver, device)
+            except DeviceError as exc:
+                reason = str(exc) if isinstance(exc, WrongDevice) else f"cannot read: {exc}"
+                resumable = op is not None
+                return Outcome(
+                    device.serial, feature, Status.FAILED, reason,
+                    operation=op.id if op else None, resumable=resumable,
+                )  # fmt: skip
+            await pins.release()  # the device proved who it is: its first-use pins may stay
+            created = False
             if op is None:
-                early = await self._already_done(driver, device, feature)
+                confirmed = await self.ops.latest(device.serial, feature, OpState.CONFIRMED)
+                early = await self._already_done(driver, device, feature, confirmed)
                 if early is not None:
                     return early
-                op, _ = await self.ops.open(device.serial, feature, self.actor)
-                _checkpoint(OpState.REQUESTED)
+                op, created = await self.ops.open(device.serial, feature, self.actor)
+                if created:
+                    _checkpoint(OpState.REQUESTED)
+                    raced = await self._confirmed_meanwhile(op, confirmed)
+                    if raced is not None:
+                        return raced
+            if not created:
+                held_by = await self.ops.claim(op.id)
+                if held_by is not None:
+                    return Outcome(
+                        device.serial, feature, Status.HELD, f"{HELD} ({held_by})",
+                        operation=op.id, resumable=True,
+                    )  # fmt: skip
+                op = await self.ops.get(op.id)  # as the previous holder left it
+                if op.finished:
+                    return await self._finished_elsewhere(op)
             return await self._run(op, driver, device, feature)
         finally:
-            await driver.close()
+            try:
+                if op is not None:
+                    await self.ops.release(op.id)
+            finally:
+                await driver.close()
+
+    async def _confirmed_meanwhile(self, op: Operation, before: Operation | None) -> Outcome | None:
+        """Another run confirmed the feature between our look at the device and our new
+        operation: withdraw ours (it did nothing yet) rather than obtain a second key. Our
+        operation was created, so theirs had finished by then: this read cannot miss it."""
+        latest = await self.ops.latest(op.serial, op.feature, OpState.CONFIRMED)
+        if latest is None or (before is not None and latest.id == before.id):
+            return None
+        await self.ops.withdraw(op.id)
+        return await self._finished_elsewhere(latest)
+
+    async def _finished_elsewhere(self, op: Operation) -> Outcome:
+        """The outcome of an operation another run finished while we waited for it."""
+        if op.state is OpState.CONFIRMED and op.confirmation:
+            record = await self.confirmations.get(op.confirmation)
+            return Outcome(
+                op.serial, op.feature, Status.ALREADY_CONFIRMED,
+                f"confirmed by another run as {record.number}",
+                operation=op.id, confirmation=record,
+            )  # fmt: skip
+        status = Status.INELIGIBLE if op.state is OpState.INELIGIBLE else Status.FAILED
+        reason = f"another run ended it: {op.reason or op.state}"
+        return Outcome(op.serial, op.feature, status, reason, operation=op.id)
 
     async def _already_done(
-        self, driver: DeviceDriver, device: Device, feature: str
+        self, driver: DeviceDriver, device: Device, feature: str, previous: Operation | None
     ) -> Outcome | None:
         """Idempotency: an active feature needs no new operation (nor a second key)."""
         try:
-            live = await driver.verify(feature)
+            live = await self.retrying(lambda: driver.verify(feature))
         except DeviceError as exc:
             return Outcome(device.serial, feature, Status.FAILED, f"cannot read the device: {exc}")
         if live.state is not LicenseState.ACTIVE:
             return None
-        previous = await self.ops.latest(device.serial, feature, OpState.CONFIRMED)
         if previous is not None and previous.confirmation:
             record = await self.confirmations.get(previous.confirmation)
             return Outcome(
@@ -207,6 +320,10 @@ class Reactivator:
             return run.outcome(Status.FAILED, reason=str(exc), resumable=True)
         except EntitlementError as exc:
             await run.fail(str(exc))
+        except TransitionRefused as exc:  # another run took the operation over (lease expired)
+            return run.outcome(Status.HELD, reason=f"{HELD}: {exc}", resumable=True)
+        except WrongDevice as exc:  # the device was swapped since this run started
+            return run.outcome(Status.FAILED, reason=str(exc), resumable=True)
         except DeviceError as exc:
             # The device did not answer: the operation stays where it is, a rerun resumes it.
             return run.outcome(Status.FAILED, reason=str(exc), resumable=True)
@@ -258,22 +375,31 @@ class Reactivator:
     async def _record_licenses(self, driver: DeviceDriver, device: Device) -> None:
         """Store the device's licenses as read after the confirmation (best effort)."""
         try:
-            statuses = await driver.read_licenses()
+            statuses = await self.retrying(driver.read_licenses)
         except DeviceError:
             return
         now = datetime.now(UTC)
         await self.observations.record([_observation(device, driver.name, statuses, now)])
 
     async def plan(self, device: Device, feature: str) -> Outcome:
-        """What `reactivate` would do, read-only: live state, quote, key source, driver call."""
-        driver = self._driver(device)
+        """What `reactivate` would do, read-only: identity, live state, quote, key source, driver
+        call. A swapped device is refused here already, so the plan is never another's."""
+        pins = PinGate(self.store.pin_first_use)
+        driver = self._driver(device, pins)
         try:
             try:
-                live = await driver.verify(feature)
+                await self.check_identity(driver, device)
+                await pins.release()
+                live = await self.retrying(lambda: driver.verify(feature))
+            except WrongDevice as exc:
+                return Outcome(device.serial, feature, Status.FAILED, str(exc))
             except DeviceError as exc:
                 return Outcome(device.serial, feature, Status.FAILED, f"cannot read: {exc}")
             quote = await self._quote(device, feature)
-            steps = [f"device reports {feature} {live.state}"]
+            steps = [
+                f"device at {device.host} is {device.serial} (serial and MAC match the inventory)",
+                f"device reports {feature} {live.state}",
+            ]
             unfinished = await self.ops.unfinished(device.serial, feature)
             if unfinished is not None:
                 steps.append(f"would resume operation {unfinished.id} from {unfinished.state}")
@@ -340,8 +466,12 @@ class _Run:
     async def fail(self, reason: str, **fields: object) -> None:
         await self.advance(OpState.FAILED, detail=reason, reason=reason, **fields)
 
+    async def read_state(self) -> LicenseStatus:
+        """The feature's state on the device, retried like the scan's reads when it is busy."""
+        return await self.flow.retrying(lambda: self.driver.verify(self.feature))
+
     async def check_eligibility(self) -> None:
-        live = await self.driver.verify(self.feature)
+        live = await self.read_state()
         quote = await self._quoted()
         if not quote.eligible:
             reason = "; ".join(f"{r.name}: {r.reason}" for r in quote.failed)
@@ -392,7 +522,14 @@ class _Run:
 
     async def apply(self) -> None:
         """Apply the key, unless the device already has the feature active: then an earlier
-        run applied it and was stopped before it could record so (never apply twice)."""
+        run applied it and was stopped before it could record so (never apply twice). The
+        device proves its identity once more first: the key goes to the right device only.
+        A busy or dropped attempt is retried from the look at the device, never blindly."""
+        kept = f"nothing was applied; operation {self.op.id} keeps its key for the rerun"
+        await self.flow.check_identity(self.driver, self.device, done=kept)
+        await self.flow.retrying(self._apply_once)
+
+    async def _apply_once(self) -> None:
         current = await self.driver.verify(self.feature)
         if current.state is LicenseState.ACTIVE:
             await self.advance(OpState.APPLIED, detail="device already reports it active")
@@ -406,7 +543,7 @@ class _Run:
         await self.advance(OpState.APPLIED, detail=result.detail or "key applied")
 
     async def verify(self) -> None:
-        verified = await self.driver.verify(self.feature)
+        verified = await self.read_state()
         if verified.state is not LicenseState.ACTIVE:
             reason = f"after applying the key the device reports {verified.state}"
             await self.fail(reason, state_after=verified.state.value)

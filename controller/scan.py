@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from controller.device_session import RETRY_ATTEMPTS, RETRY_BACKOFF_S, PinGate, with_retries
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext, PinStore, Timeouts
 from device_drivers.errors import (
@@ -55,8 +56,8 @@ class ScanOptions:
     concurrency: int = 256
     per_site: int = 64
     device_budget: float = 30.0
-    attempts: int = 3
-    backoff: float = 0.5
+    attempts: int = RETRY_ATTEMPTS
+    backoff: float = RETRY_BACKOFF_S
     read_licenses: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)
     ca_bundle: str | None = None
@@ -268,31 +269,6 @@ def endpoint_key(device: Device) -> tuple[str, int, int, int]:
     return (device.host, ports.snmp or 161, ports.https or 443, ports.ssh or 22)
 
 
-class _PinGate:
-    """Holds a device's first-use pins until it has proved its identity, then passes them on.
-
-    The transports report a first-use pin while connecting, before `identify()` has said which
-    device answered; a swapped device must not leave its certificate on the other's record.
-    """
-
-    def __init__(self, sink: PinStore) -> None:
-        self._sink = sink
-        self._held: list[tuple[str, str, str]] = []
-        self._open = False
-
-    async def __call__(self, serial: str, kind: str, value: str) -> None:
-        if self._open:
-            await self._sink(serial, kind, value)
-        else:
-            self._held.append((serial, kind, value))
-
-    async def release(self) -> None:
-        self._open = True
-        held, self._held = self._held, []
-        for serial, kind, value in held:
-            await self._sink(serial, kind, value)
-
-
 class ScanEngine:
     """Runs drivers over devices with the limits of ScanOptions."""
 
@@ -364,7 +340,7 @@ class ScanEngine:
             driver_cls = self.registry.get(name)
         except LookupError as exc:
             return self._failed(device, name, started, "no_driver", str(exc))
-        pins = _PinGate(self.pin_store) if self.pin_store is not None else None
+        pins = PinGate(self.pin_store) if self.pin_store is not None else None
         driver = driver_cls(self.context_for(device, pins))
         try:
             async with asyncio.timeout(self.options.device_budget):
@@ -432,17 +408,9 @@ class ScanEngine:
         return licenses, LicenseRead(ok=True, call=call, detail=detail, modeled=modeled), None
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Retry retryable errors (busy, timeout) with jittered exponential back-off."""
-        attempts = max(1, self.options.attempts)
-        for attempt in range(1, attempts + 1):
-            try:
-                return await call()
-            except DeviceError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
-                delay = self.options.backoff * (2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + self._rng.random()))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await with_retries(
+            call, attempts=self.options.attempts, backoff=self.options.backoff, rng=self._rng
+        )
 
     @staticmethod
     def _failed(

@@ -3,6 +3,7 @@
     DeviceError                    (carries host and, where known, serial)
     ├── DeviceConnectionError      the device could not be talked to
     │   ├── DeviceUnreachable      refused, no route, no answer at all
+    │   │   └── DeviceDisconnected   it closed the connection instead of answering (retryable)
     │   └── DeviceTimeout          it answered too slowly (retryable)
     ├── AuthenticationFailed       credentials rejected: fix them, retrying will not help
     ├── TrustMismatch              the device is not the one we pinned
@@ -13,8 +14,8 @@
     ├── ActivationRejected         it refused an activation key (reason from the device)
     └── NotSupported               this driver or device cannot do that operation
 
-A timeout is never reported as bad credentials: callers retry `DeviceTimeout` and `DeviceBusy`
-and never retry `AuthenticationFailed` or `TrustMismatch`.
+A timeout is never reported as bad credentials: callers retry `DeviceTimeout`, `DeviceBusy` and
+`DeviceDisconnected` and never retry `AuthenticationFailed` or `TrustMismatch`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ class DeviceUnreachable(DeviceConnectionError):
     """Connection refused, no route, or no answer at all."""
 
     kind = "unreachable"
+
+
+class DeviceDisconnected(DeviceUnreachable):
+    """The device took the request and closed the connection without answering: a flaky link
+    or a device shedding load. Unlike a refused connection, another try usually gets through."""
+
+    retryable = True
 
 
 class DeviceTimeout(DeviceConnectionError):

@@ -141,6 +141,11 @@ def _upgrade(connection: Connection, schema: str | None) -> tuple[str | None, st
             quoted = connection.dialect.identifier_preparer.quote_identifier(schema)
             connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
         before = _stored_revision(connection)  # another process may have migrated meanwhile
+    elif connection.dialect.name == "sqlite":
+        # One migrator: the write lock up front (others wait out the busy timeout), then look
+        # again, as on PostgreSQL: two commands opening an old store at once migrate it once.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        before = _stored_revision(connection)
     if before != HEAD:
         command.upgrade(_alembic_config(connection), "head")
     return before, HEAD

@@ -4,13 +4,19 @@ Every transition is committed before the next side effect, and each one is guard
 it leaves (`WHERE state = :from`), so two processes can never both advance the same operation.
 While an operation is unfinished its `open_key` (`serial|feature`) is set, and that column is
 unique: there is at most one unfinished operation per device feature, and a rerun resumes it.
+
+A run also *claims* the operation it drives (`claim`, a lease renewed by every transition), so
+two runs at once never both drive one operation through a side effect: the second one is told
+the operation is held. A claim whose process is gone (same host) or whose lease ran out is free.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -113,14 +119,52 @@ def open_key(serial: str, feature: str) -> str:
     return f"{serial}|{feature}"
 
 
-class OperationStore:
-    """Create, resume and advance re-activation operations."""
+CLAIM_LEASE = timedelta(minutes=10)
+"""How long a claim holds without a transition; only a run on another host ever waits it out
+(on the same host a claim of a process that is gone is free at once)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+def claim_owner(run: str) -> str:
+    """The claim of run `run` of this process: host/pid/run (see `_claim_is_stale`)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{run}"
+
+
+def _describe(holder: str) -> str:
+    """A claim as people read it: "process 4242 on host-a"."""
+    host, _, rest = holder.partition("/")
+    pid = rest.partition("/")[0]
+    return f"process {pid} on {host}" if pid else holder
+
+
+def _claim_is_stale(holder: str, until: datetime | None, now: datetime) -> bool:
+    """A claim left behind: its lease ran out, or its process on this host no longer exists
+    (killed mid-run: a rerun resumes at once instead of waiting for the lease)."""
+    if until is None or until <= now:
+        return True
+    host, _, rest = holder.partition("/")
+    pid = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+class OperationStore:
+    """Create, resume and advance re-activation operations; with `owner` (a run's
+    `claim_owner`), claim them too: transitions then hold only while that claim does."""
+
+    def __init__(self, engine: AsyncEngine, *, owner: str | None = None) -> None:
         self.engine = engine
+        self.owner = owner
 
     async def open(self, serial: str, feature: str, actor: str) -> tuple[Operation, bool]:
-        """The unfinished operation for serial+feature, or a new one: (operation, created)."""
+        """The unfinished operation for serial+feature, or a new one: (operation, created).
+        A new operation is claimed by our owner from the start (an existing one is not)."""
         existing = await self.unfinished(serial, feature)
         if existing is not None:
             return existing, False
@@ -135,6 +179,8 @@ class OperationStore:
             "requested_at": now,
             "updated_at": now,
             "open_key": open_key(serial, feature),
+            "claimed_by": self.owner,
+            "claimed_until": now + CLAIM_LEASE if self.owner else None,
         }
         try:
             async with self.engine.begin() as conn:
@@ -189,7 +235,8 @@ class OperationStore:
     async def advance(
         self, op: Operation, to: OpState, *, detail: str | None = None, **fields: Any
     ) -> Operation:
-        """Move `op` to `to` (recording `fields`), committed, or raise TransitionRefused."""
+        """Move `op` to `to` (recording `fields`), committed, or raise TransitionRefused.
+        With an owner, only while its claim holds; the transition renews the lease."""
         if to not in ALLOWED.get(op.state, frozenset()):
             raise TransitionRefused(f"operation {op.id}: {op.state} → {to} is not a transition")
         unknown = set(fields) - set(_FIELDS)
@@ -197,14 +244,14 @@ class OperationStore:
             raise ValueError(f"unknown operation fields: {sorted(unknown)}")
         now = datetime.now(UTC)
         values: dict[str, Any] = {"state": to.value, "updated_at": now, **fields}
+        guard = [reactivations.c.id == op.id, reactivations.c.state == op.state.value]
+        if self.owner is not None:
+            guard.append(reactivations.c.claimed_by == self.owner)
+            values["claimed_until"] = now + CLAIM_LEASE
         if to in FINISHED:
-            values["open_key"] = None
+            values |= {"open_key": None, "claimed_by": None, "claimed_until": None}
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                reactivations.update()
-                .where(reactivations.c.id == op.id, reactivations.c.state == op.state.value)
-                .values(values)
-            )
+            result = await conn.execute(reactivations.update().where(*guard).values(values))
             if result.rowcount != 1:
                 raise TransitionRefused(
                     f"operation {op.id} is no longer {op.state}: another run advanced it"
@@ -215,6 +262,73 @@ class OperationStore:
                 )
             )
         return replace(op, state=to, updated_at=now, **fields)
+
+    def _owner(self) -> str:
+        if self.owner is None:
+            raise ValueError("claims need an OperationStore with an owner")
+        return self.owner
+
+    async def claim(self, op_id: str, *, now: datetime | None = None) -> str | None:
+        """Claim the operation for our owner: None when claimed, else who holds it.
+
+        On PostgreSQL the row is read `FOR UPDATE SKIP LOCKED`, so a run that finds another in
+        the middle of claiming it moves on at once; the update itself is a compare-and-set on
+        the holder read, so on either backend only one of two claimants can win.
+        """
+        owner = self._owner()
+        moment = now or datetime.now(UTC)
+        c = reactivations.c
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(c.claimed_by, c.claimed_until)
+                    .where(c.id == op_id)
+                    .with_for_update(skip_locked=True)
+                )
+            ).first()
+            if row is None:
+                return "it is claiming it right now"
+            holder: str | None = row.claimed_by
+            if holder not in (None, owner) and not _claim_is_stale(
+                holder, row.claimed_until, moment
+            ):
+                return _describe(holder)
+            seen = c.claimed_by.is_(None) if holder is None else c.claimed_by == holder
+            result = await conn.execute(
+                reactivations.update()
+                .where(c.id == op_id, seen)
+                .values(claimed_by=owner, claimed_until=moment + CLAIM_LEASE)
+            )
+        return None if result.rowcount == 1 else "it claimed it first"
+
+    async def release(self, op_id: str) -> None:
+        """Give up our claim (the operation stays as it is, for a rerun to resume)."""
+        owner = self._owner()
+        c = reactivations.c
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                reactivations.update()
+                .where(c.id == op_id, c.claimed_by == owner)
+                .values(claimed_by=None, claimed_until=None)
+            )
+
+    async def withdraw(self, op_id: str) -> bool:
+        """Delete an operation we opened and never advanced (it turned out another run had
+        just done the work): no side effect happened under it, so nothing is lost."""
+        owner = self._owner()
+        c = reactivations.c
+        mine = (c.id == op_id, c.state == OpState.REQUESTED.value, c.claimed_by == owner)
+        events = reactivation_events.c
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                reactivation_events.delete().where(
+                    events.reactivation_id.in_(sa.select(c.id).where(*mine))
+                )
+            )
+            result = await conn.execute(reactivations.delete().where(*mine))
+            if result.rowcount != 1:
+                return False
+        return True
 
     async def events(self, op_id: str) -> list[tuple[str, datetime, str | None]]:
         """(state, at, detail) of every transition of an operation, oldest first."""

@@ -171,11 +171,14 @@ reactivations = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("confirmation", sa.String(16)),
     sa.Column("open_key", sa.String(160)),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claimed_until", UTCDateTime()),
     sa.UniqueConstraint("open_key", name="uq_reactivations_open"),
     sa.Index("ix_reactivations_serial", "serial", "feature"),
 )
 """One re-activation operation. `open_key` is `serial|feature` while the operation is not
-finished (NULL once confirmed or failed), so two runs can never work on the same feature."""
+finished (NULL once confirmed or failed), so two runs can never work on the same feature;
+`claimed_by` / `claimed_until` name the run driving it and its lease (see OperationStore.claim)."""
 
 reactivation_events = sa.Table(
     "reactivation_events",

@@ -5,7 +5,9 @@ only for one serial). API, all with `Authorization: Bearer <token>`:
 
 * `POST /api/v1/keys` `{"serial", "feature"}` -> 201 `{"serial", "feature", "key", "expires_at",
   "contract"}`; 403 `{"error", "reason"}` when no active contract covers the serial; 404 unknown
-  serial; 400 bad input or a feature the model does not offer.
+  serial; 400 bad input or a feature the model does not offer. With an `Idempotency-Key` header,
+  a repeated request gets the first answer again (200, `Idempotent-Replayed: true`) and no second
+  key; the same header on a request for another serial or feature is refused with 422.
 * `GET /api/v1/keys.csv[?all_entitled=1]` -> CSV `serial,feature,key,expires_at` of issued keys
   (with `all_entitled`, first issues a key for every entitled serial and feature): the offline flow.
 * `GET /api/v1/entitlements/{serial}` -> the contracts covering a serial.
@@ -32,6 +34,8 @@ from simulator.state import SimDevice
 
 KEYS_CSV_COLUMNS: tuple[str, ...] = ("serial", "feature", "key", "expires_at")
 MAX_ISSUED = 200_000
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ class Portal:
         self._secrets = fleet_secrets
         self._today = today or (lambda: datetime.now(UTC).date())
         self.issued: list[IssuedKey] = []
+        self._answered: dict[str, IssuedKey] = {}
+        """Idempotency key -> the key issued under it (bounded like `issued`)."""
 
     def covering(self, serial: str) -> list[SimContract]:
         """Contracts that name this serial, active or not."""
@@ -102,6 +108,21 @@ class Portal:
         issued = IssuedKey(serial, feature, key, end_of_day(contract.end), contract.number)
         self.issued.append(issued)
         return issued
+
+    def issue_once(self, idempotency_key: str, serial: str, feature: str) -> tuple[IssuedKey, bool]:
+        """`issue` under an idempotency key: (key, replayed). The same key for the same serial
+        and feature gets the same answer; for another serial or feature, `Refusal` 422."""
+        known = self._answered.get(idempotency_key)
+        if known is not None:
+            if (known.serial, known.feature) != (serial.strip().upper(), feature):
+                reason = f"idempotency key {idempotency_key!r} was used for another request"
+                raise Refusal(422, "idempotency_key_reused", reason)
+            return known, True
+        issued = self.issue(serial, feature)
+        if len(self._answered) >= MAX_ISSUED:
+            self._answered.pop(next(iter(self._answered)))
+        self._answered[idempotency_key] = issued
+        return issued, False
 
     def issue_all_entitled(self) -> int:
         """Issue keys for every entitled serial and feature that has none yet; returns how many."""
@@ -177,8 +198,16 @@ async def post_key(request: web.Request) -> web.Response:
     feature = body.get("feature") if isinstance(body, dict) else None
     if not isinstance(serial, str) or not isinstance(feature, str) or not serial or not feature:
         return _error(400, "bad_request", 'expected JSON {"serial": ..., "feature": ...}')
+    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        return _error(400, "bad_request", f"{IDEMPOTENCY_HEADER} must be 1-255 characters")
+    portal = request.app[PORTAL_KEY]
+    replayed = False
     try:
-        issued = request.app[PORTAL_KEY].issue(serial, feature)
+        if idempotency_key is None:
+            issued = portal.issue(serial, feature)
+        else:
+            issued, replayed = portal.issue_once(idempotency_key, serial, feature)
     except Refusal as refusal:
         return _error(refusal.status, refusal.error, refusal.reason)
     return web.json_response(
@@ -189,7 +218,8 @@ async def post_key(request: web.Request) -> web.Response:
             "expires_at": issued.expires_at.isoformat(),
             "contract": issued.contract,
         },
-        status=201,
+        status=200 if replayed else 201,
+        headers={"Idempotent-Replayed": "true"} if replayed else None,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import socket
 import sys
 from collections import defaultdict
@@ -22,7 +23,13 @@ from controller.cli.scan_cmd import load_profiles, progress_bar
 from controller.confirmations import canonical_record
 from controller.eligibility import Quote
 from controller.entitlements import EntitlementUnavailable, provider_from_settings
-from controller.reactivation import Outcome, Reactivator, Status, features_to_reactivate
+from controller.reactivation import (
+    HELD,
+    Outcome,
+    Reactivator,
+    Status,
+    features_to_reactivate,
+)
 from controller.scan import open_transports
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
@@ -32,6 +39,9 @@ from inventory.observation_store import ObservationStore
 from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
 
+log = logging.getLogger("polyfleet.reactivate")
+MAX_LISTED = 20
+"""Serials a summary names before it says "and N more"."""
 COLUMNS = ("serial", "feature", "status", "confirmation", "fee", "contract", "reason")
 
 
@@ -74,9 +84,11 @@ def reactivate(
     who = actor or default_actor()
     timeouts = Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 10.0))
 
+    unread: list[str] = []
+
     async def go() -> list[Outcome]:
         async with cli.store() as store:
-            targets = await _targets(store, device_id, feature, all_expired, site)
+            targets = await _targets(store, device_id, feature, all_expired, site, unread)
             creds = CredentialStore(store.engine, SecretBox.from_environment())
             profiles = await load_profiles(creds, [d for d, _ in targets], None)
             transports = open_transports(concurrency)
@@ -105,6 +117,14 @@ def reactivate(
 
     outcomes = run(go)
     _report(cli, outcomes, output, dry_run)
+    if unread:
+        shown = ", ".join(unread[:MAX_LISTED]) + (
+            f" and {len(unread) - MAX_LISTED} more" if len(unread) > MAX_LISTED else ""
+        )
+        cli.warn(
+            f"{len(unread)} device(s) not judged, their licenses were never read "
+            f"(run `polyfleet scan`, then again): {shown}"
+        )
     raise typer.Exit(_exit_code(outcomes, batch=all_expired))
 
 
@@ -114,8 +134,13 @@ async def _targets(
     feature: str | None,
     all_expired: bool,
     site: str | None,
+    unread: list[str],
 ) -> list[tuple[Device, str]]:
-    """(device, feature) pairs: the named feature, else those last seen expired/deactivated."""
+    """(device, feature) pairs: the named feature, else those last seen expired/deactivated.
+
+    With --all-expired, networked devices with no license state on record go to `unread`: the
+    batch cannot tell whether they need a re-activation, so it names them instead of passing
+    over them in silence."""
     observations = ObservationStore(store.engine)
     if device_id is not None:
         device = await store.get_device(device_id)
@@ -133,6 +158,11 @@ async def _targets(
         return [(device, f) for f in features]
     devices = {d.serial: d for d in await store.list_devices(site=site)}
     statuses = await observations.statuses(list(devices))
+    unread.extend(
+        serial
+        for serial, device in sorted(devices.items())
+        if device.host and (serial not in statuses or not statuses[serial].licenses)
+    )
     return [
         (devices[serial], f)
         for serial, status in sorted(statuses.items())
@@ -159,7 +189,8 @@ def _ask(cli: CliContext) -> Any:
 async def _run_all(
     cli: CliContext, flow: Reactivator, targets: Sequence[tuple[Device, str]], concurrency: int
 ) -> list[Outcome]:
-    """Bounded concurrency over devices; one operation at a time per device."""
+    """Bounded concurrency over devices; one operation at a time per device. Whatever happens to
+    one device is that device's result: it never stops the batch nor loses another's report."""
     by_device: dict[str, list[tuple[Device, str]]] = defaultdict(list)
     for device, feature in targets:
         by_device[device.serial].append((device, feature))
@@ -170,12 +201,25 @@ async def _run_all(
         async def one_device(items: list[tuple[Device, str]]) -> None:
             async with limit:
                 for device, feature in items:
-                    results[(device.serial, feature)] = await flow.reactivate(device, feature)
+                    results[(device.serial, feature)] = await _one(flow, device, feature)
                     if advance is not None:
                         advance()
 
-        await asyncio.gather(*(one_device(items) for items in by_device.values()))
+        async with asyncio.TaskGroup() as group:
+            for items in by_device.values():
+                group.create_task(one_device(items))
     return [results[(d.serial, f)] for d, f in targets]
+
+
+async def _one(flow: Reactivator, device: Device, feature: str) -> Outcome:
+    """One device feature's outcome; an unexpected error becomes a failed result in one line
+    (its traceback only in debug logging), so the batch and the other devices' reports go on."""
+    try:
+        return await flow.reactivate(device, feature)
+    except Exception as exc:
+        log.debug("re-activating %s %s failed", device.serial, feature, exc_info=True)
+        reason = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
+        return Outcome(device.serial, feature, Status.FAILED, reason, resumable=True)
 
 
 def _row(outcome: Outcome) -> dict[str, Any]:
@@ -227,13 +271,19 @@ def _report(cli: CliContext, outcomes: Sequence[Outcome], output: OutputFormat, 
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     cli.info(("dry run, nothing changed: " if dry else "") + (summary or "nothing to do"))
     for outcome in outcomes:
-        if outcome.resumable:
+        if outcome.status is Status.HELD:
+            cli.info(
+                f"{outcome.serial} {outcome.feature}: {HELD} (operation {outcome.operation}); "
+                "rerun when it has finished"
+            )
+        elif outcome.resumable and outcome.operation:
             cli.info(f"{outcome.serial} {outcome.feature}: rerun to resume {outcome.operation}")
 
 
 def _exit_code(outcomes: Sequence[Outcome], *, batch: bool) -> int:
-    """0 all done; 1 any failed; 4 ineligible (single device only: a batch says 1)."""
-    if any(o.status in (Status.FAILED, Status.DECLINED) for o in outcomes):
+    """0 all done; 1 any failed or held by another run; 4 ineligible (single device only: a
+    batch says 1)."""
+    if any(o.status in (Status.FAILED, Status.DECLINED, Status.HELD) for o in outcomes):
         return ExitCode.FAILED
     if any(o.status is Status.INELIGIBLE for o in outcomes):
         return ExitCode.FAILED if batch else ExitCode.INELIGIBLE

@@ -20,6 +20,7 @@ import aiohttp
 
 from device_drivers.errors import (
     AuthenticationFailed,
+    DeviceDisconnected,
     DeviceTimeout,
     DeviceUnreachable,
     MalformedReply,
@@ -288,7 +289,7 @@ class AiohttpClient:
                 f"HTTP reply from {where}{path} was cut short or garbled", host=target.host
             ) from exc
         except aiohttp.ServerDisconnectedError as exc:
-            raise DeviceUnreachable(
+            raise DeviceDisconnected(
                 f"{where} closed the connection before replying", host=target.host
             ) from exc
         except TimeoutError as exc:  # aiohttp's timeouts subclass asyncio.TimeoutError

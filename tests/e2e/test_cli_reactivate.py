@@ -4,6 +4,7 @@ test process: every exit code (0 confirmed, 1 failed, 4 ineligible, 2 usage), th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator
@@ -419,3 +420,80 @@ def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...], message: str
     assert result.code == 2
     assert message in result.stderr
     assert result.stdout == ""
+
+
+async def test_a_device_busy_for_a_moment_is_retried_at_the_step_it_was_on(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path
+) -> None:
+    devices = make_devices(2, expired=2)
+    phone = next(d for d in devices if d.family == "vvx")
+
+    def busy_for_a_moment(serial: str) -> None:
+        """Right after the key is issued the phone is in a call (UC 4001) for 0.4 s."""
+        if serial == phone.serial:
+            phone.faults.busy = True
+            asyncio.get_running_loop().call_later(0.4, setattr, phone.faults, "busy", False)
+
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        with portal_issuing(fleet, busy_for_a_moment):
+            done = await fleet.cli("reactivate", phone.serial, "--yes", "-o", "json")
+        assert done.code == 0, done.stderr
+        [row] = done.json()
+        assert row["status"] == "confirmed"
+        assert activated_once(fleet, phone, row["confirmation"])
+        [op] = await operations(db_target, phone.serial)
+        assert op.events == [
+            "requested", "eligible", "quoted", "approved", "key_obtained", "applied",
+            "verified", "confirmed",
+        ]  # fmt: skip
+
+
+async def test_all_expired_names_the_devices_it_could_not_judge(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path
+) -> None:
+    devices = make_devices(2, expired=1)
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        for serial in ("SN-NEVER-READ-1", "SN-NEVER-READ-2"):  # added after the last scan
+            added = await fleet.cli("inventory", "add", serial, "--host", "127.0.0.1")
+            assert added.code == 0, added.stderr
+        assert (await fleet.cli("inventory", "add", "SN-ANALOG")).code == 0  # no address
+        for args in (("--dry-run",), ("--yes",)):
+            batch = await fleet.cli("reactivate", "--all-expired", *args, "-o", "json")
+            assert batch.code == 0, batch.stderr
+            assert [row["serial"] for row in batch.json()] == [devices[0].serial]
+            assert (
+                "2 device(s) not judged, their licenses were never read (run `polyfleet scan`, "
+                "then again): SN-NEVER-READ-1, SN-NEVER-READ-2"
+            ) in batch.stderr
+            assert "SN-ANALOG" not in batch.stderr
+
+
+async def test_a_device_dropping_every_other_request_is_read_through_retries(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path
+) -> None:
+    devices = make_devices(2, expired=2)
+
+    def steady(serial: str) -> None:
+        """The flaky link settles before the key is applied (a key is never sent blindly)."""
+        for device in devices:
+            if device.serial == serial:
+                device.faults.flapping = False
+
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        for device in devices:
+            device.faults.flapping = True  # every second HTTPS request dropped unanswered
+        plan = await fleet.cli("reactivate", "--all-expired", "--dry-run", "-o", "json")
+        assert plan.code == 0, plan.stdout + plan.stderr
+        assert {row["status"] for row in plan.json()} == {"planned"}
+        with portal_issuing(fleet, steady):
+            done = await fleet.cli("reactivate", "--all-expired", "--yes", "-o", "json")
+        assert done.code == 0, done.stdout + done.stderr
+        rows = by_serial(done)
+        for device in devices:
+            assert activated_once(fleet, device, rows[device.serial]["confirmation"])

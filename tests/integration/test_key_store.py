@@ -204,7 +204,9 @@ async def test_portal_refusals_and_outages_are_told_apart(
 class _ExpiredProvider:
     name = "portal"
 
-    async def obtain_key(self, serial: str, feature: str) -> ObtainedKey:
+    async def obtain_key(
+        self, serial: str, feature: str, *, idempotency_key: str | None = None
+    ) -> ObtainedKey:
         return ObtainedKey(serial, feature, SecretStr("OLD"), NOW - timedelta(days=1))
 
 

@@ -142,3 +142,38 @@ async def test_killed_after_every_state_each_device_ends_confirmed_exactly_once(
             assert op.events == PATH, (device.serial, op.events)
         assert bystander.applied_keys == []
         assert await operations_of(fleet, bystander) == []
+
+
+async def test_killed_after_the_portal_issued_a_key_the_rerun_gets_that_key_not_a_second(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path
+) -> None:
+    devices = make_devices(2, expired=1)
+    phone = devices[0]
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        portal = fleet.running.portal
+        issue = portal.issue
+        victim: list[asyncio.subprocess.Process] = []
+
+        def issue_then_die(serial: str, feature: str) -> Any:
+            """The portal has issued (and billed) the key; polyfleet dies before storing it."""
+            issued = issue(serial, feature)
+            os.kill(victim[0].pid, signal.SIGKILL)
+            return issued
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(portal, "issue", issue_then_die)
+            process = await fleet.spawn(*reactivate_args(phone))
+            victim.append(process)
+            killed = await finish(process)
+        assert killed.code == -signal.SIGKILL, killed.stdout + killed.stderr
+        [op] = await operations_of(fleet, phone)
+        assert op.state == OpState.APPROVED  # the key never reached the store
+        assert (await fleet.cli("keys", "list", "-o", "json")).json() == []
+
+        row = await rerun(fleet, phone)
+        assert (row["status"], row["operation"]) == ("confirmed", op.id)
+        [issued] = issued_keys(fleet, phone.serial)  # the rerun got the same key: one only
+        assert phone.applied_keys == [issued]
+        assert row["confirmation"]["key_ref"] == key_ref(issued)

@@ -4,12 +4,16 @@ guarded transitions, and an event per transition."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from inventory.errors import InventoryError
-from inventory.reactivation_store import OperationStore, OpState, TransitionRefused
+from inventory.reactivation_store import OperationStore, OpState, TransitionRefused, claim_owner
+from inventory.schema import reactivations
 from inventory.store import InventoryStore
 
 FEATURE = "productivity_suite"
@@ -118,3 +122,59 @@ async def test_every_transition_is_an_event_with_its_detail(ops: OperationStore)
     times = [at for _, at, _ in events]
     assert times == sorted(times)
     assert all(at.tzinfo is not None for at in times)
+
+
+def _owner(pid: int, run: str, host: str | None = None) -> str:
+    return f"{host or socket.gethostname()}/{pid}/{run}"
+
+
+async def test_a_claimed_operation_is_held_for_other_runs_and_only_its_owner_advances_it(
+    store: InventoryStore,
+) -> None:
+    mine = OperationStore(store.engine, owner=claim_owner("run-a"))
+    theirs = OperationStore(store.engine, owner=claim_owner("run-b"))
+    op, created = await mine.open("SN-1", FEATURE, "tech")
+    assert created  # and claimed by run-a from the start
+    held_by = await theirs.claim(op.id)
+    assert held_by == f"process {os.getpid()} on {socket.gethostname()}"
+    with pytest.raises(TransitionRefused):
+        await theirs.advance(op, OpState.ELIGIBLE)
+    assert await mine.claim(op.id) is None  # claiming again is a no-op for the owner
+    op = await mine.advance(op, OpState.ELIGIBLE)
+    await mine.release(op.id)
+    assert await theirs.claim(op.id) is None  # released: the other run may go on
+    assert (await theirs.advance(op, OpState.QUOTED)).state is OpState.QUOTED
+
+
+async def _claimed(store: InventoryStore, serial: str, holder: str, minutes: float) -> str:
+    """An operation another run claimed, its lease ending `minutes` from now; its id."""
+    op, _ = await OperationStore(store.engine).open(serial, FEATURE, "tech")
+    until = datetime.now(UTC) + timedelta(minutes=minutes)
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            reactivations.update()
+            .where(reactivations.c.id == op.id)
+            .values(claimed_by=holder, claimed_until=until)
+        )
+    return op.id
+
+
+async def test_a_claim_left_by_a_dead_process_or_an_expired_lease_is_free(
+    store: InventoryStore,
+) -> None:
+    gone = await asyncio.create_subprocess_exec("true")  # a process that existed and is gone
+    await gone.wait()
+    rerun = OperationStore(store.engine, owner=claim_owner("rerun"))
+    killed = await _claimed(store, "SN-1", _owner(gone.pid, "x"), minutes=5)
+    assert await rerun.claim(killed) is None  # no need to wait for its lease
+    expired = await _claimed(store, "SN-2", _owner(1, "x", "other-host"), minutes=-0.1)
+    assert await rerun.claim(expired) is None
+    elsewhere = await _claimed(store, "SN-3", _owner(1, "x", "other-host"), minutes=5)
+    assert await rerun.claim(elsewhere) == "process 1 on other-host"  # alive, as far as we know
+
+
+async def test_concurrent_claims_have_one_winner(store: InventoryStore) -> None:
+    op, _ = await OperationStore(store.engine).open("SN-1", FEATURE, "tech")
+    runs = [OperationStore(store.engine, owner=claim_owner(f"run-{n}")) for n in range(5)]
+    answers = await asyncio.gather(*(run.claim(op.id) for run in runs))
+    assert answers.count(None) == 1

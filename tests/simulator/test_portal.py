@@ -87,3 +87,29 @@ async def test_provisioning_server_stores_and_serves_license_files() -> None:
             assert await resp.read() == b"<polycomConfig/>"
         async with http.put(f"{fleet.provisioning_url}/hq-berlin/evil.cfg", data=b"x") as resp:
             assert resp.status == 404
+
+
+async def test_an_idempotency_key_gets_the_first_answer_again_and_no_second_key() -> None:
+    devices = small_fleet({"vvx": 100}, count=2, seed=8)
+    first, second = devices
+    async with fleet_on_loopback(devices, [contract_for([d.serial for d in devices])]) as fleet:
+        keys_url = f"{fleet.portal_url}/api/v1/keys"
+        auth = {"Authorization": f"Bearer {fleet.secrets.portal_token}"}
+        answers = []
+        async with insecure_session() as http:
+            for serial, op in (
+                (first.serial, "RA-1"),
+                (first.serial, "RA-1"),
+                (second.serial, "RA-1"),
+            ):
+                body = {"serial": serial, "feature": "productivity_suite"}
+                headers = {**auth, "Idempotency-Key": op}
+                async with http.post(keys_url, json=body, headers=headers) as resp:
+                    answers.append(
+                        (resp.status, resp.headers.get("Idempotent-Replayed"), await resp.json())
+                    )
+        (created, _, issued), (replayed, flag, again), (reused, _, refusal) = answers
+        assert (created, replayed, flag) == (201, 200, "true")
+        assert again == issued
+        assert (reused, refusal["error"]) == (422, "idempotency_key_reused")
+        assert [k.serial for k in fleet.portal.issued] == [first.serial]  # issued once

@@ -1,0 +1,51 @@
+"""A batch re-activation whose devices fail in unexpected ways: each failure is that device's
+row, every other device still runs and is reported, and nothing is cancelled half-way."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from controller.cli.context import CliContext
+from controller.cli.reactivate_cmd import _run_all
+from controller.reactivation import Outcome, Reactivator, Status
+from inventory.models import Device
+from inventory.reactivation_store import TransitionRefused
+
+FEATURE = "productivity_suite"
+
+
+class _Flow:
+    """Stands in for Reactivator: one device's run raises, one is slow, the rest confirm."""
+
+    def __init__(self) -> None:
+        self.finished: list[str] = []
+
+    async def reactivate(self, device: Device, feature: str) -> Outcome:
+        if device.serial == "SN-BROKEN":
+            raise TransitionRefused("operation RA-1 is no longer approved: another run advanced it")
+        if device.serial == "SN-ODD":
+            raise RuntimeError("driver bug\nwith a second line")
+        if device.serial == "SN-SLOW":
+            await asyncio.sleep(0.05)  # still running when the others have raised
+        self.finished.append(device.serial)
+        return Outcome(device.serial, feature, Status.CONFIRMED)
+
+
+async def test_an_error_in_one_device_is_its_row_and_the_batch_goes_on() -> None:
+    serials = ["SN-BROKEN", "SN-OK", "SN-ODD", "SN-SLOW"]
+    targets = [(Device(serial=s), FEATURE) for s in serials]
+    flow = _Flow()
+    cli = CliContext(quiet=True)
+    outcomes = await _run_all(cli, cast(Reactivator, flow), targets, concurrency=4)
+    assert [o.serial for o in outcomes] == serials  # every device reported, in order
+    by_serial: dict[str, Any] = {o.serial: o for o in outcomes}
+    assert sorted(flow.finished) == ["SN-OK", "SN-SLOW"]  # the slow one was not cancelled
+    assert by_serial["SN-OK"].status is Status.CONFIRMED
+    broken, odd = by_serial["SN-BROKEN"], by_serial["SN-ODD"]
+    assert (broken.status, odd.status) == (Status.FAILED, Status.FAILED)
+    assert broken.reason == (
+        "unexpected error: TransitionRefused: operation RA-1 is no longer approved: "
+        "another run advanced it"
+    )
+    assert odd.reason == "unexpected error: RuntimeError: driver bug"  # one line
