@@ -35,7 +35,7 @@ from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
 from inventory.credential_store import CredentialStore
 from inventory.models import Device
-from inventory.observation_store import ObservationStore
+from inventory.observation_store import DeviceStatus, ObservationStore
 from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
 
@@ -161,7 +161,7 @@ async def _targets(
     unread.extend(
         serial
         for serial, device in sorted(devices.items())
-        if device.host and (serial not in statuses or not statuses[serial].licenses)
+        if device.host and _license_state_unknown(statuses.get(serial))
     )
     return [
         (devices[serial], f)
@@ -169,6 +169,16 @@ async def _targets(
         for f in features_to_reactivate(status.licenses)
         if feature is None or f == feature
     ]
+
+
+def _license_state_unknown(status: DeviceStatus | None) -> bool:
+    """Never observed, or observed without its license state read (issue 10's license_read;
+    an observation from before it was recorded counts as unread when it lists nothing)."""
+    if status is None:
+        return True
+    if status.license_read is not None:
+        return not status.license_read.ok
+    return not status.licenses
 
 
 def _ask(cli: CliContext) -> Any:

@@ -4,12 +4,14 @@ row, every other device still runs and is reported, and nothing is cancelled hal
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from controller.cli.context import CliContext
-from controller.cli.reactivate_cmd import _run_all
+from controller.cli.reactivate_cmd import _license_state_unknown, _run_all
 from controller.reactivation import Outcome, Reactivator, Status
-from inventory.models import Device
+from inventory.models import Device, LicenseRead
+from inventory.observation_store import DeviceStatus
 from inventory.reactivation_store import TransitionRefused
 
 FEATURE = "productivity_suite"
@@ -49,3 +51,16 @@ async def test_an_error_in_one_device_is_its_row_and_the_batch_goes_on() -> None
         "another run advanced it"
     )
     assert odd.reason == "unexpected error: RuntimeError: driver bug"  # one line
+
+
+def test_a_device_whose_license_state_was_not_read_is_not_judged() -> None:
+    """--all-expired names such a device instead of passing over it (issues 9 and 10)."""
+
+    def status(read: LicenseRead | None) -> DeviceStatus:
+        return DeviceStatus("SN-1", datetime.now(UTC), True, "poly-uc", None, None, None, [], read)
+
+    route = "GET /api/v1/mgmt/license/info"
+    assert _license_state_unknown(None)  # never observed
+    assert _license_state_unknown(status(LicenseRead(ok=False, call=route, detail="HTTP 404")))
+    assert not _license_state_unknown(status(LicenseRead(ok=True, call=route, detail="0")))
+    assert _license_state_unknown(status(None))  # older observation listing nothing
