@@ -73,7 +73,7 @@ def _for_people(record: dict[str, Any]) -> dict[str, Any]:
 async def _device_filter(cli: Any, device_id: str) -> tuple[str | None, str | None]:
     """(serial, mac) to match for a device ID: the inventory's device if known, else the ID
     read as a serial and, where it parses as one, as a MAC (records outlive devices)."""
-    async with cli.store() as store:
+    async with cli.store(read_only=True) as store:
         device = await store.find_device(device_id)
     if device is not None:
         return device.serial, device.mac
@@ -103,7 +103,7 @@ def list_(
         wanted_serial = wanted_mac = None
         if serial is not None:
             wanted_serial, wanted_mac = await _device_filter(cli, serial)
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await confirmation_store(store.engine).list(serial=wanted_serial, mac=wanted_mac)
 
     records = [canonical_record(c) for c in run(fetch)]
@@ -132,7 +132,7 @@ def show(
         fail(f"{number!r} is not a confirmation number (like RC-2026-000123)")
 
     async def fetch() -> Confirmation:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await confirmation_store(store.engine).get(wanted)
 
     record = canonical_record(run(fetch))
@@ -187,7 +187,7 @@ def export(
         fail(f"cannot write {file}: directory {file.parent} does not exist", ExitCode.FAILED)
 
     async def fetch() -> list[Confirmation]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await confirmation_store(store.engine).list()
 
     records = [canonical_record(c) for c in run(fetch)]
@@ -229,7 +229,7 @@ def verify(
         fail(f"--output must be text or json, not {output!r}", ExitCode.UNUSABLE_INPUT)
 
     async def check() -> ChainReport:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             rows = await confirmation_store(store.engine).rows()
         return verify_chain(rows)
 

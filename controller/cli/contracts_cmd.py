@@ -130,7 +130,7 @@ def list_(
     day = parse_date_option(active_on, "--active-on")
 
     async def fetch() -> list[Contract]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await ContractStore(store.engine).list_contracts(active_on=day)
 
     contracts = run(fetch)

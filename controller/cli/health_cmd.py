@@ -46,6 +46,7 @@ from controller.health import (
 from controller.run_lock import LockHeld, LockUnavailable, RunLock, default_lock_path
 from controller.settings import ConfigError, load_settings
 from inventory.database import resolve_db
+from inventory.errors import InventoryError
 from inventory.gc_pause import gc_paused
 from inventory.models import LicenseState
 from inventory.schema import device_status, devices, licenses
@@ -418,7 +419,7 @@ def health(
     try:
         db = cli.db or load_settings(cli.config).db
         target = resolve_db(db)
-    except (ConfigError, ValueError) as exc:  # InventoryError is a ValueError
+    except (ConfigError, InventoryError, ValueError) as exc:
         _unknown(cli, chosen, str(exc))
     key = target.url + (f"#{target.schema}" if target.schema else "")
     lock_path = lock_file or default_lock_path("health", key)
@@ -426,7 +427,7 @@ def health(
     async def go() -> FleetHealth:
         if scan:
             await _scan_first(cli, site)
-        async with await InventoryStore.open(target) as store:
+        async with await InventoryStore.open(target, read_only=True) as store:
             return await check_fleet(
                 store.engine,
                 site,
@@ -456,6 +457,8 @@ def health(
         _unknown(cli, chosen, str(exc))
     except TimeoutError:
         _unknown(cli, chosen, f"health run did not finish within {limit:g} s (--timeout)")
+    except InventoryError as exc:  # the store cannot be used: its own message says why
+        _unknown(cli, chosen, str(exc))
     except KeyboardInterrupt:
         _unknown(cli, chosen, "interrupted")
     except Exception as exc:  # a monitoring check must answer UNKNOWN, never a traceback

@@ -109,7 +109,7 @@ def list_(
     cli = get_context(ctx)
 
     async def fetch() -> list[KeyInfo]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             keys = KeyStore(store.engine, SecretBox.from_environment())
             return await keys.list(serial=serial, unused_only=unused)
 
