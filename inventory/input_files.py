@@ -168,13 +168,15 @@ class TextStream:
             pieces = io.StringIO(carry + text, newline="").readlines()
             # the last piece may go on in the next chunk (a CR too: it may be half of a CRLF)
             carry = pieces.pop() if not pieces[-1].endswith("\n") else ""
+            if len(carry) > limit or (pieces and max(map(len, pieces)) > limit):
+                long = next((i for i, piece in enumerate(pieces) if len(piece) > limit), None)
+                raise self.refuse(
+                    f"line {number + 1 + (len(pieces) if long is None else long)} is longer than "
+                    f"the row limit of {size_text(limit)} (is this a device list? raise the "
+                    "limit with POLYFLEET_IMPORT_MAX_ROW_BYTES)"
+                )
             number += len(pieces)
             yield from pieces
-            if len(carry) > limit:
-                raise self.refuse(
-                    f"line {number + 1} is longer than the row limit of {size_text(limit)} "
-                    "(is this a device list? raise the limit with POLYFLEET_IMPORT_MAX_ROW_BYTES)"
-                )
         if carry:
             yield carry
 

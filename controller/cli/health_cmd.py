@@ -417,8 +417,8 @@ def health(
     if output is not None and not output.parent.is_dir():
         _unknown(cli, chosen, f"invalid --output {output}: directory {output.parent} not found")
     try:
-        db = cli.db or load_settings(cli.config).db
-        target = resolve_db(db)
+        settings = load_settings(cli.config)  # read (and checked) even when --db wins
+        target = resolve_db(cli.db or settings.db)
     except (ConfigError, InventoryError, ValueError) as exc:
         _unknown(cli, chosen, str(exc))
     key = target.url + (f"#{target.schema}" if target.schema else "")
