@@ -73,7 +73,7 @@ def resolve_db(value: str | None, *, schema: str | None = None) -> DatabaseTarge
         url = url.difference_update_query(["schema"]).set(drivername="postgresql+asyncpg")
     else:
         raise StoreError(
-            f"unsupported database {url.drivername + '://'!r} in --db / POLYFLEET_DB: polyfleet "
+            f"unsupported database {backend!r} in --db / POLYFLEET_DB: polyfleet "
             f"stores in {SUPPORTED_SCHEMES}"
         )
     return DatabaseTarget(url.render_as_string(hide_password=False), schema)

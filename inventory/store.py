@@ -8,7 +8,8 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+import operator
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from inventory.models import Device, DevicePorts
 from inventory.schema import devices
 
 _CHUNK = 900  # below SQLite's bound-parameter limit on every build we support
-_BULK_CACHE_KIB = 64 * 1024  # SQLite page cache of a bulk upsert (a connection of its own)
+_BULK_CACHE_KIB = 32 * 1024  # SQLite page cache of a bulk upsert (a connection of its own)
 _FIELDS = (
     "model",
     "product_group",
@@ -450,15 +451,43 @@ async def _execute_many(
     if not names:  # pragma: no cover - both supported drivers take positional parameters
         await conn.execute(statement, rows)
         return
-    processors = [
-        (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-        for name in names
+    getter = operator.itemgetter(*names)
+    converters = [
+        (index, _Memo(process))
+        for index, name in enumerate(names)
+        if (process := compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
     ]
-    params = [
-        tuple(row[name] if process is None else process(row[name]) for name, process in processors)
-        for row in rows
-    ]
+    params: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = getter(row) if len(names) > 1 else (row[names[0]],)
+        if converters:
+            converted = list(values)
+            for index, convert in converters:
+                converted[index] = convert(converted[index])
+            values = tuple(converted)
+        params.append(values)
     await conn.exec_driver_sql(compiled.string, params)
+
+
+class _Memo:
+    """A bind processor that reuses its last answer for an equal value of the same type: a
+    batch shares one `updated_at`, and most devices have no tags."""
+
+    __slots__ = ("_last_in", "_last_out", "_primed", "_process")
+
+    def __init__(self, process: Callable[[Any], Any]) -> None:
+        self._process = process
+        self._last_in: Any = None
+        self._last_out: Any = None
+        self._primed = False
+
+    def __call__(self, value: Any) -> Any:
+        last = self._last_in
+        if self._primed and value.__class__ is last.__class__ and value == last:
+            return self._last_out
+        self._last_in, self._last_out = value, self._process(value)
+        self._primed = True
+        return self._last_out
 
 
 class BulkUpsert:

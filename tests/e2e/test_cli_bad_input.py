@@ -169,7 +169,7 @@ def test_an_unsupported_database_scheme_names_the_supported_ones(
 ) -> None:
     result = polyfleet("mysql://admin@db.example/fleet", *args)
     assert result.code == code
-    one_error_line(result, "unsupported database 'mysql://'", "sqlite:///FILE", "postgresql://")
+    one_error_line(result, "unsupported database 'mysql'", "sqlite:///FILE", "postgresql://")
 
 
 # --- item 8: read-only commands on a PostgreSQL store without tables ---------------------------
