@@ -56,9 +56,10 @@ def test_dev_zero_is_refused_with_exit_2_and_nothing_written(db_url: str, tmp_pa
 
 def test_max_bytes_refuses_a_larger_file(db_url: str, tmp_path: Path) -> None:
     path = write(tmp_path, "f.csv", "serial\n" + "".join(f"S{i}\n" for i in range(100)))
-    result = polyfleet(db_url, "inventory", "import", str(path), "--max-bytes", "100")
-    assert result.code == 2
-    one_error_line(result, "larger than the import limit of 100 bytes", "--max-bytes")
+    for command in ("inventory", "contracts", "keys"):
+        result = polyfleet(db_url, command, "import", str(path), "--max-bytes", "100")
+        assert result.code == 2, command
+        one_error_line(result, "larger than the import limit of 100 bytes", "--max-bytes")
     assert polyfleet(db_url, "inventory", "import", str(path), "--max-bytes", "1000").code == 0
 
 
