@@ -20,7 +20,6 @@ from controller.cli.import_report import (
 from controller.cli.output import emit_rows
 from inventory.catalog import product_group_for_model
 from inventory.exporter import write_devices
-from inventory.gc_pause import gc_paused
 from inventory.identifiers import format_mac, mac_warning
 from inventory.importer import read_device_batches
 from inventory.models import Device, DevicePorts
@@ -97,8 +96,7 @@ def import_(
             "rejected": rejected,
         }
 
-    with gc_paused():  # rows make no reference cycles; collections would only rescan them
-        summary = run(apply)
+    summary = run(apply)
     total = summary["inserted"] + summary["updated"] + summary["unchanged"]
     finish_import(
         cli, file, summary, strict=strict, dry_run=dry_run, output=output,
