@@ -276,11 +276,13 @@ class InventoryStore:
         report: UpsertReport,
         *,
         write: bool,
+        look_up: bool = True,
     ) -> None:
         """Classify `incoming` against the store into `report` (conflicts by position) and,
-        with `write`, write the inserts and updates on `conn`."""
+        with `write`, write the inserts and updates on `conn`. Without `look_up` the store is
+        taken to hold none of them (see BulkUpsert.add)."""
         now = datetime.now(UTC)
-        by_serial, by_mac = await self._load_matches(conn, incoming)
+        by_serial, by_mac = await self._load_matches(conn, incoming) if look_up else ({}, {})
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for index, device in enumerate(incoming):
@@ -498,11 +500,28 @@ class BulkUpsert:
         self._conn = conn
         self.report = UpsertReport()
         self.kept = False
+        self._empty: bool | None = None  # the store had no devices when the transaction began
 
-    async def add(self, incoming: Sequence[Device]) -> list[RecordConflict]:
-        """Upsert one batch; returns its conflicts (`index` into `incoming`), never written."""
+    async def add(
+        self, incoming: Sequence[Device], *, distinct: bool = False
+    ) -> list[RecordConflict]:
+        """Upsert one batch; returns its conflicts (`index` into `incoming`), never written.
+
+        `distinct` promises that no serial or MAC of `incoming` was in an earlier batch (an
+        importer that rejects in-file duplicates knows this). Into a store that was empty when
+        the transaction began, such a batch can match nothing, so it is not looked up: the
+        first import of a large inventory is then mostly inserts. Should the promise be broken
+        or another writer race in, the unique constraints refuse the write; nothing is merged.
+        """
+        if self._empty is None:
+            count = await self._conn.scalar(sa.select(sa.func.count()).select_from(devices))
+            self._empty = not count
         before = len(self.report.conflicts)
-        await self._store._upsert(self._conn, incoming, self.report, write=True)
+        await self._store._upsert(
+            self._conn, incoming, self.report, write=True, look_up=not (distinct and self._empty)
+        )
+        if not distinct:
+            self._empty = False
         return self.report.conflicts[before:]
 
     def keep(self) -> None:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import typer
 
-from controller.cli.context import get_context, run
-from inventory.database import DatabaseTarget, create_engine, resolve_db, upgrade
+from controller.cli.context import fail, get_context, run
+from inventory.database import create_engine, resolve_db, upgrade
+from inventory.errors import StoreError
 
 app = typer.Typer(help="The store (SQLite file or PostgreSQL database).", no_args_is_help=True)
 
 
 @app.command("upgrade")
 def upgrade_(ctx: typer.Context) -> None:
-    """Apply pending schema migrations (they also run on first use)."""
+    """Create or migrate the tables (commands that write also do this on first use)."""
     cli = get_context(ctx)
-    targets: list[DatabaseTarget] = []
+    try:
+        target = resolve_db(cli.db_url())
+    except StoreError as exc:  # an unsupported or malformed --db
+        fail(str(exc))
 
     async def migrate() -> tuple[str | None, str | None]:
-        target = resolve_db(cli.db_url())  # here, so a bad URL is an error message, not a crash
-        targets.append(target)
         engine = create_engine(target)
         try:
             return await upgrade(engine, target.schema)
@@ -26,7 +28,6 @@ def upgrade_(ctx: typer.Context) -> None:
             await engine.dispose()
 
     before, head = run(migrate)
-    target = targets[0]
     if before == head:
         cli.info(f"{target.display()} is at revision {head}: nothing to do")
     else:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
@@ -33,6 +35,7 @@ OutputOption = Annotated[
     OutputFormat, typer.Option("--output", "-o", help="table for people, json or csv for scripts")
 ]
 FileFormat = Literal["csv", "json"]
+T = TypeVar("T")
 
 
 def device_record(device: Device) -> dict[str, Any]:
@@ -68,11 +71,11 @@ def import_(
         rejected: list[dict[str, Any]] = []
         batches = read_device_batches(file, fmt=file_format, default_site=site, limits=limits)
         async with cli.store() as store, store.bulk_upsert() as bulk:
-            for batch in batches:
+            async for batch in _read_ahead(batches):
                 rejected.extend(rejected_rows(batch.rejected))
                 for warning in batch.warnings:
                     cli.warn(f"{file}:{warning.line}: {warning.message}")
-                conflicts = await bulk.add(batch.devices)
+                conflicts = await bulk.add(batch.devices, distinct=True)  # dups: rejected
                 rejected.extend(
                     {
                         "line": batch.accepted[c.index].line,
@@ -103,6 +106,17 @@ def import_(
         done=f"{total} device(s): {summary['inserted']} new, {summary['updated']} updated, "
         f"{summary['unchanged']} unchanged",
     )  # fmt: skip
+
+
+async def _read_ahead(items: Iterator[T]) -> AsyncIterator[T]:
+    """The items of `items`, each next one made in a worker thread while the caller handles
+    this one: parsing batch N+1 overlaps writing batch N (SQLite works without the GIL)."""
+    loop = asyncio.get_running_loop()
+    end = object()
+    pending = loop.run_in_executor(None, next, items, end)
+    while (item := await pending) is not end:
+        pending = loop.run_in_executor(None, next, items, end)
+        yield cast(T, item)
 
 
 @app.command()

@@ -13,15 +13,7 @@ from inventory.contract_files import parse_contract_file
 from inventory.errors import ImportRefused
 from inventory.importer import parse_device_file, read_device_batches
 from inventory.input_files import ReadLimits, parse_toml, read_small_text
-
-
-def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    path = tmp_path / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(content)
-    return path
+from tests.unit.test_importer import _write
 
 
 def _rows(count: int, start: int = 0) -> list[str]:
