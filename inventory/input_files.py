@@ -172,7 +172,7 @@ class TextStream:
                 long = next((i for i, piece in enumerate(pieces) if len(piece) > limit), None)
                 raise self.refuse(
                     f"line {number + 1 + (len(pieces) if long is None else long)} is longer than "
-                    f"the row limit of {size_text(limit)} (is this a device list? raise the "
+                    f"the row limit of {size_text(limit)} (not a text list, or raise the "
                     "limit with POLYFLEET_IMPORT_MAX_ROW_BYTES)"
                 )
             number += len(pieces)

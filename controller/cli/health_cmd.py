@@ -457,8 +457,6 @@ def health(
         _unknown(cli, chosen, str(exc))
     except TimeoutError:
         _unknown(cli, chosen, f"health run did not finish within {limit:g} s (--timeout)")
-    except InventoryError as exc:  # the store cannot be used: its own message says why
-        _unknown(cli, chosen, str(exc))
     except KeyboardInterrupt:
         _unknown(cli, chosen, "interrupted")
     except Exception as exc:  # a monitoring check must answer UNKNOWN, never a traceback
