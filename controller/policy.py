@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from inventory.catalog import PRODUCT_GROUP_TITLES, ProductGroup, product_group_for_model
+from inventory.input_files import parse_toml, read_small_text
 from inventory.models import ContractKind, Device, Pricing
 
 DEFAULT_POLICY_RESOURCE = "policy_default.toml"
@@ -345,7 +346,7 @@ def _describe(exc: ValidationError, source: str) -> str:
 def parse_policy(text: str, source: str) -> Policy:
     """A Policy from TOML text; PolicyError names `source` and the offending key."""
     try:
-        data = tomllib.loads(text, parse_float=Decimal)
+        data = parse_toml(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"policy file {source} is not valid TOML: {exc}") from None
     try:
@@ -368,7 +369,7 @@ def load_policy(path: Path | None) -> Policy:
     if path is None:
         return default_policy()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_text(path)
     except FileNotFoundError:
         raise PolicyError(f"cannot read policy file {path}: no such file") from None
     except IsADirectoryError:

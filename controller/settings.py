@@ -18,6 +18,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from inventory.input_files import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROW, parse_toml, read_small_text
+
 CONFIG_ENV = "POLYFLEET_CONFIG"
 
 
@@ -41,6 +43,14 @@ class PolyfleetSettings(BaseSettings):
 
     db: str | None = Field(default=None, description="database URL or SQLite file path")
     policy: Path | None = None
+    import_max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES, ge=1, description="largest file an import reads (bytes)"
+    )
+    import_max_row_bytes: int = Field(
+        default=DEFAULT_MAX_ROW,
+        ge=1,
+        description="longest CSV line or JSON item an import accepts (characters)",
+    )
     portal: PortalSettings = PortalSettings()
     drivers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -66,7 +76,7 @@ def load_settings(config_file: Path | None) -> PolyfleetSettings:
     file_values: dict[str, Any] = {}
     if path is not None:
         try:
-            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+            file_values = parse_toml(read_small_text(path))
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,13 +26,8 @@ from pydantic import ValidationError
 from inventory.catalog import PRODUCT_GROUP_TITLES, ProductGroup
 from inventory.errors import ImportRefused, InvalidIdentifier
 from inventory.identifiers import normalize_serial
-from inventory.importer import (
-    ParseReport,
-    RejectedRow,
-    RowWarning,
-    header_key,
-    read_import_text,
-)
+from inventory.importer import ParseReport, RejectedRow, RowWarning, header_key
+from inventory.input_files import ReadLimits, TextStream, first_line
 from inventory.models import Contract, ContractKind, Pricing
 
 Format = Literal["csv", "json"]
@@ -106,28 +101,34 @@ class _Row:
     problems: list[tuple[str | None, str]] = field(default_factory=list)
 
 
-def parse_contract_file(path: Path, *, fmt: Format | None = None) -> ParsedContracts:
+def parse_contract_file(
+    path: Path, *, fmt: Format | None = None, limits: ReadLimits | None = None
+) -> ParsedContracts:
     """Parse a CSV or JSON contract list; ImportRefused if it is not a usable list at all."""
-    text = read_import_text(path)
+    stream = TextStream(path, limits)
     if fmt is None:
         suffix = path.suffix.lower()
         if suffix in (".csv", ".json"):
             fmt = "csv" if suffix == ".csv" else "json"
         else:
-            fmt = "json" if text.lstrip()[:1] in ("[", "{") else "csv"
+            fmt = "json" if stream.first_char() in ("[", "{") else "csv"
     if fmt == "csv":
-        return parse_contracts_csv(text, source=str(path))
+        return _contracts_csv(stream.lines(), source=str(path))
     if fmt == "json":
-        return parse_contracts_json(text, source=str(path))
+        return _contracts_json(stream.json_items("contract objects"), source=str(path))
     raise ValueError(f"unknown import format {fmt!r}; use csv or json")
 
 
 def parse_contracts_csv(text: str, *, source: str = "<csv>") -> ParsedContracts:
     """Parse CSV text (BOM removed): a header row, then one row per contract or per serial."""
+    return _contracts_csv(io.StringIO(text, newline=""), source=source)
+
+
+def _contracts_csv(lines: Iterable[str], *, source: str) -> ParsedContracts:
     result = ParsedContracts("csv")
-    first = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
+    first, lines = first_line(lines)
     delimiter = ";" if "," not in first and ";" in first else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     columns: dict[int, str] | None = None
     labels: dict[str, str] = {}
     width = 0
@@ -157,7 +158,7 @@ def parse_contracts_csv(text: str, *, source: str = "<csv>") -> ParsedContracts:
             f"cannot import {source}: broken CSV quoting in the record starting on line "
             f"{end + 1} ({exc})"
         ) from None
-    if columns is None:  # pragma: no cover - _read_text refuses blank files first
+    if columns is None:
         raise ImportRefused(f"cannot import {source}: the file is empty")
     if not rows:
         raise ImportRefused(f"cannot import {source}: the file has a header but no rows")
@@ -213,10 +214,14 @@ def parse_contracts_json(text: str, *, source: str = "<json>") -> ParsedContract
         raise ImportRefused(
             f"cannot import {source}: expected a non-empty JSON list of contract objects"
         )
+    return _contracts_json(enumerate(data, 1), source=source)
+
+
+def _contracts_json(items: Iterable[tuple[int, object]], *, source: str) -> ParsedContracts:
     result = ParsedContracts("json")
     rows: list[_Row] = []
     labels: dict[str, str] = {}
-    for number, item in enumerate(data, 1):
+    for number, item in items:
         if not isinstance(item, dict):
             raise ImportRefused(f"cannot import {source}: item {number} is not a JSON object")
         row = _Row(number)

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 APP_NAME = "polyfleet"
+SUPPORTED_SCHEMES = (
+    "SQLite (sqlite:///FILE, or a file path) or PostgreSQL (postgresql://USER@HOST/DB)"
+)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -69,7 +72,10 @@ def resolve_db(value: str | None, *, schema: str | None = None) -> DatabaseTarge
         schema = url.query.get("schema", schema)  # type: ignore[assignment]
         url = url.difference_update_query(["schema"]).set(drivername="postgresql+asyncpg")
     else:
-        raise StoreError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://")
+        raise StoreError(
+            f"unsupported database {backend!r} in --db / POLYFLEET_DB: polyfleet "
+            f"stores in {SUPPORTED_SCHEMES}"
+        )
     return DatabaseTarget(url.render_as_string(hide_password=False), schema)
 
 
@@ -149,6 +155,31 @@ def _upgrade(connection: Connection, schema: str | None) -> tuple[str | None, st
     if before != HEAD:
         command.upgrade(_alembic_config(connection), "head")
     return before, HEAD
+
+
+async def require_current(engine: AsyncEngine, target: DatabaseTarget) -> None:
+    """Refuse, without creating anything, a store whose tables are missing or not at head.
+
+    For commands that only read: on a shared PostgreSQL database the schema belongs to whoever
+    runs `polyfleet db upgrade`, and a listing must not create it as a side effect.
+    """
+    try:
+        async with engine.connect() as conn:
+            revision = await conn.run_sync(_stored_revision)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {exc}") from exc
+    if revision == HEAD:
+        return
+    where = target.display() + (f" (schema {target.schema})" if target.schema else "")
+    if revision is None:
+        raise StoreError(
+            f"{where} has no polyfleet tables yet: run `polyfleet db upgrade` to create them "
+            "(this command only reads, so it creates nothing)"
+        )
+    raise StoreError(
+        f"{where} is at schema revision {revision}, this polyfleet needs {HEAD}: run "
+        "`polyfleet db upgrade`"
+    )
 
 
 async def upgrade(engine: AsyncEngine, schema: str | None = None) -> tuple[str | None, str | None]:

@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -36,12 +36,12 @@ from inventory.catalog import (
 from inventory.errors import ImportRefused, InvalidIdentifier
 from inventory.gc_pause import gc_paused
 from inventory.identifiers import format_mac, mac_warning, normalize_mac, normalize_serial
+from inventory.input_files import ReadLimits, TextStream, first_line
+from inventory.input_files import json_type as _json_type
 from inventory.models import Device
 from inventory.safe_text import csv_value
 
 Format = Literal["csv", "json"]
-
-_BOM = b"\xef\xbb\xbf"
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "serial": ("serial", "serial_number", "serialnumber", "serial_no", "sn"),
@@ -358,75 +358,94 @@ def _as_timestamp(value: object) -> datetime:
     )
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def read_import_text(path: Path) -> str:
-    """The file's text without a BOM, or ImportRefused naming what is wrong with it."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportRefused(f"cannot import {path}: no such file") from None
-    except IsADirectoryError:
-        raise ImportRefused(f"cannot import {path}: it is a directory") from None
-    except PermissionError:
-        raise ImportRefused(f"cannot import {path}: permission denied") from None
-    except OSError as exc:
-        raise ImportRefused(f"cannot import {path}: {exc.strerror or exc}") from None
-    skip = len(_BOM) if data.startswith(_BOM) else 0
-    try:
-        text = data[skip:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = skip + exc.start
-        line = data.count(b"\n", 0, offset) + 1
-        raise ImportRefused(
-            f"cannot import {path}: not UTF-8 text; byte 0x{data[offset]:02x} at byte offset "
-            f"{offset} (line {line}) is not valid UTF-8 - save the file as UTF-8"
-        ) from None
-    if not text.strip():
-        raise ImportRefused(f"cannot import {path}: the file is empty")
-    return text
-
-
-def _sniff(path: Path, text: str) -> Format:
+def _sniff(path: Path, stream: TextStream) -> Format:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
     if suffix == ".json":
         return "json"
-    return "json" if text.lstrip()[:1] in ("[", "{") else "csv"
+    return "json" if stream.first_char() in ("[", "{") else "csv"
+
+
+Record = tuple[
+    int, Mapping[str, object], Mapping[str, str], dict[str, str], list[tuple[str | None, str]]
+]
+"""What a format's reader hands the row builder: (line, raw values, labels, tags, problems)."""
+
+BATCH_ROWS = 5000
+"""Rows per batch of `read_device_batches`: big enough for cheap bulk writes, small in memory."""
+
+
+def read_device_batches(
+    path: Path,
+    *,
+    fmt: Format | None = None,
+    default_site: str | None = None,
+    limits: ReadLimits | None = None,
+    batch_rows: int | None = None,
+) -> Iterator[ParsedImport]:
+    """Parse a CSV or JSON device list as a stream, `batch_rows` rows at a time.
+
+    Each batch reports its own rows; duplicates are detected across the whole file. The last
+    batch (possibly without rows) carries warnings about the file as a whole. ImportRefused may
+    come at any point, also after batches were handed out: whoever writes them must be able to
+    undo that (one transaction). `fmt` None picks by extension (.csv / .json), else by content.
+    """
+    stream = TextStream(path, limits)
+    chosen: Format = fmt if fmt is not None else _sniff(path, stream)
+    notes: list[RowWarning] = []
+    if chosen == "csv":
+        records = _csv_records(stream.lines(), stream.source, notes)
+    elif chosen == "json":
+        records = _json_records(stream.json_items("device objects"), stream.source)
+    else:
+        raise ValueError(f"unknown import format {chosen!r}; use csv or json")
+    return _batches(chosen, records, default_site, notes, batch_rows or BATCH_ROWS)
+
+
+def _batches(
+    fmt: Format,
+    records: Iterator[Record],
+    default_site: str | None,
+    notes: list[RowWarning],
+    batch_rows: int,
+) -> Iterator[ParsedImport]:
+    builder = _RowBuilder(ParsedImport(fmt), default_site)
+    rows = 0
+    for line, raw, labels, tags, problems in records:
+        builder.build(line, raw, labels, tags, problems)
+        rows += 1
+        if rows == batch_rows:
+            yield builder.result
+            builder.result, rows = ParsedImport(fmt), 0
+    builder.result.warnings.extend(notes)
+    yield builder.result
 
 
 def parse_device_file(
-    path: Path, *, fmt: Format | None = None, default_site: str | None = None
+    path: Path,
+    *,
+    fmt: Format | None = None,
+    default_site: str | None = None,
+    limits: ReadLimits | None = None,
 ) -> ParsedImport:
-    """Parse a CSV or JSON device list; raise ImportRefused if it is not a usable list at all.
+    """The whole file parsed into one ParsedImport; see read_device_batches."""
+    batches = read_device_batches(path, fmt=fmt, default_site=default_site, limits=limits)
+    with gc_paused():
+        return _merge(batches)
 
-    `fmt` None picks by extension (.csv / .json), else by content. `default_site` is the site of
-    rows that name none.
-    """
-    text = read_import_text(path)
-    chosen: Format = fmt if fmt is not None else _sniff(path, text)
-    if chosen == "csv":
-        with gc_paused():
-            return parse_csv_text(text, default_site=default_site, source=str(path))
-    if chosen == "json":
-        with gc_paused():
-            return parse_json_text(text, default_site=default_site, source=str(path))
-    raise ValueError(f"unknown import format {chosen!r}; use csv or json")
+
+def _merge(batches: Iterator[ParsedImport]) -> ParsedImport:
+    merged: ParsedImport | None = None
+    for batch in batches:
+        if merged is None:
+            merged = batch
+            continue
+        merged.accepted.extend(batch.accepted)
+        merged.rejected.extend(batch.rejected)
+        merged.warnings.extend(batch.warnings)
+    assert merged is not None  # _batches always yields a last batch
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,9 +503,8 @@ def _csv_layout(header: list[str], source: str) -> _CsvLayout:
     return _CsvLayout(tuple(fields), tuple(tags), tuple(unnamed), labels, len(header))
 
 
-def _delimiter(text: str) -> str:
+def _delimiter(header: str) -> str:
     """Comma, unless the header has none but semicolons or tabs (European Excel, TSV exports)."""
-    header = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
     if "," in header or not (";" in header or "\t" in header):
         return ","
     return ";" if header.count(";") >= header.count("\t") else "\t"
@@ -495,11 +513,17 @@ def _delimiter(text: str) -> str:
 def parse_csv_text(
     text: str, *, default_site: str | None = None, source: str = "<csv>"
 ) -> ParsedImport:
-    """Parse CSV text (BOM already removed); see parse_device_file."""
-    result = ParsedImport("csv")
-    builder = _RowBuilder(result, default_site)
+    """Parse CSV text (BOM already removed); see read_device_batches."""
+    notes: list[RowWarning] = []
+    records = _csv_records(io.StringIO(text, newline=""), source, notes)
+    return _merge(_batches("csv", records, default_site, notes, BATCH_ROWS))
+
+
+def _csv_records(lines: Iterable[str], source: str, notes: list[RowWarning]) -> Iterator[Record]:
+    """The records of CSV lines; a warning about the file as a whole goes to `notes` at the end."""
+    header, lines = first_line(lines)
     # strict: a quote left open would otherwise swallow the rest of the file into one cell
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    reader = csv.reader(lines, delimiter=_delimiter(header), strict=True)
     layout: _CsvLayout | None = None
     rows = 0
     unnamed_used = False
@@ -525,28 +549,27 @@ def parse_csv_text(
                 )
             if layout.unnamed and not unnamed_used:
                 unnamed_used = any(cells[index].strip() for index in layout.unnamed)
-            builder.build(line, raw, layout.labels, tags, problems)
+            yield line, raw, layout.labels, tags, problems
     except csv.Error as exc:
         raise ImportRefused(
             f"cannot import {source}: broken CSV quoting in the record starting on line "
             f"{end + 1} ({exc})"
         ) from None
-    if layout is None:  # pragma: no cover - _read_text refuses blank files first
+    if layout is None:
         raise ImportRefused(f"cannot import {source}: the file is empty")
     if rows == 0:
         raise ImportRefused(f"cannot import {source}: the file has a header but no rows")
     if unnamed_used:
         columns = ", ".join(str(index + 1) for index in layout.unnamed)
-        result.warnings.append(
+        notes.append(
             RowWarning(1, None, f"column(s) {columns} have no header; their values were ignored")
         )
-    return result
 
 
 def parse_json_text(
     text: str, *, default_site: str | None = None, source: str = "<json>"
 ) -> ParsedImport:
-    """Parse a JSON list of device objects; see parse_device_file."""
+    """Parse a JSON list of device objects held in memory; see read_device_batches."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -561,17 +584,19 @@ def parse_json_text(
         )
     if not data:
         raise ImportRefused(f"cannot import {source}: the JSON list is empty, there are no rows")
-    result = ParsedImport("json")
-    builder = _RowBuilder(result, default_site)
-    for number, item in enumerate(data, 1):
+    records = _json_records(enumerate(data, 1), source)
+    return _merge(_batches("json", records, default_site, [], BATCH_ROWS))
+
+
+def _json_records(items: Iterable[tuple[int, object]], source: str) -> Iterator[Record]:
+    for number, item in items:
         if not isinstance(item, dict):
             raise ImportRefused(
                 f"cannot import {source}: expected a JSON list of device objects, but item "
                 f"{number} is {_json_type(item)}"
             )
         raw, labels, tags, problems = _json_record(item)
-        builder.build(number, raw, labels, tags, problems)
-    return result
+        yield number, raw, labels, tags, problems
 
 
 _FIELD, _PORTS, _TAGS, _TAG = range(4)

@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -24,7 +25,7 @@ from pydantic import SecretStr
 
 from inventory.errors import ImportRefused, InvalidIdentifier
 from inventory.identifiers import normalize_serial
-from inventory.importer import read_import_text
+from inventory.input_files import ReadLimits, TextStream
 
 KEY_REF_LENGTH = 12
 MAX_FEATURE_LENGTH = 64
@@ -154,18 +155,24 @@ def _layout(header: list[str], source: str) -> dict[str, int]:
     return found
 
 
-def parse_key_file(path: Path, *, now: datetime | None = None) -> ParsedKeyFile:
-    """Parse a key CSV file; ImportRefused if it cannot be read as one at all."""
-    return parse_key_text(read_import_text(path), source=str(path), now=now)
+def parse_key_file(
+    path: Path, *, now: datetime | None = None, limits: ReadLimits | None = None
+) -> ParsedKeyFile:
+    """Parse a key CSV file as a stream; ImportRefused if it cannot be read as one at all."""
+    return _parse_key_lines(TextStream(path, limits).lines(), source=str(path), now=now)
 
 
 def parse_key_text(
     text: str, *, source: str = "<csv>", now: datetime | None = None
 ) -> ParsedKeyFile:
     """Parse key CSV text (BOM removed); see the module docstring for the rules."""
+    return _parse_key_lines(io.StringIO(text, newline=""), source=source, now=now)
+
+
+def _parse_key_lines(lines: Iterable[str], *, source: str, now: datetime | None) -> ParsedKeyFile:
     moment = now or datetime.now(UTC)
     result = ParsedKeyFile()
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     layout: dict[str, int] | None = None
     seen: dict[tuple[str, str, str], int] = {}
     end = 0
@@ -181,7 +188,7 @@ def parse_key_text(
     except csv.Error as exc:
         raise ImportRefused(f"cannot import {source}: line {end + 1}: {exc}") from None
     if layout is None:
-        raise ImportRefused(f"cannot import {source}: no header line")
+        raise ImportRefused(f"cannot import {source}: the file is empty")
     return result
 
 

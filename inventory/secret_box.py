@@ -28,9 +28,26 @@ def default_key_file() -> Path:
     return Path(user_config_dir("polyfleet", appauthor=False)) / "secret.key"
 
 
+def _read_private(path: Path) -> bytes:
+    """The key file's bytes, refused if its group or others may read or change it.
+
+    Anyone who can read the key can decrypt every stored password; a key file copied with a
+    default umask (0644) must be fixed before use, not used silently.
+    """
+    with path.open("rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if os.name == "posix" and mode & 0o077:
+            raise SecretError(
+                f"the secret key file {path} is open to other users (mode {mode & 0o777:04o}): "
+                f"run `chmod 600 {path}`, and if others may have read it, rotate the key and "
+                "re-enter the credentials"
+            )
+        return handle.read().strip()
+
+
 def _load_or_create_key(path: Path) -> bytes:
     try:
-        return path.read_bytes().strip()
+        return _read_private(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
@@ -40,7 +57,7 @@ def _load_or_create_key(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process created it first: use theirs
-        return path.read_bytes().strip()
+        return _read_private(path)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key + b"\n")
     return key

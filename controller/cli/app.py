@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Any
@@ -132,10 +133,19 @@ def root(
     logging.basicConfig(level=logging.ERROR if quiet else level, format="%(levelname)s %(message)s")
     warning_routing.logging_configured()
     ctx.obj = CliContext(db=db, config=config, verbose=verbose, quiet=quiet)
+    global _invoked
+    _invoked = ctx.invoked_subcommand
+
+
+_invoked: str | None = None
+"""The sub-command being run, for `main()` to pick the exit code of an unexpected error."""
+
+UNKNOWN_EXIT = {"health": 3}
+"""Commands whose contract has its own code for "could not tell" (Nagios' UNKNOWN)."""
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: an unexpected error is one line on stderr and a log file."""
     # Importing the command's libraries allocates hundreds of thousands of objects and no
     # garbage; cyclic collections triggered meanwhile are pure cost. `root` resumes collection
     # (with the start-up heap frozen) before the command runs.
@@ -143,6 +153,11 @@ def main() -> None:
     warning_routing.route_warnings_to_logging()
     try:
         app()
+    except Exception as exc:  # nothing may leave a command as a traceback
+        from controller.cli.crash import report_internal_error
+
+        report_internal_error(exc, _invoked)
+        sys.exit(UNKNOWN_EXIT.get(_invoked or "", 1))
     finally:
         # Everything is closed by now; what is left is the heap the libraries built at import.
         # Freezing it spares the interpreter's exit a collection of every one of those objects

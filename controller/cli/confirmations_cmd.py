@@ -85,7 +85,7 @@ def _for_people(record: dict[str, Any]) -> dict[str, Any]:
 async def _device_filter(cli: Any, device_id: str) -> tuple[str | None, str | None]:
     """(serial, mac) to match for a device ID: the inventory's device if known, else the ID
     read as a serial and, where it parses as one, as a MAC (records outlive devices)."""
-    async with cli.store() as store:
+    async with cli.store(read_only=True) as store:
         device = await store.find_device(device_id)
     if device is not None:
         return device.serial, device.mac
@@ -115,7 +115,7 @@ def list_(
         wanted_serial = wanted_mac = None
         if serial is not None:
             wanted_serial, wanted_mac = await _device_filter(cli, serial)
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await confirmation_store(store.engine).list(serial=wanted_serial, mac=wanted_mac)
 
     records = [signed_record(c) for c in run(fetch)]
@@ -144,7 +144,7 @@ def show(
         fail(f"{number!r} is not a confirmation number (like RC-2026-000123)")
 
     async def fetch() -> Confirmation:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await confirmation_store(store.engine).get(wanted)
 
     record = signed_record(run(fetch))
@@ -199,7 +199,7 @@ def export(
         fail(f"cannot write {file}: directory {file.parent} does not exist", ExitCode.FAILED)
 
     async def fetch() -> list[Confirmation]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await confirmation_store(store.engine).list()
 
     records = [signed_record(c) for c in run(fetch)]
@@ -259,7 +259,7 @@ def _audit(
     `trusted`; returns the report and the rows."""
 
     async def fetch() -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             confirmations = confirmation_store(store.engine)
             try:
                 return await confirmations.rows(), await confirmations.references()

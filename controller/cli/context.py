@@ -23,7 +23,7 @@ from rich.console import Console
 from controller.cli.console import data_console, labelled
 from controller.settings import ConfigError, PolyfleetSettings, load_settings
 from inventory.database import resolve_db
-from inventory.errors import InventoryError
+from inventory.errors import ImportRefused, InventoryError
 from inventory.store import InventoryStore
 
 if TYPE_CHECKING:
@@ -86,21 +86,25 @@ class CliContext:
         self.err.print(labelled("warning:", "yellow", message))
 
     @asynccontextmanager
-    async def store(self) -> AsyncIterator[InventoryStore]:
-        """The inventory store, opened (and migrated) for the duration of a command."""
-        store = await InventoryStore.open(resolve_db(self.db_url()))
+    async def store(self, *, read_only: bool = False) -> AsyncIterator[InventoryStore]:
+        """The inventory store, opened (and migrated) for the duration of a command.
+
+        A `read_only` command refuses a PostgreSQL store without tables instead of creating them
+        (see InventoryStore.open).
+        """
+        store = await InventoryStore.open(resolve_db(self.db_url()), read_only=read_only)
         try:
             yield store
         finally:
             await store.close()
 
     @asynccontextmanager
-    async def credentials(self) -> AsyncIterator[CredentialStore]:
+    async def credentials(self, *, read_only: bool = False) -> AsyncIterator[CredentialStore]:
         """The credential profiles; loads the cryptography stack only for commands that need it."""
         from inventory.credential_store import CredentialStore
         from inventory.secret_box import SecretBox
 
-        async with self.store() as store:
+        async with self.store(read_only=read_only) as store:
             yield CredentialStore(store.engine, SecretBox.from_environment())
 
 
@@ -157,6 +161,8 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(coro_fn())
+    except ImportRefused as exc:  # a file that cannot be used at all, found out while writing
+        fail(str(exc), ExitCode.UNUSABLE_INPUT)
     except InventoryError as exc:
         logging.getLogger("polyfleet").debug("command failed", exc_info=True)
         fail(str(exc), ExitCode.FAILED)

@@ -14,7 +14,14 @@ from typing import Annotated, Any
 import typer
 
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
-from controller.cli.import_report import check_format, finish_import, parse_or_exit, rejected_rows
+from controller.cli.import_report import (
+    MaxBytesOption,
+    check_format,
+    finish_import,
+    import_limits,
+    parse_or_exit,
+    rejected_rows,
+)
 from controller.cli.output import emit_rows
 from inventory.contract_files import parse_contract_file
 from inventory.contract_store import ContractStore
@@ -74,12 +81,14 @@ def import_(
     ] = None,
     strict: Annotated[bool, typer.Option(help="import nothing if any row is rejected")] = False,
     dry_run: Annotated[bool, typer.Option(help="report what would change, write nothing")] = False,
+    max_bytes: MaxBytesOption = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Import contracts; a contract in the file replaces the stored one of the same number."""
     cli = get_context(ctx)
     file_format = check_format(fmt)
-    parsed = parse_or_exit(lambda: parse_contract_file(file, fmt=file_format))
+    limits = import_limits(cli, max_bytes)
+    parsed = parse_or_exit(lambda: parse_contract_file(file, fmt=file_format, limits=limits))
     for warning in parsed.warnings:
         cli.warn(f"{file}:{warning.line}: {warning.message}")
     rejected = rejected_rows(parsed.rejected)
@@ -130,7 +139,7 @@ def list_(
     day = parse_date_option(active_on, "--active-on")
 
     async def fetch() -> list[Contract]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await ContractStore(store.engine).list_contracts(active_on=day)
 
     contracts = run(fetch)

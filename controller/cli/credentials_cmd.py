@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_rows
+from inventory.input_files import parse_toml, read_small_text
 from inventory.models import SECRET_FIELDS, CredentialProfile
 
 app = typer.Typer(help="Device credential profiles (HTTP, SNMP, SSH).", no_args_is_help=True)
@@ -130,7 +131,7 @@ def list_(
     cli = get_context(ctx)
 
     async def fetch() -> list[tuple[CredentialProfile, list[str]]]:
-        async with cli.credentials() as store:
+        async with cli.credentials(read_only=True) as store:
             return await store.list()
 
     rows: list[dict[str, Any]] = []
@@ -165,7 +166,7 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
 def load_profiles_file(path: Path) -> list[CredentialProfile]:
     """Profiles from a TOML file: one table per profile (`[name]` or `[profiles.name]`)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = parse_toml(read_small_text(path))
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror}", ExitCode.UNUSABLE_INPUT)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

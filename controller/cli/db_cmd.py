@@ -6,17 +6,21 @@ from typing import Annotated
 
 import typer
 
-from controller.cli.context import get_context, run
+from controller.cli.context import fail, get_context, run
 from inventory.database import create_engine, resolve_db, upgrade
+from inventory.errors import StoreError
 
 app = typer.Typer(help="The store (SQLite file or PostgreSQL database).", no_args_is_help=True)
 
 
 @app.command("upgrade")
 def upgrade_(ctx: typer.Context) -> None:
-    """Apply pending schema migrations (they also run on first use)."""
+    """Create or migrate the tables (commands that write also do this on first use)."""
     cli = get_context(ctx)
-    target = resolve_db(cli.db_url())
+    try:
+        target = resolve_db(cli.db_url())
+    except StoreError as exc:  # an unsupported or malformed --db
+        fail(str(exc))
 
     async def migrate() -> tuple[str | None, str | None]:
         engine = create_engine(target)

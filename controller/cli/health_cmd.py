@@ -440,7 +440,7 @@ def health(
     async def go() -> FleetHealth:
         if scan:
             await _scan_first(cli, site)
-        async with await InventoryStore.open(target) as store:
+        async with await InventoryStore.open(target, read_only=True) as store:
             return await check_fleet(
                 store.engine,
                 site,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import typer
 
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail
 from controller.cli.output import emit_json
 from inventory.errors import ImportRefused
+from inventory.input_files import ReadLimits
 
 T = TypeVar("T")
 
@@ -33,6 +34,25 @@ class RowProblem(Protocol):
 
 FileFormat = Literal["csv", "json"]
 FORMATS: dict[str, FileFormat] = {"csv": "csv", "json": "json"}
+
+MaxBytesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-bytes",
+        metavar="N",
+        min=1,
+        help="refuse files larger than N bytes (default: setting import_max_bytes, 1 GiB)",
+    ),
+]
+
+
+def import_limits(cli: CliContext, max_bytes: int | None) -> ReadLimits:
+    """The read limits of an import: `--max-bytes` over the settings (env, config file)."""
+    settings = cli.settings
+    return ReadLimits(
+        max_bytes=max_bytes or settings.import_max_bytes,
+        max_row=settings.import_max_row_bytes,
+    )
 
 
 def check_format(fmt: str | None) -> FileFormat | None:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
 
 from controller.cli.context import OutputFormat, fail, get_context, run
-from controller.cli.import_report import check_format, finish_import, parse_or_exit, rejected_rows
+from controller.cli.import_report import (
+    MaxBytesOption,
+    check_format,
+    finish_import,
+    import_limits,
+    rejected_rows,
+)
 from controller.cli.output import emit_rows
 from inventory.catalog import product_group_for_model
 from inventory.exporter import write_devices
 from inventory.identifiers import format_mac, mac_warning
-from inventory.importer import parse_device_file
+from inventory.importer import read_device_batches
 from inventory.models import Device, DevicePorts
 
 app = typer.Typer(
@@ -27,6 +35,7 @@ OutputOption = Annotated[
     OutputFormat, typer.Option("--output", "-o", help="table for people, json or csv for scripts")
 ]
 FileFormat = Literal["csv", "json"]
+T = TypeVar("T")
 
 
 def device_record(device: Device, output: OutputFormat) -> dict[str, Any]:
@@ -48,35 +57,40 @@ def import_(
     site: Annotated[str | None, typer.Option(help="site for rows that name none")] = None,
     strict: Annotated[bool, typer.Option(help="import nothing if any row is rejected")] = False,
     dry_run: Annotated[bool, typer.Option(help="report what would change, write nothing")] = False,
+    max_bytes: MaxBytesOption = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Upsert devices from a file; every rejected row is reported with its line and reason."""
+    """Upsert devices from a file; every rejected row is reported with its line and reason.
+
+    The file is read as a stream, one batch of rows at a time, into one transaction that is
+    committed at the end unless `--dry-run`, or `--strict` with a rejected row, says otherwise.
+    """
     cli = get_context(ctx)
     file_format = check_format(fmt)
-    parsed = parse_or_exit(lambda: parse_device_file(file, fmt=file_format, default_site=site))
-    rejected = rejected_rows(parsed.rejected)
-    for warning in parsed.warnings:
-        cli.warn(f"{file}:{warning.line}: {warning.message}")
+    limits = import_limits(cli, max_bytes)
 
     async def apply() -> dict[str, Any]:
-        devices = [row.device for row in parsed.accepted]
-        async with cli.store() as store:
-            preview = await store.upsert_devices(devices, dry_run=True)
-            conflicts = [
-                {
-                    "line": parsed.accepted[c.index].line,
-                    "column": "mac",
-                    "reason": f"identity conflict: {c.error}",
-                }
-                for c in preview.conflicts
-            ]
-            rejected.extend(conflicts)
+        rejected: list[dict[str, Any]] = []
+        batches = read_device_batches(file, fmt=file_format, default_site=site, limits=limits)
+        async with cli.store() as store, store.bulk_upsert() as bulk:
+            async for batch in _read_ahead(batches):
+                rejected.extend(rejected_rows(batch.rejected))
+                for warning in batch.warnings:
+                    cli.warn(f"{file}:{warning.line}: {warning.message}")
+                conflicts = await bulk.add(batch.devices, distinct=True)  # dups: rejected
+                rejected.extend(
+                    {
+                        "line": batch.accepted[c.index].line,
+                        "column": "mac",
+                        "reason": f"identity conflict: {c.error}",
+                    }
+                    for c in conflicts
+                )
             rejected.sort(key=lambda r: r["line"])
-            if dry_run or (strict and rejected):
-                report = preview
-            else:
-                report = await store.upsert_devices(devices)
-        written = not dry_run and not (strict and rejected)
+            written = not dry_run and not (strict and rejected)
+            if written:
+                bulk.keep()
+            report = bulk.report
         return {
             "file": str(file),
             "written": written,
@@ -94,6 +108,17 @@ def import_(
         done=f"{total} device(s): {summary['inserted']} new, {summary['updated']} updated, "
         f"{summary['unchanged']} unchanged",
     )  # fmt: skip
+
+
+async def _read_ahead(items: Iterator[T]) -> AsyncIterator[T]:
+    """The items of `items`, each next one made in a worker thread while the caller handles
+    this one: parsing batch N+1 overlaps writing batch N (SQLite works without the GIL)."""
+    loop = asyncio.get_running_loop()
+    end = object()
+    pending = loop.run_in_executor(None, next, items, end)
+    while (item := await pending) is not end:
+        pending = loop.run_in_executor(None, next, items, end)
+        yield cast(T, item)
 
 
 @app.command()
@@ -188,7 +213,7 @@ def list_(
     cli = get_context(ctx)
 
     async def fetch() -> list[Device]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await store.list_devices(site=site)
 
     devices = run(fetch)
@@ -211,7 +236,7 @@ def show(
     cli = get_context(ctx)
 
     async def fetch() -> Device:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await store.get_device(device_id)
 
     _show(run(fetch), output, cli)
@@ -245,7 +270,7 @@ def export(
     file_format = check_format(fmt) or "csv"
 
     async def fetch() -> list[Device]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             return await store.list_devices(site=site)
 
     devices = run(fetch)

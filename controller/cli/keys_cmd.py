@@ -16,7 +16,13 @@ from typing import Annotated, Any
 import typer
 
 from controller.cli.context import OutputFormat, get_context, run
-from controller.cli.import_report import finish_import, parse_or_exit, rejected_rows
+from controller.cli.import_report import (
+    MaxBytesOption,
+    finish_import,
+    import_limits,
+    parse_or_exit,
+    rejected_rows,
+)
 from controller.cli.output import emit_rows
 from inventory.key_files import parse_key_file
 from inventory.key_store import KeyInfo, KeyStore, NewKey
@@ -50,11 +56,13 @@ def import_(
     file: Annotated[Path, typer.Argument(help="CSV export of a licensing portal")],
     strict: Annotated[bool, typer.Option(help="import nothing if any row is rejected")] = False,
     dry_run: Annotated[bool, typer.Option(help="report what would change, write nothing")] = False,
+    max_bytes: MaxBytesOption = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Import keys (serial,feature,key,expires_at); bad rows are reported with their line."""
     cli = get_context(ctx)
-    parsed = parse_or_exit(lambda: parse_key_file(file))
+    limits = import_limits(cli, max_bytes)
+    parsed = parse_or_exit(lambda: parse_key_file(file, limits=limits))
     rejected = rejected_rows(parsed.rejected)
     source = f"file:{file.name}"[:64]
 
@@ -109,7 +117,7 @@ def list_(
     cli = get_context(ctx)
 
     async def fetch() -> list[KeyInfo]:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             keys = KeyStore(store.engine, SecretBox.from_environment())
             return await keys.list(serial=serial, unused_only=unused)
 

@@ -42,7 +42,9 @@ def probe(
     )
 
     async def go() -> ProbeReport:
-        async with cli.store() as store:  # also puts [drivers.<name>] parameters in force
+        async with cli.store(
+            read_only=True
+        ) as store:  # also puts [drivers.<name>] parameters in force
             device = await store.get_device(device_id)
             creds = CredentialStore(store.engine, SecretBox.from_environment())
             profiles = await load_profiles(creds, [device], credentials)

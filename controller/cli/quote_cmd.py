@@ -58,7 +58,7 @@ def quote(
     policy = resolve_policy(cli, policy_file)
 
     async def build() -> Quote:
-        async with cli.store() as store:
+        async with cli.store(read_only=True) as store:
             device = await store.get_device(device_id)
             return await quote_device(store.engine, device, policy, day, feature=feature)
 

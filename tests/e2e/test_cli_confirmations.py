@@ -151,6 +151,7 @@ def test_export_json_and_csv_atomically_and_recomputable(
 
 
 def test_verify_intact_then_tampered(db_url: str, db_target: DatabaseTarget) -> None:
+    assert polyfleet(db_url, "db", "upgrade").code == 0  # `verify` only reads: it creates nothing
     empty = polyfleet(db_url, "confirmations", "verify")
     assert empty.code == 0
     assert "0 record(s)" in empty.stdout

@@ -68,6 +68,7 @@ async def test_profile_round_trips_and_a_wrong_key_is_named(db_target: DatabaseT
 
 
 def test_bad_stdin_and_bad_values_are_refused_and_store_nothing(db_url: str) -> None:
+    assert polyfleet(db_url, "db", "upgrade").code == 0  # `list` only reads: it creates no tables
     unknown = polyfleet(db_url, "credentials", "set", "p", "--from-stdin", stdin="password=x\n")
     assert unknown.code == 1
     assert "unknown secret 'password'" in unknown.stderr

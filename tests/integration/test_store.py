@@ -146,3 +146,28 @@ async def test_migrations_are_idempotent_and_match_the_schema(db_target: Databas
 
 def test_head_constant_matches_the_migration_scripts() -> None:
     assert script_head() == HEAD
+
+
+async def test_bulk_upsert_keeps_only_what_it_was_told_to_keep(store: InventoryStore) -> None:
+    async with store.bulk_upsert() as bulk:
+        await bulk.add([PHONE], distinct=True)
+        await bulk.add([CAMERA], distinct=True)
+    assert await store.count_devices() == 0  # not kept: rolled back
+    async with store.bulk_upsert() as bulk:
+        await bulk.add([PHONE, ANALOG_1], distinct=True)
+        moved = PHONE.model_copy(update={"site": "branch"})
+        conflicts = await bulk.add([moved, ANALOG_2])  # not distinct: looked up, updated
+        bulk.keep()
+    assert conflicts == []
+    assert (bulk.report.inserted, bulk.report.updated) == (3, 1)
+    assert (await store.get_device(PHONE.serial)).site == "branch"
+
+
+async def test_a_broken_distinct_promise_is_refused_never_merged(store: InventoryStore) -> None:
+    """Into an empty store a `distinct` batch is not looked up; a repeat hits the constraint."""
+    twin = Device(serial=PHONE.serial, mac="0004f2ffff01")
+    async with store.bulk_upsert() as bulk:
+        await bulk.add([PHONE], distinct=True)
+        with pytest.raises(sa.exc.IntegrityError):
+            await bulk.add([twin], distinct=True)
+    assert await store.count_devices() == 0
