@@ -132,6 +132,20 @@ def _stored_revision(connection: Connection) -> str | None:
     return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def _schema_denied(connection: Connection, schema: str | None) -> bool:
+    """PostgreSQL: the schema exists but this role may not use it, so its tables look absent."""
+    if connection.dialect.name != "postgresql":
+        return False
+    allowed = connection.execute(
+        sa.text(
+            "SELECT has_schema_privilege(oid, 'USAGE') FROM pg_catalog.pg_namespace"
+            " WHERE nspname = :name"
+        ),
+        {"name": schema or "public"},
+    ).scalar()
+    return allowed is False
+
+
 _MIGRATION_LOCK_ID = 0x706F6C79  # "poly": serialises concurrent first opens on PostgreSQL
 
 
@@ -166,11 +180,17 @@ async def require_current(engine: AsyncEngine, target: DatabaseTarget) -> None:
     try:
         async with engine.connect() as conn:
             revision = await conn.run_sync(_stored_revision)
+            denied = revision is None and await conn.run_sync(_schema_denied, target.schema)
     except (OperationalError, DBAPIError, OSError) as exc:
         raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {exc}") from exc
     if revision == HEAD:
         return
     where = target.display() + (f" (schema {target.schema})" if target.schema else "")
+    if denied:
+        raise StoreError(
+            f"{where}: permission denied for this role on the schema; its owner grants it with "
+            "`polyfleet db grant-app-role ROLE` (README: The audit record)"
+        )
     if revision is None:
         raise StoreError(
             f"{where} has no polyfleet tables yet: run `polyfleet db upgrade` to create them "
