@@ -47,6 +47,7 @@ from controller.health import (
 from controller.run_lock import LockHeld, LockUnavailable, RunLock, default_lock_path
 from controller.settings import ConfigError, load_settings
 from inventory.database import resolve_db
+from inventory.errors import InventoryError
 from inventory.gc_pause import gc_paused
 from inventory.models import LicenseRead, LicenseState
 from inventory.observation_store import license_read_from_row
@@ -420,7 +421,7 @@ def health(
         settings = load_settings(cli.config)
         target = resolve_db(cli.db or settings.db)
         declared = _no_licensed_features(settings.policy)
-    except (ConfigError, ValueError) as exc:  # InventoryError is a ValueError
+    except (ConfigError, InventoryError, ValueError) as exc:
         _unknown(cli, chosen, str(exc))
     try:
         policy = HealthPolicy(

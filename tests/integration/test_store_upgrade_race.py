@@ -29,10 +29,12 @@ async def test_commands_opening_an_old_store_at_once_migrate_it_once(
             await conn.run_sync(_downgrade_one)
     finally:
         await engine.dispose()
-    command = (sys.executable, "-m", "controller.cli", "--db", db_url, "inventory", "list")
+    # Commands that write (a read-only one refuses an old store instead of migrating it).
+    command = (sys.executable, "-m", "controller.cli", "--db", db_url, "inventory", "add")
     pipe = asyncio.subprocess.PIPE
     processes = [
-        await asyncio.create_subprocess_exec(*command, stdout=pipe, stderr=pipe) for _ in range(6)
+        await asyncio.create_subprocess_exec(*command, f"SN-RACE-{i}", stdout=pipe, stderr=pipe)
+        for i in range(6)
     ]
     for process in processes:
         _, err = await asyncio.wait_for(process.communicate(), 60)
