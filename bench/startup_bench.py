@@ -1,10 +1,10 @@
 """Start-up benchmark (issue 11, item 6): whole `polyfleet` processes as cron and users run them.
 
-Three commands, each the median of N runs of the installed console script (`.venv/bin/polyfleet`),
-process start included: `--version`, `health` on a 1,000-device SQLite store (built through the
-store APIs, as bench/health_bench.py builds its store) and `quote ID` on that store with a
-contract imported by `polyfleet contracts import`, so the quote evaluates every rule. A bare
-`python -c pass` in the same run is the floor.
+Three commands, each the median of N runs of the `polyfleet` console script (run as pip's
+script runs it, with the tree's own entry point), process start included: `--version`, `health`
+on a 1,000-device SQLite store (built through the store APIs, as bench/health_bench.py builds
+its store) and `quote ID` on that store with a contract imported by `polyfleet contracts
+import`, so the quote evaluates every rule. A bare `python -c pass` in the same run is the floor.
 
 The machine is shared, so the code before the change (`--baseline REV`, default: the merge base
 with `main`) is measured in the same run, the two interleaved run by run: it is extracted with
@@ -27,6 +27,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,13 +36,11 @@ from health_bench import build_store  # bench/ is sys.path[0] when run
 from inventory_bench import machine, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
-POLYFLEET = str(Path(sys.executable).parent / "polyfleet")
-PACKAGES = ("inventory", "device_drivers", "controller", "agent", "simulator")
+PACKAGES = ("inventory", "device_drivers", "controller", "agent", "simulator", "pyproject.toml")
 DEVICES = 1_000
 QUOTED = "HB00000226"  # a Group Series whose base license has expired (see build_store)
 CONTRACT = (
-    "number,kind,serial,start,end\n"
-    f"C-BENCH,extended-reactivation,{QUOTED},2026-01-01,2027-12-31\n"
+    f"number,kind,serial,start,end\nC-BENCH,extended-reactivation,{QUOTED},2026-01-01,2027-12-31\n"
 )
 TARGETS = {"--version": 0.150, "health": 0.400, "quote": 0.400}
 TOP = 8
@@ -58,6 +57,15 @@ def extract(rev: str, into: Path) -> None:
         tar.extractall(into, filter="data")
 
 
+def polyfleet(tree: Path) -> list[str]:
+    """The `polyfleet` console script of `tree` (its own entry point, from its pyproject.toml),
+    run as pip's generated script runs it."""
+    entry = tomllib.loads((tree / "pyproject.toml").read_text())["project"]["scripts"]["polyfleet"]
+    module, function = entry.split(":")
+    code = f"import sys; from {module} import {function}; sys.argv[0] = 'polyfleet'; "
+    return [sys.executable, "-c", code + f"sys.exit({function}())"]
+
+
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU (user + sys) seconds of one whole process; it must exit 0-4."""
     start = time.perf_counter()
@@ -72,11 +80,10 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def import_costs(args: list[str], env: dict[str, str]) -> tuple[float, list[tuple[str, float]]]:
-    """Total import time (ms) of one run of `polyfleet ARGS`, and its top packages by self time."""
-    code = "import sys; from controller.cli.app import main; sys.argv[0] = 'polyfleet'; main()"
+def import_costs(argv: list[str], env: dict[str, str]) -> tuple[float, list[tuple[str, float]]]:
+    """Total import time (ms) of one run of `argv`, and its top packages by self time."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code, *args],
+        [argv[0], "-X", "importtime", *argv[1:]],
         env=env,
         capture_output=True,
         check=False,
@@ -97,12 +104,15 @@ def main() -> None:
     parser.add_argument("--baseline", default="", help="git revision to compare with")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
-    baseline = args.baseline or subprocess.run(
-        ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    baseline = (
+        args.baseline
+        or subprocess.run(
+            ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     head = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -123,37 +133,40 @@ def main() -> None:
             "POLYFLEET_DB": db,
             "XDG_DATA_HOME": str(tmp),
             "POLYFLEET_LOG_DIR": str(tmp / "logs"),
+            # A bytecode cache, as an installed package has (the warm-up runs fill it); with
+            # PYTHONDONTWRITEBYTECODE=1 an editable install compiles our modules every run.
+            "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
         }
+        common.pop("PYTHONDONTWRITEBYTECODE", None)
         trees = {"before": base_tree, "after": ROOT}
         envs = {label: {**common, "PYTHONPATH": str(tree)} for label, tree in trees.items()}
         contracts = tmp / "contracts.csv"
         contracts.write_text(CONTRACT, encoding="utf-8")
+        entries = {label: polyfleet(tree) for label, tree in trees.items()}
         subprocess.run(
-            [POLYFLEET, "contracts", "import", str(contracts)], env=envs["after"], check=True
+            [*entries["after"], "contracts", "import", str(contracts)],
+            env=envs["after"],
+            check=True,
         )
-        commands = {
-            "--version": [POLYFLEET, "--version"],
-            "health": [POLYFLEET, "health"],
-            "quote": [POLYFLEET, "quote", QUOTED],
-        }
+        commands = {"--version": ["--version"], "health": ["health"], "quote": ["quote", QUOTED]}
         floor_argv = [sys.executable, "-c", "pass"]
         walls: dict[tuple[str, str], list[float]] = defaultdict(list)
         cpus: dict[tuple[str, str], list[float]] = defaultdict(list)
         for label in trees:  # warm-up: bytecode of the extracted tree is written here
-            for argv in commands.values():
-                timed(argv, envs[label])
+            for cmd_args in commands.values():
+                timed([*entries[label], *cmd_args], envs[label])
         for _ in range(args.runs):  # interleaved, so load changes hit both alike
             wall, cpu = timed(floor_argv, common)
             walls["floor", ""].append(wall)
             cpus["floor", ""].append(cpu)
-            for name, argv in commands.items():
+            for name, cmd_args in commands.items():
                 for label in trees:
-                    wall, cpu = timed(argv, envs[label])
+                    wall, cpu = timed([*entries[label], *cmd_args], envs[label])
                     walls[name, label].append(wall)
                     cpus[name, label].append(cpu)
         costs = {
-            (name, label): import_costs(argv[1:], envs[label])
-            for name, argv in commands.items()
+            (name, label): import_costs([*entries[label], *cmd_args], envs[label])
+            for name, cmd_args in commands.items()
             for label in trees
         }
     load_after = os.getloadavg()[0]
@@ -163,10 +176,10 @@ def main() -> None:
 
     floor = ms(walls["floor", ""])
     rows = []
-    for name, argv in commands.items():
+    for name, cmd_args in commands.items():
         after = statistics.median(walls[name, "after"])
         verdict = "met" if after <= TARGETS[name] else "NOT met"
-        shown = " ".join(["polyfleet", *argv[1:]])
+        shown = " ".join(["polyfleet", *cmd_args])
         rows.append(
             f"| `{shown}` | {ms(walls[name, 'before'])} | {ms(cpus[name, 'before'])} "
             f"| **{ms(walls[name, 'after'])}** | {ms(cpus[name, 'after'])} "
@@ -209,8 +222,7 @@ def main() -> None:
             "|---|---|---|",
             *cost_rows,
             "",
-            f"Samples, wall (ms): floor {[round(v * 1000) for v in walls['floor', '']]}; "
-            f"{samples}",
+            f"Samples, wall (ms): floor {[round(v * 1000) for v in walls['floor', '']]}; {samples}",
             "",
         ]
     )
