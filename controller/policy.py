@@ -13,13 +13,12 @@ import re
 import tomllib
 from datetime import date
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import holidays
-from holidays.registry import EntityLoader
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -81,23 +80,15 @@ def pattern_matches(pattern: str, text: str) -> bool:
     return any(compiled.match(candidate.casefold()) for candidate in candidates)
 
 
-@cache
-def _country_codes() -> frozenset[str]:
-    """The codes (and aliases) `holidays.list_supported_countries()` has, read from the registry:
-    that function imports every country module to list subdivisions (about 0.3 s at start-up)."""
-    return frozenset(EntityLoader.get_country_codes())
-
-
 def _check_country(value: str) -> str:
     """An ISO 3166 country the holidays library knows, optionally with a subdivision (`DE-BY`)."""
     code = value.strip().upper()
     country, _, subdivision = code.partition("-")
-    if country not in _country_codes():
+    supported = holidays.list_supported_countries()
+    if country not in supported:
         raise ValueError(f"{value!r} is not a country the holidays library knows (ISO 3166 code)")
-    # Only this country's module is imported for its subdivisions.
-    subdivisions = list(getattr(holidays, country).subdivisions)
-    if subdivision and subdivision not in subdivisions:
-        known = ", ".join(subdivisions) or "none"
+    if subdivision and subdivision not in supported[country]:
+        known = ", ".join(supported[country]) or "none"
         raise ValueError(
             f"{value!r}: {country} has no subdivision {subdivision!r} (known: {known})"
         )
