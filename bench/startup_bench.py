@@ -93,10 +93,12 @@ def polyfleet(tree: Path) -> list[str]:
     return [sys.executable, "-c", code + f"sys.exit({function}())"]
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """Wall and CPU (user + sys) seconds of one whole process; it must exit 0-4."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -107,11 +109,14 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def import_costs(argv: list[str], env: dict[str, str]) -> tuple[float, list[tuple[str, float]]]:
+def import_costs(
+    argv: list[str], env: dict[str, str], cwd: Path
+) -> tuple[float, list[tuple[str, float]]]:
     """Total import time (ms) of one run of `argv`, and its top packages by self time."""
     result = subprocess.run(
         [argv[0], "-X", "importtime", *argv[1:]],
         env=env,
+        cwd=cwd,
         capture_output=True,
         check=False,
     )
@@ -170,29 +175,42 @@ def main() -> None:
         contracts = tmp / "contracts.csv"
         contracts.write_text(CONTRACT, encoding="utf-8")
         entries = {label: polyfleet(tree) for label, tree in trees.items()}
+        for label, tree in trees.items():  # each side runs its own code, nothing shadows it
+            where = subprocess.run(
+                [sys.executable, "-c", "import controller.cli; print(controller.cli.__file__)"],
+                env=envs[label],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            assert Path(where).is_relative_to(tree), (label, where)
         subprocess.run(
             [*entries["after"], "contracts", "import", str(contracts)],
             env=envs["after"],
+            cwd=tmp,
             check=True,
         )
         commands = {"--version": ["--version"], "health": ["health"], "quote": ["quote", QUOTED]}
+        # Run in the scratch directory: `python -c` puts the working directory first on
+        # sys.path, where this repository's packages would shadow the baseline's.
         floor_argv = [sys.executable, "-c", "pass"]
         walls: dict[tuple[str, str], list[float]] = defaultdict(list)
         cpus: dict[tuple[str, str], list[float]] = defaultdict(list)
         for label in trees:  # warm-up: bytecode of the extracted tree is written here
             for cmd_args in commands.values():
-                timed([*entries[label], *cmd_args], envs[label])
+                timed([*entries[label], *cmd_args], envs[label], tmp)
         for _ in range(args.runs):  # interleaved, so load changes hit both alike
-            wall, cpu = timed(floor_argv, common)
+            wall, cpu = timed(floor_argv, common, tmp)
             walls["floor", ""].append(wall)
             cpus["floor", ""].append(cpu)
             for name, cmd_args in commands.items():
                 for label in trees:
-                    wall, cpu = timed([*entries[label], *cmd_args], envs[label])
+                    wall, cpu = timed([*entries[label], *cmd_args], envs[label], tmp)
                     walls[name, label].append(wall)
                     cpus[name, label].append(cpu)
         costs = {
-            (name, label): import_costs([*entries[label], *cmd_args], envs[label])
+            (name, label): import_costs([*entries[label], *cmd_args], envs[label], tmp)
             for name, cmd_args in commands.items()
             for label in trees
         }
