@@ -17,9 +17,10 @@ def main() -> None:
     goes to `controller.cli.app.main`.
 
     Resolving an eager flag before the command line is built is common practice: packaging
-    checks, wrappers and monitoring ask for the version, and building the root command (typer,
-    its parameter types, every global option) would double its cost (issue 11: <= 150 ms). Any
-    other argument list, `--version` among other options included, is parsed by click as before.
+    checks, wrappers and monitoring ask for the version, and importing typer and building the
+    root command would add about half again to it (issue 11: <= 150 ms; bench/startup_bench.py).
+    Any other argument list, `--version` among other options included, is parsed by click as
+    before.
     """
     if sys.argv[1:] == ["--version"]:
         sys.stdout.write(version_line() + "\n")

@@ -135,8 +135,8 @@ def _configure_drivers(sections: dict[str, dict[str, Any]]) -> None:
 
 
 def _data_console(stream: TextIO) -> Console:
-    """`console.data_console`, imported when a command first prints: rich is not loaded for
-    `--version`, `--help` of a group, or a command that exits before printing."""
+    """`console.data_console`, imported when the root command runs a sub-command: rich is not
+    loaded by merely importing the command line (`--version` exits while options are parsed)."""
     from controller.cli.console import data_console
 
     return data_console(stream)
