@@ -1,5 +1,5 @@
 """`python -m controller.cli` runs the polyfleet command line."""
 
-from controller.cli.app import main
+from controller.cli import main
 
 main()

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from controller.cli import warning_routing
+from controller.cli import version_line, warning_routing
 from controller.cli.context import CliContext
 
 # name -> (module, attribute): a command function or a sub-command Typer. A command's module is
@@ -101,9 +101,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
-
-        typer.echo(f"polyfleet {version('polyfleet')}")
+        typer.echo(version_line())
         raise typer.Exit
 
 

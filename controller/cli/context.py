@@ -2,11 +2,14 @@
 
 Messages go to stderr and data to stdout, so `polyfleet … -o json | jq` always works. Both
 consoles show what they print as data (`controller.cli.console`).
+
+The root command imports this module, so it imports only what every run needs: settings, the
+store (SQLAlchemy), rich and asyncio are imported where first used (issue 11: `--version` in
+<= 150 ms, and a command pays only for what it uses).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -15,19 +18,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import typer
-from rich.console import Console
-
-from controller.cli.console import data_console, labelled
-from controller.settings import ConfigError, PolyfleetSettings, load_settings
-from inventory.database import resolve_db
-from inventory.errors import ImportRefused, InventoryError
-from inventory.store import InventoryStore
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from rich.console import Console
+
+    from controller.settings import PolyfleetSettings
     from inventory.credential_store import CredentialStore
+    from inventory.store import InventoryStore
 
 T = TypeVar("T")
 
@@ -59,12 +61,14 @@ class CliContext:
     verbose: int = 0
     quiet: bool = False
     _settings: PolyfleetSettings | None = None
-    out: Console = field(default_factory=lambda: data_console(sys.stdout))
-    err: Console = field(default_factory=lambda: data_console(sys.stderr))
+    out: Console = field(default_factory=lambda: _data_console(sys.stdout))
+    err: Console = field(default_factory=lambda: _data_console(sys.stderr))
 
     @property
     def settings(self) -> PolyfleetSettings:
         if self._settings is None:
+            from controller.settings import ConfigError, load_settings
+
             try:
                 self._settings = load_settings(self.config)
             except ConfigError as exc:
@@ -83,6 +87,8 @@ class CliContext:
             self.err.print(message)
 
     def warn(self, message: str) -> None:
+        from controller.cli.console import labelled
+
         self.err.print(labelled("warning:", "yellow", message))
 
     @asynccontextmanager
@@ -92,6 +98,9 @@ class CliContext:
         A `read_only` command refuses a PostgreSQL store without tables instead of creating them
         (see InventoryStore.open).
         """
+        from inventory.database import resolve_db
+        from inventory.store import InventoryStore
+
         store = await InventoryStore.open(resolve_db(self.db_url()), read_only=read_only)
         try:
             yield store
@@ -125,6 +134,14 @@ def _configure_drivers(sections: dict[str, dict[str, Any]]) -> None:
         fail(f"invalid config file: {exc}", ExitCode.UNUSABLE_INPUT)
 
 
+def _data_console(stream: TextIO) -> Console:
+    """`console.data_console`, imported when the root command runs a sub-command: rich is not
+    loaded by merely importing the command line (`--version` exits while options are parsed)."""
+    from controller.cli.console import data_console
+
+    return data_console(stream)
+
+
 def get_context(ctx: typer.Context) -> CliContext:
     """The CliContext set up by the root callback."""
     obj = ctx.find_root().obj
@@ -136,7 +153,9 @@ def get_context(ctx: typer.Context) -> CliContext:
 
 def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
     """Print an error naming what was wrong and exit with `code`."""
-    data_console(sys.stderr).print(labelled("error:", "red", message))
+    from controller.cli.console import labelled
+
+    _data_console(sys.stderr).print(labelled("error:", "red", message))
     raise typer.Exit(code)
 
 
@@ -158,6 +177,10 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a command's coroutine; inventory errors become a clear message and exit code 1."""
+    import asyncio
+
+    from inventory.errors import ImportRefused, InventoryError
+
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(coro_fn())
