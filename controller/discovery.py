@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from controller.errors import ControllerError
 from controller.scan import Transports
 from device_drivers.context import DriverContext, PinStore, Timeouts
 from device_drivers.detect import Confidence, Detection, driver_for_facts
@@ -59,7 +60,7 @@ DRIVER_PORTS: dict[str, DevicePorts] = {
 """Where a driver's device family listens when not on the standard ports (DMA/RPRM REST)."""
 
 
-class DiscoveryError(ValueError):
+class DiscoveryError(ControllerError, ValueError):
     """The address list cannot be used (bad CIDR, too many addresses)."""
 
 
@@ -284,7 +285,7 @@ class Discoverer:
                 except DeviceError as exc:
                     errors.append(f"{name}: {exc.kind}")
                     # Refusing for want of access (not_supported) is no answer from the device.
-                    if exc.answered or exc.kind not in ("unreachable", "timeout", "not_supported"):
+                    if exc.answered or exc.kind.reached:
                         answered = True
                         seen.append(f"{name}: {exc.message}")
                     break  # another profile will not make it answer

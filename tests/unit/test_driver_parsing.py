@@ -11,7 +11,9 @@ import pytest
 
 from device_drivers import detect
 from device_drivers.errors import (
+    ApiStatusError,
     AuthenticationFailed,
+    CommandErrorLine,
     DeviceBusy,
     DeviceError,
     MalformedReply,
@@ -85,15 +87,17 @@ def test_uc_device_info_with_a_multicast_mac_is_malformed() -> None:
         ("4001", DeviceBusy),
         ("4004", NotSupported),
         ("4010", AuthenticationFailed),
-        ("5000", DeviceError),
-        (4009, DeviceError),
+        ("5000", ApiStatusError),
+        (4009, ApiStatusError),
     ],
 )
 def test_uc_status_other_than_2000_is_an_error_even_on_http_200(
     status: object, error: type[DeviceError]
 ) -> None:
-    with pytest.raises(error, match=str(status)):
+    with pytest.raises(error, match=str(status)) as caught:
         uc_data({"Status": status}, "call")
+    if isinstance(caught.value, ApiStatusError):  # the envelope's code, as the API sent it
+        assert caught.value.status == str(status)
 
 
 def test_uc_busy_capture_and_envelopes_without_status() -> None:
@@ -210,8 +214,10 @@ def test_gs_error_lines_map_to_error_classes() -> None:
         raise_for_gs_error("error: this command is not supported on this model", "x")
     with pytest.raises(DeviceBusy):
         raise_for_gs_error("error: system busy", "x")
-    with pytest.raises(DeviceError):
-        raise_for_gs_error("error: command needs more parameters to execute successfully", "x")
+    line = "error: command needs more parameters to execute successfully"
+    with pytest.raises(CommandErrorLine) as caught:
+        raise_for_gs_error(f"ok\r\n{line}\r\n", "x")
+    assert (caught.value.status, caught.value.kind.reached) == (line, True)
     raise_for_gs_error("optionkey end", "x")
 
 
