@@ -39,7 +39,7 @@ from controller.entitlements import (
 from controller.errors import ControllerError
 from controller.policy import Policy
 from controller.quoting import quote_device
-from controller.scan import Transports, driver_name_for, identity_mismatch
+from controller.scan import Transports, identity_mismatch
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext, Timeouts
 from device_drivers.errors import ActivationRejected, DeviceError, ErrorKind
@@ -185,7 +185,7 @@ class Reactivator:
             timeouts=self.timeouts,
             pin_store=pins,
         )
-        return self.registry.get(driver_name_for(device))(context)
+        return self.registry.driver_for(device)(context)
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` with the scan's jittered back-off for busy and timeout answers."""

@@ -32,7 +32,7 @@ from device_drivers.errors import (
     TrustMismatch,
 )
 from device_drivers.models import DeviceFacts, LicenseStatus
-from device_drivers.registry import DriverRegistry
+from device_drivers.registry import DriverRegistry, DriverRegistryError
 from device_drivers.transports import (
     HttpClient,
     SnmpClient,
@@ -42,7 +42,6 @@ from device_drivers.transports import (
     SshSession,
     SshTarget,
 )
-from inventory.catalog import DriverName, family_for_model
 from inventory.models import CredentialProfile, Device, License, LicenseRead
 from inventory.observation_store import DeviceObservation
 
@@ -228,14 +227,6 @@ class ScanResult:
         )
 
 
-def driver_name_for(device: Device) -> str:
-    """The inventory's driver, else the one of the model's family, else SNMP identity only."""
-    if device.driver:
-        return device.driver
-    family = family_for_model(device.model) if device.model else None
-    return family.driver.value if family else DriverName.SNMP_GENERIC.value
-
-
 def identity_mismatch(device: Device, facts: DeviceFacts) -> str | None:
     """Why the device at this address is not the inventory's device, or None."""
     problems = []
@@ -347,12 +338,12 @@ class ScanEngine:
 
     async def scan_one(self, device: Device) -> ScanResult:
         """Identity, then licenses, of one device within its time budget."""
-        name = driver_name_for(device)
         started = datetime.now(UTC)
         try:
-            driver_cls = self.registry.get(name)
-        except LookupError as exc:
-            return self._failed(device, name, started, ErrorKind.NO_DRIVER, str(exc))
+            driver_cls = self.registry.driver_for(device)
+        except DriverRegistryError as exc:
+            return self._failed(device, device.driver, started, ErrorKind.NO_DRIVER, str(exc))
+        name = driver_cls.name
         pins = PinGate(self.pin_store) if self.pin_store is not None else None
         driver = driver_cls(self.context_for(device, pins))
         try:
@@ -427,6 +418,6 @@ class ScanEngine:
 
     @staticmethod
     def _failed(
-        device: Device, name: str, started: datetime, kind: ErrorKind, message: str
+        device: Device, name: str | None, started: datetime, kind: ErrorKind, message: str
     ) -> ScanResult:
         return ScanResult(device, name, kind.reached, started, error=message, error_kind=kind)

@@ -37,7 +37,6 @@ from device_drivers.poly.parsing import (
 )
 from inventory.catalog import (
     MODELED_SYS_OBJECT_IDS,
-    DriverName,
     ProductGroup,
     family_for_sys_object_id,
 )
@@ -321,20 +320,13 @@ def test_modeled_sys_object_ids_are_shared_with_the_simulator() -> None:
 
 def test_detection_from_snmp_identity() -> None:
     gs = detect.driver_for_facts(MODELED_SYS_OBJECT_IDS["gs"], "Polycom HDX 8000, software 3.1")
-    assert (gs.driver, gs.confidence, gs.family) == (
-        DriverName.POLYCOM_GS,
-        detect.Confidence.CONFIDENT,
-        "gs",
-    )
+    assert (gs.family, gs.confidence, gs.is_poly) == ("gs", detect.Confidence.CONFIDENT, True)
     by_model = detect.driver_for_facts(
         "1.3.6.1.4.1.13885.1", None, endpoint_serial="82X", endpoint_model="Group Series 300"
     )
-    assert (by_model.driver, by_model.confidence) == (
-        DriverName.POLYCOM_GS,
-        detect.Confidence.CONFIDENT,
-    )
+    assert (by_model.family, by_model.confidence) == ("gs", detect.Confidence.CONFIDENT)
     weak = detect.driver_for_facts(None, "Polycom VVX 450, software 6.4")
-    assert (weak.driver, weak.confidence) == (DriverName.POLY_UC, detect.Confidence.WEAK)
+    assert (weak.family, weak.confidence) == ("vvx", detect.Confidence.WEAK)
     generic = detect.driver_for_facts("1.3.6.1.4.1.13885.5", "Polycom mystery box")
-    assert (generic.driver, generic.is_poly) == (DriverName.SNMP_GENERIC, False)
+    assert (generic.family, generic.polycom, generic.is_poly) == (None, True, False)
     assert detect.driver_for_facts("1.3.6.1.4.1.9.1.1", "Cisco IOS") == detect.NOTHING
