@@ -1,4 +1,8 @@
-"""The driver registry: entry points in, duplicates refused, third-party drivers welcome."""
+"""The driver registry: entry points in, duplicates refused, third-party drivers welcome.
+
+Every test gets its own registry (the `registry` fixture, or one it builds): what one test
+registers never reaches another, whatever order they run in.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,15 @@ from inventory.models import Device
 from tests.e2e.cli import polyfleet
 
 
-def test_a_separately_installed_package_adds_a_driver_by_entry_point_alone() -> None:
-    registry = DriverRegistry()
+@pytest.fixture
+def registry() -> DriverRegistry:
+    """A fresh registry of the installed entry points (built-ins and the example plugin)."""
+    return DriverRegistry()
+
+
+def test_a_separately_installed_package_adds_a_driver_by_entry_point_alone(
+    registry: DriverRegistry,
+) -> None:
     driver = registry.get("example-lab-phone")
     assert driver.__module__ == "polyfleet_example_driver"
     assert registry.origin("example-lab-phone").startswith("polyfleet-example-driver")
@@ -53,16 +64,16 @@ def test_a_broken_entry_point_is_reported_not_swallowed() -> None:
         DriverRegistry(group="unused").load_entry_points(points)
 
 
-def test_unknown_driver_lists_the_installed_ones() -> None:
+def test_unknown_driver_lists_the_installed_ones(registry: DriverRegistry) -> None:
     with pytest.raises(DriverNotFound, match=r"installed: .*example-lab-phone"):
-        DriverRegistry().get("nope")
+        registry.get("nope")
 
 
-def test_registries_do_not_share_state() -> None:
+def test_registries_do_not_share_state(registry: DriverRegistry) -> None:
     one, other = DriverRegistry(group="polyfleet.no-such-group"), DriverRegistry(group="x.none")
     one.register(LabPhoneDriver)
     assert ([d.name for d in one.all()], other.all()) == (["example-lab-phone"], [])
-    assert DriverRegistry().get("example-lab-phone") is LabPhoneDriver
+    assert registry.get("example-lab-phone") is LabPhoneDriver
 
 
 def test_drivers_list_shows_the_third_party_driver(tmp_path: Path) -> None:
@@ -90,10 +101,12 @@ class LabPhoneAgent:
         return None
 
 
-async def test_a_plugin_device_is_scanned_by_its_driver_without_the_inventory_naming_it() -> None:
+async def test_a_plugin_device_is_scanned_by_its_driver_without_the_inventory_naming_it(
+    registry: DriverRegistry,
+) -> None:
     agent = LabPhoneAgent("LAB0001", "LabPhone 100")
     engine = ScanEngine(
-        DriverRegistry(), Transports(snmp=agent), {}, options=ScanOptions(read_licenses=False)
+        registry, Transports(snmp=agent), {}, options=ScanOptions(read_licenses=False)
     )
     device = Device(serial="LAB0001", model="labphone-100", host="192.0.2.7")
     assert device.driver is None
@@ -102,8 +115,9 @@ async def test_a_plugin_device_is_scanned_by_its_driver_without_the_inventory_na
     assert result.facts == DeviceFacts(serial="LAB0001", model="LabPhone 100")
 
 
-def test_built_in_models_and_unknown_ones_are_chosen_through_the_registry() -> None:
-    registry = DriverRegistry()
+def test_built_in_models_and_unknown_ones_are_chosen_through_the_registry(
+    registry: DriverRegistry,
+) -> None:
     assert registry.driver_for(Device(serial="A1", model="VVX 450")) is PolyUcDriver
     assert registry.driver_for(Device(serial="A2", model="Studio X50")).name == "poly-videoos"
     assert registry.driver_for(Device(serial="A3", model="Toaster 9")).name == "snmp-generic"
@@ -112,13 +126,12 @@ def test_built_in_models_and_unknown_ones_are_chosen_through_the_registry() -> N
     )
 
 
-def test_discovery_probes_in_the_order_the_drivers_declare() -> None:
+def test_discovery_probes_in_the_order_the_drivers_declare(registry: DriverRegistry) -> None:
     class LastResort(LabPhoneDriver):
         name = "lab-last-resort"
         families = frozenset({"lab-last"})
         probe_order = 99
 
-    registry = DriverRegistry()
     registry.register(LastResort)
     assert [d.name for d in registry.probe_order()] == [
         "poly-uc", "poly-videoos", "polycom-gs", "lab-last-resort",
