@@ -224,23 +224,11 @@ class ApiStatusError(ProtocolError):
 
 
 class SnmpErrorStatus(ProtocolError):
-    """An SNMP reply with a non-zero error-status; `status` is its number, `oid` the varbind
-    the error-index points at (if any)."""
+    """An SNMP reply with a non-zero error-status; `status` is its number (the message names
+    the OID the error-index points at)."""
 
     kind = ErrorKind.SNMP_ERROR_STATUS
     status: int
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        oid: str | None = None,
-        host: str | None = None,
-        serial: str | None = None,
-    ) -> None:
-        self.oid = oid
-        super().__init__(message, status=status, host=host, serial=serial)
 
 
 class CommandErrorLine(ProtocolError):

@@ -322,7 +322,7 @@ class PysnmpClient:
             where = f" for {oid}" if oid else ""
             if status in _NOT_SUPPORTED_STATUS:
                 raise NotSupported(f"SNMP {name}{where}", host=host, answered=True)
-            raise SnmpErrorStatus(f"SNMP {name}{where}", status=status, oid=oid, host=host)
+            raise SnmpErrorStatus(f"SNMP {name}{where}", status=status, host=host)
 
     async def _call(self, coro: Any, target: SnmpTarget) -> Any:
         """Await one pysnmp request, turning library exceptions into device errors once.

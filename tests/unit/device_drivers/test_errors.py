@@ -74,9 +74,9 @@ def test_an_http_404_stays_not_supported() -> None:
         check_http_status(404, "GET /x")
 
 
-def test_an_snmp_error_status_carries_its_number_and_oid() -> None:
+def test_an_snmp_error_status_carries_its_number() -> None:
     target = SnmpTarget("192.0.2.1")
     sys_descr, sys_name = "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0"
     with pytest.raises(SnmpErrorStatus, match=f"genErr for {re.escape(sys_name)}") as caught:
         PysnmpClient._check(target, False, None, 5, 2, [], [sys_descr, sys_name])
-    assert (caught.value.status, caught.value.oid) == (5, sys_name)
+    assert (caught.value.status, caught.value.kind.reached) == (5, True)
