@@ -45,7 +45,7 @@ def test_a_separately_installed_package_adds_a_driver_by_entry_point_alone(
 def test_duplicate_driver_names_are_an_error_naming_both_sources() -> None:
     points = [
         EntryPoint("example-lab-phone", "polyfleet_example_driver:LabPhoneDriver", "g"),
-        EntryPoint("example-lab-phone", "tests.unit.dup_driver:LabPhoneDriver", "g"),
+        EntryPoint("example-lab-phone", "tests.unit.device_drivers.dup_driver:LabPhoneDriver", "g"),
     ]
     registry = DriverRegistry(group="unused")
     with pytest.raises(DriverAlreadyRegistered, match="example-lab-phone"):
