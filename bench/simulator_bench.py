@@ -252,7 +252,7 @@ async def https_cases(sim: Sim, runs: int, count: int, concurrency: int) -> list
     phones = [
         f"https://{r['host']}:{r['https_port']}{DEVICE_INFO}"
         for r in sim.rows
-        if r["driver"] == "poly-uc" and r["https_port"]
+        if r["credentials"] == "sim-uc" and r["https_port"]  # the UC phones' profile
     ]
     headers = {"Authorization": aiohttp.encode_basic_auth("Polycom", "456")}
     timeout = aiohttp.ClientTimeout(total=10)

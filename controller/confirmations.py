@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from controller.errors import ControllerError
 from inventory.confirmation_store import (
     ConfirmationDraft,
     ConfirmationStore,
@@ -309,7 +310,7 @@ def cross_check(
     return min(problems, key=lambda p: (p.seq, p.number), default=None)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ControllerError, ValueError):
     """A checkpoint that cannot be made or read."""
 
 

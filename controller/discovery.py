@@ -1,14 +1,16 @@
 """Discovery: find Poly devices in address ranges and recognise family, model, serial and MAC.
 
 Per address, SNMP identity comes first (cheap, one UDP round trip); a confident answer picks the
-driver at once. Otherwise the networked drivers are tried in the architecture's probe order (UC
-REST, VideoOS, Group Series SSH). The chosen driver's `identify()` then gives the facts that go
-into the inventory, so discovery reads devices exactly the way scans will. Addresses that answer
+driver serving its family at once. Otherwise the drivers that declare a `probe_order` are tried
+in that order (UC REST, VideoOS, Group Series SSH, then any plugin's), as the registry lists
+them. The chosen driver's `identify()` then gives the facts that go into the inventory, so
+discovery reads devices exactly the way scans will. Addresses that answer
 as something else, or not at all, are listed and never added; so is a device that answers as
 Poly but does not tell its serial (the inventory's key must never be made up).
 
-Probes use the standard ports (SNMP 161, HTTPS 443, SSH 22; DMA/RPRM REST on 8443) unless the
-caller overrides them per protocol; a device found on a non-standard port keeps it in inventory.
+Probes use the standard ports (SNMP 161, HTTPS 443, SSH 22), or the driver's declared
+`default_ports` (DMA/RPRM REST on 8443), unless the caller overrides them per protocol; a device
+found on a non-standard port keeps it in inventory.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from controller.errors import ControllerError
 from controller.scan import Transports
 from device_drivers.context import DriverContext, PinStore, Timeouts
 from device_drivers.detect import Confidence, Detection, driver_for_facts
@@ -32,11 +35,9 @@ from device_drivers.identity_oids import (
     SYSTEM_GROUP,
 )
 from device_drivers.models import DeviceFacts
-from device_drivers.poly.infra import REST_PORT as INFRA_REST_PORT
 from device_drivers.registry import DriverRegistry
 from device_drivers.transports import SnmpScalar
 from inventory.catalog import (
-    DriverName,
     family_for_model,
     product_group_for_model,
     unknown_model_warning,
@@ -46,20 +47,8 @@ from inventory.models import CredentialProfile, Device, DevicePorts
 MAX_ADDRESSES = 65_536
 """A /16 at most per run: a typo such as /8 must not start a 16-million-address sweep."""
 
-FALLBACK_DRIVERS: tuple[DriverName, ...] = (
-    DriverName.POLY_UC,
-    DriverName.POLY_VIDEOOS,
-    DriverName.POLYCOM_GS,
-)
-"""Probe order after SNMP (ARCHITECTURE.md): UC REST, VideoOS REST, Group Series SSH."""
 
-DRIVER_PORTS: dict[str, DevicePorts] = {
-    DriverName.POLY_INFRA.value: DevicePorts(https=INFRA_REST_PORT),
-}
-"""Where a driver's device family listens when not on the standard ports (DMA/RPRM REST)."""
-
-
-class DiscoveryError(ValueError):
+class DiscoveryError(ControllerError, ValueError):
     """The address list cannot be used (bad CIDR, too many addresses)."""
 
 
@@ -169,8 +158,9 @@ class Discoverer:
         """Per-protocol overrides of the standard ports, for every address and driver."""
 
     def ports_for(self, driver: str | None) -> DevicePorts:
-        """The ports to probe `driver` on: the overrides, else the family's own, else standard."""
-        ports = DRIVER_PORTS.get(driver or "", DevicePorts()).model_dump()
+        """The ports to probe `driver` on: the overrides, else the driver's own, else standard."""
+        own = self.registry.get(driver).default_ports if driver else DevicePorts()
+        ports = own.model_dump()
         ports.update({k: v for k, v in self.ports.model_dump().items() if v is not None})
         return DevicePorts(**ports)
 
@@ -263,11 +253,11 @@ class Discoverer:
         detection, snmp = await self._snmp_detection(address)
         answered = snmp is not None
         seen: list[str] = [snmp.seen] if snmp is not None else []
-        guessed = detection.driver.value if detection and detection.driver else None
+        guessed = self._driver_for(detection)
         if guessed is not None and detection and detection.confidence is Confidence.CONFIDENT:
             candidates = [guessed]
-        else:  # a weak SNMP guess (e.g. snmp-generic) only after the specific drivers
-            candidates = [d.value for d in FALLBACK_DRIVERS if d.value != guessed]
+        else:  # a weak SNMP guess (e.g. snmp-generic) only after the drivers' probe order
+            candidates = [d.name for d in self.registry.probe_order() if d.name != guessed]
             candidates += [guessed] if guessed else []
         errors: list[str] = []
         refused_by: list[str] = []
@@ -284,7 +274,7 @@ class Discoverer:
                 except DeviceError as exc:
                     errors.append(f"{name}: {exc.kind}")
                     # Refusing for want of access (not_supported) is no answer from the device.
-                    if exc.answered or exc.kind not in ("unreachable", "timeout", "not_supported"):
+                    if exc.answered or exc.kind.reached:
                         answered = True
                         seen.append(f"{name}: {exc.message}")
                     break  # another profile will not make it answer
@@ -324,6 +314,15 @@ class Discoverer:
                 address, Outcome.NOT_RECOGNISED, detail=f"answered but not recognised: {what}"
             )
         return Discovered(address, Outcome.SILENT, detail="no answer on SNMP, HTTPS or SSH")
+
+    def _driver_for(self, detection: Detection | None) -> str | None:
+        """The registry's driver for what SNMP identity said: its family's, else the fallback
+        for a Poly agent no installed driver claims."""
+        if detection is None or not detection.polycom:
+            return None
+        family = self.registry.for_family(detection.family) if detection.family else None
+        driver = family or self.registry.fallback()
+        return driver.name if driver is not None else None
 
     def _recorded_ports(self, driver: str) -> DevicePorts:
         """The probe ports worth recording: the standard ones stay blank in the inventory."""

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.policy import Policy, pattern_matches
+from controller.policy import Exclusion, Policy, PpiFee, ReactivationFee, pattern_matches
 from controller.sla import UnknownCountry, add_business_days, holidays_between
 from inventory.catalog import ProductGroup
 from inventory.models import Contract, ContractKind, Device, Pricing
@@ -202,103 +202,35 @@ def evaluate(
     `site_region` come from the site's record when there is one; otherwise the policy's [sites]
     map and `sla.default_country` decide. `feature` is the license feature to re-activate.
     """
-    rules: list[RuleResult] = []
     notes = list(policy.notes)
     info = policy.site_info(device.site)
     region = site_region or (info.region if info else None)
     country = (site_country or policy.country_for(device.site)).upper()
 
-    # registered: the caller found the device in the inventory; say by what.
-    registered = f"serial {device.serial} is in the inventory"
-    if device.model:
-        registered += f" (model {device.model})"
-    rules.append(RuleResult(name=RULE_REGISTERED, passed=True, reason=registered))
-
-    group, how = policy.product_group_for(device)
-    if group is None:
-        if device.model:
-            reason = f"model {device.model!r} matches no product group (policy or catalogue)"
-        else:
-            reason = f"product group unknown: {how}"
-        rules.append(RuleResult(name=RULE_PRODUCT_GROUP, passed=False, reason=reason))
-    else:
-        reason = f"{policy.group_title(group)}: {how}"
-        rules.append(RuleResult(name=RULE_PRODUCT_GROUP, passed=True, reason=reason))
-
-    exclusions = [(e.pattern, e.reason) for e in policy.eligibility.excluded_models]
-    pattern, why = _excluded(exclusions, device.model) if device.model else ("", None)
-    if pattern:
-        reason = f"model {device.model!r} is excluded (eligibility.excluded_models {pattern!r})"
-        rules.append(
-            RuleResult(name=RULE_MODEL, passed=False, reason=f"{reason}: {why}" if why else reason)
-        )
-    else:
-        reason = f"model {device.model!r} is not excluded" if device.model else "no model recorded"
-        rules.append(RuleResult(name=RULE_MODEL, passed=True, reason=reason))
-
-    exclusions = [(e.pattern, e.reason) for e in policy.eligibility.excluded_features]
-    pattern, why = _excluded(exclusions, feature) if feature else ("", None)
-    if pattern:
-        reason = f"feature {feature!r} is excluded (eligibility.excluded_features {pattern!r})"
-        rules.append(
-            RuleResult(
-                name=RULE_FEATURE, passed=False, reason=f"{reason}: {why}" if why else reason
-            )
-        )
-    else:
-        reason = f"feature {feature!r} is not excluded" if feature else "no feature named"
-        rules.append(RuleResult(name=RULE_FEATURE, passed=True, reason=reason))
-
-    rules.append(_region_rule(device, policy, region, country))
-    rules.append(_voip_rule(group, policy))
-
+    group, group_rule = _product_group_rule(device, policy)
     contract, contract_rule = choose_contract(device, group, contracts, policy, on, region)
-    rules.append(contract_rule)
-
-    fee_entry = None
-    if contract is None:
-        rules.append(RuleResult(name=RULE_FEE, passed=False, reason="no applicable contract"))
-    else:
-        fee_entry = policy.reactivation_fee(contract.pricing, group, on)
-        if fee_entry is None:
-            reason = (
-                f"the policy has no {contract.pricing} reactivation fee in force on {on} "
-                "(reactivation_fees)"
-            )
-            rules.append(RuleResult(name=RULE_FEE, passed=False, reason=reason))
-        else:
-            amount = f"{fee_entry.amount} {policy.currency}"
-            if contract.pricing is Pricing.PER_TERM:
-                reason = (
-                    f"{amount} per contract term of {contract.number} ({_span(contract)}), "
-                    f"one charge shared by every device it covers (effective {fee_entry.effective})"
-                )
-            else:
-                reason = f"{amount} per device (effective {fee_entry.effective})"
-            rules.append(RuleResult(name=RULE_FEE, passed=True, reason=reason))
-
+    fee_entry, fee_rule = _fee_rule(contract, group, policy, on)
+    rules = [
+        _registered_rule(device),
+        group_rule,
+        _exclusion_rule(
+            RULE_MODEL, "model", device.model, policy.eligibility.excluded_models,
+            "excluded_models", absent="no model recorded",
+        ),
+        _exclusion_rule(
+            RULE_FEATURE, "feature", feature, policy.eligibility.excluded_features,
+            "excluded_features", absent="no feature named",
+        ),
+        _region_rule(device, policy, region, country),
+        _voip_rule(group, policy),
+        contract_rule,
+        fee_rule,
+    ]  # fmt: skip
     eligible = all(rule.passed for rule in rules)
     ppi = policy.ppi_fee(group, on) if group is not None else None
-    if ppi is not None and group is not None and not eligible:
-        notes.append(
-            f"Alternative: pay-per-incident support for {policy.group_title(group)} "
-            f"costs {ppi.amount} {policy.currency} (in force since {ppi.effective}); "
-            "it does not cover repair/RMA."
-        )
-    if group in policy.eligibility.voip_partner_groups and not eligible:
-        notes.append("VoIP products (SoundStation IP, SoundPoint IP): contact your reseller.")
-
-    days = policy.sla.business_days
-    try:
-        due = add_business_days(on, days, country)
-    except UnknownCountry:
-        notes.append(
-            f"No holiday calendar for country {country!r}; the SLA uses "
-            f"{policy.sla.default_country} instead."
-        )
-        country = policy.sla.default_country
-        due = add_business_days(on, days, country)
-    skipped = [Holiday(date=day, name=name) for day, name in holidays_between(on, due, country)]
+    if not eligible:
+        notes += _ineligible_notes(group, ppi, policy)
+    country, due, skipped = _sla(on, country, policy, notes)
 
     return Quote(
         serial=device.serial,
@@ -319,13 +251,111 @@ def evaluate(
         currency=policy.currency,
         ppi_fee=ppi.amount if ppi else None,
         ppi_fee_effective=ppi.effective if ppi else None,
-        sla_business_days=days,
+        sla_business_days=policy.sla.business_days,
         sla_country=country,
         sla_due=due,
         sla_holidays=skipped,
         notes=notes,
         policy=policy.source,
     )
+
+
+def _registered_rule(device: Device) -> RuleResult:
+    """Always passed: the caller found the device in the inventory; the reason says by what."""
+    registered = f"serial {device.serial} is in the inventory"
+    if device.model:
+        registered += f" (model {device.model})"
+    return RuleResult(name=RULE_REGISTERED, passed=True, reason=registered)
+
+
+def _product_group_rule(device: Device, policy: Policy) -> tuple[ProductGroup | None, RuleResult]:
+    """The device's product group (policy first, then catalogue) and whether it has one."""
+    group, how = policy.product_group_for(device)
+    if group is not None:
+        reason = f"{policy.group_title(group)}: {how}"
+        return group, RuleResult(name=RULE_PRODUCT_GROUP, passed=True, reason=reason)
+    if device.model:
+        reason = f"model {device.model!r} matches no product group (policy or catalogue)"
+    else:
+        reason = f"product group unknown: {how}"
+    return None, RuleResult(name=RULE_PRODUCT_GROUP, passed=False, reason=reason)
+
+
+def _exclusion_rule(
+    name: str,
+    what: str,
+    value: str | None,
+    exclusions: Iterable[Exclusion],
+    setting: str,
+    *,
+    absent: str,
+) -> RuleResult:
+    """Model and feature exclusions alike: the first matching pattern fails the rule, with the
+    policy's reason for it."""
+    patterns = [(e.pattern, e.reason) for e in exclusions]
+    pattern, why = _excluded(patterns, value) if value else ("", None)
+    if not pattern:
+        reason = f"{what} {value!r} is not excluded" if value else absent
+        return RuleResult(name=name, passed=True, reason=reason)
+    reason = f"{what} {value!r} is excluded (eligibility.{setting} {pattern!r})"
+    return RuleResult(name=name, passed=False, reason=f"{reason}: {why}" if why else reason)
+
+
+def _fee_rule(
+    contract: Contract | None, group: ProductGroup | None, policy: Policy, on: date
+) -> tuple[ReactivationFee | None, RuleResult]:
+    """The re-activation fee the covering contract's pricing puts in force on `on`."""
+    if contract is None:
+        return None, RuleResult(name=RULE_FEE, passed=False, reason="no applicable contract")
+    fee_entry = policy.reactivation_fee(contract.pricing, group, on)
+    if fee_entry is None:
+        reason = (
+            f"the policy has no {contract.pricing} reactivation fee in force on {on} "
+            "(reactivation_fees)"
+        )
+        return None, RuleResult(name=RULE_FEE, passed=False, reason=reason)
+    amount = f"{fee_entry.amount} {policy.currency}"
+    if contract.pricing is Pricing.PER_TERM:
+        reason = (
+            f"{amount} per contract term of {contract.number} ({_span(contract)}), "
+            f"one charge shared by every device it covers (effective {fee_entry.effective})"
+        )
+    else:
+        reason = f"{amount} per device (effective {fee_entry.effective})"
+    return fee_entry, RuleResult(name=RULE_FEE, passed=True, reason=reason)
+
+
+def _ineligible_notes(group: ProductGroup | None, ppi: PpiFee | None, policy: Policy) -> list[str]:
+    """What an ineligible device's owner can do instead (pay-per-incident, the reseller)."""
+    notes = []
+    if ppi is not None and group is not None:
+        notes.append(
+            f"Alternative: pay-per-incident support for {policy.group_title(group)} "
+            f"costs {ppi.amount} {policy.currency} (in force since {ppi.effective}); "
+            "it does not cover repair/RMA."
+        )
+    if group in policy.eligibility.voip_partner_groups:
+        notes.append("VoIP products (SoundStation IP, SoundPoint IP): contact your reseller.")
+    return notes
+
+
+def _sla(
+    on: date, country: str, policy: Policy, notes: list[str]
+) -> tuple[str, date, list[Holiday]]:
+    """(country, due date, holidays skipped) of the SLA; a country without a holiday calendar
+    falls back to the policy's default, with a note saying so."""
+    days = policy.sla.business_days
+    try:
+        due = add_business_days(on, days, country)
+    except UnknownCountry:
+        notes.append(
+            f"No holiday calendar for country {country!r}; the SLA uses "
+            f"{policy.sla.default_country} instead."
+        )
+        country = policy.sla.default_country
+        due = add_business_days(on, days, country)
+    skipped = [Holiday(date=day, name=name) for day, name in holidays_between(on, due, country)]
+    return country, due, skipped
 
 
 def _region_rule(device: Device, policy: Policy, region: str | None, country: str) -> RuleResult:

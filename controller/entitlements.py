@@ -20,6 +20,7 @@ import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
+from controller.errors import ControllerError
 from controller.settings import PortalSettings
 from inventory.identifiers import normalize_serial
 from inventory.key_files import key_ref, parse_expiry
@@ -32,7 +33,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 DEFAULT_TIMEOUT_S = 10.0
 
 
-class EntitlementError(Exception):
+class EntitlementError(ControllerError):
     """Root of the errors of obtaining an activation key."""
 
 

@@ -42,7 +42,8 @@ from typing import Any, NamedTuple, Protocol
 
 from rich.text import Text
 
-from inventory.catalog import DriverName, family_for_model
+from device_drivers.names import DriverName
+from inventory.catalog import family_for_model
 from inventory.models import LicenseRead, LicenseState
 from inventory.safe_text import printable
 

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from controller.errors import ControllerError
 from inventory.catalog import PRODUCT_GROUP_TITLES, ProductGroup, product_group_for_model
 from inventory.input_files import parse_toml, read_small_text
 from inventory.models import ContractKind, Device, Pricing
@@ -41,7 +42,7 @@ _REGEX_PREFIX = "re:"
 _VENDOR_PREFIX = re.compile(r"^\s*(poly|polycom)\s+", re.IGNORECASE)
 
 
-class PolicyError(Exception):
+class PolicyError(ControllerError):
     """The policy file cannot be read or holds an invalid value (the message names file and key)."""
 
 

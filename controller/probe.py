@@ -136,7 +136,7 @@ class CallLog:
         )
 
     def failed(self, call: str, exc: DeviceError, *, modeled_key: str) -> None:
-        answered = exc.answered or exc.kind not in ("unreachable", "timeout")
+        answered = exc.answered or exc.kind.reached
         self.add(call, answered, f"{exc.kind}: {snippet(exc.message)}", modeled_key=modeled_key)
 
 

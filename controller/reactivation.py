@@ -36,12 +36,13 @@ from controller.entitlements import (
     EntitlementUnavailable,
     resolve_key,
 )
+from controller.errors import ControllerError
 from controller.policy import Policy
 from controller.quoting import quote_device
-from controller.scan import Transports, driver_name_for, identity_mismatch
+from controller.scan import Transports, identity_mismatch
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext, Timeouts
-from device_drivers.errors import ActivationRejected, DeviceError
+from device_drivers.errors import ActivationRejected, DeviceError, ErrorKind
 from device_drivers.models import LicenseStatus
 from device_drivers.registry import DriverRegistry
 from inventory.confirmation_store import ConfirmationDraft
@@ -67,10 +68,10 @@ HELD = "held by another run"
 T = TypeVar("T")
 
 
-class WrongDevice(DeviceError):
+class WrongDevice(DeviceError, ControllerError):
     """The device at the inventory's address is another device: nothing may be sent to it."""
 
-    kind = "identity_mismatch"
+    kind = ErrorKind.IDENTITY_MISMATCH
 
     def __str__(self) -> str:
         return self.message
@@ -184,7 +185,7 @@ class Reactivator:
             timeouts=self.timeouts,
             pin_store=pins,
         )
-        return self.registry.get(driver_name_for(device))(context)
+        return self.registry.driver_for(device)(context)
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` with the scan's jittered back-off for busy and timeout answers."""

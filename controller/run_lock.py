@@ -18,10 +18,12 @@ from typing import Self
 
 from platformdirs import user_data_dir
 
+from controller.errors import ControllerError
+
 APP_NAME = "polyfleet"
 
 
-class LockHeld(Exception):
+class LockHeld(ControllerError):
     """Another process holds the lock; the message names the file and, if known, the holder."""
 
     def __init__(self, path: Path, holder: str | None, job: str = "run") -> None:
@@ -31,7 +33,7 @@ class LockHeld(Exception):
         super().__init__(f"another {job}{who} holds {path}")
 
 
-class LockUnavailable(Exception):
+class LockUnavailable(ControllerError):
     """The lock file cannot be created or opened (missing directory, permissions)."""
 
 

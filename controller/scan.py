@@ -28,10 +28,11 @@ from device_drivers.errors import (
     DeviceConnectionError,
     DeviceError,
     DeviceTimeout,
+    ErrorKind,
     TrustMismatch,
 )
 from device_drivers.models import DeviceFacts, LicenseStatus
-from device_drivers.registry import DriverRegistry
+from device_drivers.registry import DriverRegistry, DriverRegistryError
 from device_drivers.transports import (
     HttpClient,
     SnmpClient,
@@ -41,7 +42,6 @@ from device_drivers.transports import (
     SshSession,
     SshTarget,
 )
-from inventory.catalog import DriverName, family_for_model
 from inventory.models import CredentialProfile, Device, License, LicenseRead
 from inventory.observation_store import DeviceObservation
 
@@ -152,7 +152,7 @@ class ScanResult:
     facts: DeviceFacts | None = None
     licenses: list[LicenseStatus] | None = None
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     identity_mismatch: str | None = None
     license_read: LicenseRead | None = None
     """Whether the license state was read (None: not attempted, e.g. identity failed)."""
@@ -180,7 +180,7 @@ class ScanResult:
             "site": self.device.site,
             "reachable": self.reachable,
             "error": self.error,
-            "error_kind": self.error_kind,
+            "error_kind": self.error_kind.value if self.error_kind else None,
             "firmware": facts.firmware if facts else self.device.firmware,
             "licenses": [
                 {
@@ -215,7 +215,7 @@ class ScanResult:
             observed_at=self.observed_at,
             reachable=self.reachable,
             driver=self.driver,
-            error_kind=self.error_kind,
+            error_kind=self.error_kind.value if self.error_kind else None,
             error=self.error,
             reported_serial=facts.serial if facts else None,
             reported_mac=facts.mac if facts else None,
@@ -225,14 +225,6 @@ class ScanResult:
             licenses=licenses,
             license_read=self.license_read,
         )
-
-
-def driver_name_for(device: Device) -> str:
-    """The inventory's driver, else the one of the model's family, else SNMP identity only."""
-    if device.driver:
-        return device.driver
-    family = family_for_model(device.model) if device.model else None
-    return family.driver.value if family else DriverName.SNMP_GENERIC.value
 
 
 def identity_mismatch(device: Device, facts: DeviceFacts) -> str | None:
@@ -247,13 +239,25 @@ def identity_mismatch(device: Device, facts: DeviceFacts) -> str | None:
     return f"device at {device.host} reports " + " and ".join(problems)
 
 
+SELF_EXPLAINED = frozenset(
+    {
+        ErrorKind.ERROR,
+        ErrorKind.NOT_SUPPORTED,
+        ErrorKind.HTTP_STATUS,
+        ErrorKind.API_STATUS,
+        ErrorKind.COMMAND_ERROR,
+    }
+)
+"""Kinds whose message says what went wrong by itself (`HTTP 500`, the device's error line)."""
+
+
 def failure_detail(exc: DeviceError, call: str) -> str:
     """What came back, without the call's name the message may start with (it is in `call`)."""
     text = exc.message
     head, sep, rest = text.partition(": ")
     if sep and head.strip("` ") and head.strip("` ") in call:
         text = rest
-    return text if exc.kind in ("error", "not_supported") else f"{exc.kind}: {text}"
+    return text if exc.kind in SELF_EXPLAINED else f"{exc.kind}: {text}"
 
 
 ResultSink = Callable[[ScanResult], Awaitable[None]]
@@ -334,12 +338,12 @@ class ScanEngine:
 
     async def scan_one(self, device: Device) -> ScanResult:
         """Identity, then licenses, of one device within its time budget."""
-        name = driver_name_for(device)
         started = datetime.now(UTC)
         try:
-            driver_cls = self.registry.get(name)
-        except LookupError as exc:
-            return self._failed(device, name, started, "no_driver", str(exc))
+            driver_cls = self.registry.driver_for(device)
+        except DriverRegistryError as exc:
+            return self._failed(device, device.driver, started, ErrorKind.NO_DRIVER, str(exc))
+        name = driver_cls.name
         pins = PinGate(self.pin_store) if self.pin_store is not None else None
         driver = driver_cls(self.context_for(device, pins))
         try:
@@ -349,7 +353,8 @@ class ScanEngine:
                 if mismatch is not None:
                     return ScanResult(
                         device, name, True, datetime.now(UTC), facts=facts,
-                        error=mismatch, error_kind="identity_mismatch", identity_mismatch=mismatch,
+                        error=mismatch, error_kind=ErrorKind.IDENTITY_MISMATCH,
+                        identity_mismatch=mismatch,
                     )  # fmt: skip
                 if pins is not None:
                     await pins.release()
@@ -368,15 +373,14 @@ class ScanEngine:
             return self._failed(device, name, started, error.kind, error.message)
         except TrustMismatch as exc:
             if self.on_trust_mismatch is not None:
-                kind = "tls" if exc.kind == "tls_mismatch" else "ssh"
-                await self.on_trust_mismatch(device.serial, kind, exc.actual)
+                await self.on_trust_mismatch(device.serial, exc.pin_kind, exc.actual)
             return self._failed(device, name, started, exc.kind, exc.message)
         except DeviceError as exc:
             return self._failed(device, name, started, exc.kind, exc.message)
         except Exception as exc:  # a driver bug must not end the scan of everyone else
             log.exception("scanning %s: %s failed unexpectedly", device.serial, name)
             message = f"{name} failed unexpectedly: {type(exc).__name__}: {exc}"
-            return self._failed(device, name, started, "internal_error", message)
+            return self._failed(device, name, started, ErrorKind.INTERNAL_ERROR, message)
         finally:
             try:
                 await driver.close()
@@ -414,9 +418,6 @@ class ScanEngine:
 
     @staticmethod
     def _failed(
-        device: Device, name: str, started: datetime, kind: str, message: str
+        device: Device, name: str | None, started: datetime, kind: ErrorKind, message: str
     ) -> ScanResult:
-        reachable = kind not in (
-            "unreachable", "timeout", "no_driver", "not_supported", "internal_error",
-        )  # fmt: skip
-        return ScanResult(device, name, reachable, started, error=message, error_kind=kind)
+        return ScanResult(device, name, kind.reached, started, error=message, error_kind=kind)

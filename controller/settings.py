@@ -18,12 +18,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from controller.errors import ControllerError
 from inventory.input_files import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROW, parse_toml, read_small_text
 
 CONFIG_ENV = "POLYFLEET_CONFIG"
 
 
-class ConfigError(Exception):
+class ConfigError(ControllerError):
     """The config file cannot be read or holds invalid values."""
 
 

@@ -12,11 +12,13 @@ from functools import lru_cache
 
 import holidays
 
+from controller.errors import ControllerError
+
 _DEFAULT_WEEKEND = frozenset({5, 6})  # Saturday, Sunday
 _MAX_BUSINESS_DAYS = 366
 
 
-class UnknownCountry(ValueError):
+class UnknownCountry(ControllerError, ValueError):
     """A country (or subdivision) the holidays library has no calendar for."""
 
 

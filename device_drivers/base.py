@@ -17,6 +17,7 @@ from device_drivers.context import DriverContext
 from device_drivers.errors import MalformedReply, NotSupported
 from device_drivers.modeled_settings import ModeledParams, configured
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+from inventory.models import DevicePorts
 
 
 class Capability(StrEnum):
@@ -33,6 +34,17 @@ class DeviceDriver(ABC):
 
     name: ClassVar[str]
     families: ClassVar[frozenset[str]]
+    """Catalogue family keys (`inventory.catalog`) this driver serves, e.g. {"vvx", "trio"}."""
+    models: ClassVar[frozenset[str]] = frozenset()
+    """Model names served that no catalogue family holds (a third-party product line);
+    matched tolerant of case, spaces and dashes like the catalogue's."""
+    default_ports: ClassVar[DevicePorts] = DevicePorts()
+    """Where this driver's devices listen when not on the standard ports (161, 443, 22)."""
+    probe_order: ClassVar[int | None] = None
+    """Rank among the drivers discovery tries on an address SNMP could not place (lowest
+    first); None: tried only when SNMP identity names one of its families."""
+    fallback: ClassVar[bool] = False
+    """Serves a Poly device no other driver claims (identity only): `snmp-generic`."""
     capabilities: ClassVar[frozenset[Capability]]
     modeled_calls: ClassVar[Mapping[str, str]] = {}
     """Operation name → how it is modeled (device interface not in any public Poly source)."""

@@ -1,9 +1,10 @@
-"""Auto-detection from SNMP identity, as a pure decision: which driver an answer picks.
+"""Auto-detection from SNMP identity, as a pure decision: which family an answer names.
 
 Discovery (controller/discovery.py) asks SNMP first (ARCHITECTURE.md's probe order); a confident
-answer here picks the driver at once. Otherwise discovery tries the drivers' own `identify()` in
-the order UC REST `device/info`, VideoOS `/rest/system`, SSH `whoami`, so those probes read a
-device exactly the way scans will.
+answer here picks the family, and the driver registry the driver serving it, at once. Otherwise
+discovery tries the drivers' own `identify()` in the drivers' declared `probe_order` (UC REST
+`device/info`, VideoOS `/rest/system`, SSH `whoami`), so those probes read a device exactly the
+way scans will.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from device_drivers.poly.parsing import (
 )
 from inventory.catalog import (
     POLYCOM_ENTERPRISE_OID,
-    DriverName,
     ModelFamily,
     family_for_model,
     family_for_sys_object_id,
@@ -42,11 +42,12 @@ class Confidence(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """A driver choice with what the probe revealed (serial/model where the answer had them)."""
+    """A family with what the probe revealed (serial/model where the answer had them)."""
 
-    driver: DriverName | None
     confidence: Confidence
     family: str | None = None
+    """The catalogue family; None with `polycom` set: a Poly agent no family matches."""
+    polycom: bool = False
     model: str | None = None
     serial: str | None = None
     mac: str | None = None
@@ -55,10 +56,11 @@ class Detection:
 
     @property
     def is_poly(self) -> bool:
-        return self.driver is not None and self.driver is not DriverName.SNMP_GENERIC
+        """Placed in a family of the catalogue (not merely "some Polycom agent")."""
+        return self.family is not None
 
 
-NOTHING = Detection(driver=None, confidence=Confidence.NONE)
+NOTHING = Detection(confidence=Confidence.NONE)
 
 
 def _from_family(
@@ -66,9 +68,7 @@ def _from_family(
 ) -> Detection:
     if family is None:
         return NOTHING
-    return Detection(
-        driver=family.driver, confidence=confidence, family=family.key, source=source, **found
-    )
+    return Detection(confidence=confidence, family=family.key, polycom=True, source=source, **found)
 
 
 def driver_for_facts(
@@ -79,7 +79,8 @@ def driver_for_facts(
     endpoint_model: str | None = None,
 ) -> Detection:
     """Decide from SNMP identity: the (modeled) sysObjectID table first, then the endpoint MIB
-    model, then the model in sysDescr; a Polycom agent we cannot place gets `snmp-generic`."""
+    model, then the model in sysDescr; a Polycom agent we cannot place is `polycom` only (the
+    registry's fallback driver, `snmp-generic`, serves it)."""
     source = Probe.SNMP_IDENTITY
     family = family_for_sys_object_id(sys_object_id) if sys_object_id else None
     descr_model, firmware = parse_sys_descr(sys_descr)
@@ -109,8 +110,8 @@ def driver_for_facts(
     polycom_text = "polycom" in (sys_descr or "").lower() or " poly " in f" {sys_descr or ''} "
     if polycom_oid or polycom_text or endpoint_serial:
         return Detection(
-            driver=DriverName.SNMP_GENERIC,
             confidence=Confidence.WEAK,
+            polycom=True,
             model=model,
             serial=endpoint_serial,
             firmware=firmware,

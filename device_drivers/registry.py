@@ -3,6 +3,10 @@
 A third-party package adds a driver by declaring an entry point in that group; nothing of ours
 changes. Two drivers with the same name are an error, never a silent override. Registry state
 lives on the instance (nornir keeps it in a shared class attribute; we don't).
+
+The registry also chooses: each driver declares the catalogue families or models it serves and
+its rank in discovery's probe order, so scans and discovery pick a plugin's driver for its
+devices without an inventory row naming it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 
 from device_drivers.base import DeviceDriver
+from inventory.catalog import family_for_model, squash_model
+from inventory.models import Device
 
 ENTRY_POINT_GROUP = "polyfleet.drivers"
 
@@ -85,3 +91,45 @@ class DriverRegistry:
     def origin(self, name: str) -> str:
         self.load_entry_points()
         return self._origins[name]
+
+    def for_family(self, family: str) -> type[DeviceDriver] | None:
+        """The driver serving a catalogue family. A subclass that re-declares `families` (a
+        site's variant of a built-in) wins over the drivers it merely inherits them from; two
+        unrelated claims are an error, never a silent pick."""
+        claims = [d for d in self.all() if family in d.families]
+        if len(claims) > 1:
+            claims = [d for d in claims if "families" in vars(d)]
+            claims = [d for d in claims if not any(o is not d and issubclass(o, d) for o in claims)]
+        if len(claims) > 1:
+            names = ", ".join(d.name for d in claims)
+            raise DriverRegistryError(
+                f"family {family!r} is claimed by {names}: set the devices' `driver`"
+            )
+        return claims[0] if claims else None
+
+    def for_model(self, model: str) -> type[DeviceDriver] | None:
+        """The driver of a model: one that lists the model itself, else its family's."""
+        wanted = squash_model(model)
+        for driver in self.all():
+            if any(squash_model(m) == wanted for m in driver.models):
+                return driver
+        family = family_for_model(model)
+        return self.for_family(family.key) if family is not None else None
+
+    def fallback(self) -> type[DeviceDriver] | None:
+        """The driver for a Poly device nothing else claims (identity only), if installed."""
+        return next((d for d in self.all() if d.fallback), None)
+
+    def driver_for(self, device: Device) -> type[DeviceDriver]:
+        """The inventory's driver, else the one serving the model, else the fallback."""
+        if device.driver:
+            return self.get(device.driver)
+        driver = (self.for_model(device.model) if device.model else None) or self.fallback()
+        if driver is None:
+            raise DriverNotFound(f"no installed driver serves model {device.model!r}")
+        return driver
+
+    def probe_order(self) -> list[type[DeviceDriver]]:
+        """The drivers discovery tries, in order, on an address SNMP identity did not place."""
+        ranked = [d for d in self.all() if d.probe_order is not None]
+        return sorted(ranked, key=lambda d: (d.probe_order, d.name))

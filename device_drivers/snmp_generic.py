@@ -12,11 +12,11 @@ from typing import ClassVar, NoReturn
 from device_drivers.base import Capability
 from device_drivers.errors import NotSupported
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+from device_drivers.names import DriverName
 from device_drivers.poly._common import SnmpIdentityMixin, device_op
 from device_drivers.poly.parsing import facts, parse_sys_descr
 from inventory.catalog import (
     MODELED_SYS_OBJECT_ID_BRANCH,
-    DriverName,
     family_for_sys_object_id,
 )
 
@@ -28,6 +28,7 @@ class SnmpGenericDriver(SnmpIdentityMixin):
 
     name: ClassVar[str] = DriverName.SNMP_GENERIC.value
     families: ClassVar[frozenset[str]] = frozenset()
+    fallback: ClassVar[bool] = True
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.IDENTIFY})
     modeled_calls = MappingProxyType(
         {

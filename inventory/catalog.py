@@ -41,26 +41,17 @@ PRODUCT_GROUP_TITLES: dict[ProductGroup, str] = {
 }
 
 
-class DriverName(StrEnum):
-    """Names of the built-in drivers (entry points in the `polyfleet.drivers` group)."""
-
-    POLY_UC = "poly-uc"
-    POLY_VIDEOOS = "poly-videoos"
-    POLYCOM_GS = "polycom-gs"
-    POLY_INFRA = "poly-infra"
-    ANALOG = "analog"
-    SNMP_GENERIC = "snmp-generic"
-
-
 @dataclass(frozen=True, slots=True)
 class ModelFamily:
-    """A family of models that share a product group, a driver and a simulator personality."""
+    """A family of models that share a product group and a simulator personality. Which driver
+    serves it is the drivers' say (their `families`), answered by the driver registry."""
 
     key: str
     models: tuple[str, ...]
     product_group: ProductGroup
-    driver: DriverName
     networked: bool = True
+    mac_is_serial: bool = False
+    """UC phones report their MAC as their serial number, so an import may key them by MAC."""
     aliases: tuple[str, ...] = ()
     """Further model strings devices and datasheets use, recognised but never simulated
     (`models` is what the simulator picks from, so a simulated fleet stays as it was)."""
@@ -79,7 +70,7 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
             "SoundPoint IP 550",
         ),
         ProductGroup.SOUNDPOINT_IP,
-        DriverName.POLY_UC,
+        mac_is_serial=True,
         aliases=(
             "VVX 101",
             "VVX 150",
@@ -117,7 +108,7 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
         "trio",
         ("Trio 8300", "Trio 8500", "Trio 8800", "SoundStation IP 5000", "SoundStation IP 6000"),
         ProductGroup.SOUNDSTATION_IP,
-        DriverName.POLY_UC,
+        mac_is_serial=True,
         aliases=(
             "Trio C60",
             "Trio Visual+",
@@ -135,7 +126,7 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
         "ccx",
         ("CCX 400", "CCX 500", "CCX 600", "Edge E320", "Edge E450"),
         ProductGroup.SOUNDPOINT_IP,
-        DriverName.POLY_UC,
+        mac_is_serial=True,
         aliases=(
             "CCX 350",
             "CCX 505",
@@ -156,14 +147,12 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
         "studiox",
         ("Studio X30", "Studio X50", "Studio X70", "G7500"),
         ProductGroup.VIDEO,
-        DriverName.POLY_VIDEOOS,
         aliases=("Studio X52", "Studio X72", "Studio G62", "StudioX30", "StudioX50", "StudioX70"),
     ),
     ModelFamily(
         "gs",
         ("Group Series 300", "Group Series 500", "Group Series 700", "HDX 7000", "HDX 8000"),
         ProductGroup.VIDEO,
-        DriverName.POLYCOM_GS,
         aliases=(
             "Group Series 310",
             "Group Series 550",
@@ -191,21 +180,18 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
         "dma",
         ("RealPresence DMA 7000",),
         ProductGroup.NETWORK,
-        DriverName.POLY_INFRA,
         aliases=("RealPresence DMA", "DMA 7000", "DMA Virtual Edition", "RealPresence DMA VE"),
     ),
     ModelFamily(
         "rprm",
         ("RealPresence Resource Manager", "Clariti Manager"),
         ProductGroup.NETWORK,
-        DriverName.POLY_INFRA,
         aliases=("RPRM", "Clariti", "RealPresence Resource Manager Virtual Edition"),
     ),
     ModelFamily(
         "analog",
         ("SoundStation 2", "SoundPoint Pro SE-225", "VoiceStation 300"),
         ProductGroup.SOUNDSTATION,
-        DriverName.ANALOG,
         networked=False,
         aliases=(
             "SoundStation 2W",
@@ -224,14 +210,15 @@ _ANALOG_GROUPS: tuple[tuple[str, ProductGroup], ...] = (
 )
 
 
-def _squash(text: str) -> str:
+def squash_model(text: str) -> str:
+    """A model name as compared: lower case, letters and digits only (`VVX-450` = `vvx 450`)."""
     return re.sub(r"[^a-z0-9]+", "", text.lower())
 
 
 _MODEL_INDEX: dict[str, ModelFamily] = dict(
     sorted(
         (
-            (_squash(model), family)
+            (squash_model(model), family)
             for family in MODEL_FAMILIES
             for model in (*family.models, *family.aliases)
         ),
@@ -242,7 +229,7 @@ _MODEL_INDEX: dict[str, ModelFamily] = dict(
 
 def family_for_model(model: str) -> ModelFamily | None:
     """Return the family of a model name, tolerant of case, spaces and dashes (`VVX-450`)."""
-    squashed = _squash(model)
+    squashed = squash_model(model)
     if squashed in _MODEL_INDEX:
         return _MODEL_INDEX[squashed]
     # Model strings from devices carry prefixes/suffixes ("Polycom VVX 450", "VVX_450").

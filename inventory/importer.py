@@ -27,7 +27,6 @@ from pydantic import ValidationError
 from inventory.catalog import (
     POLY_OUIS,
     PRODUCT_GROUP_TITLES,
-    DriverName,
     ModelFamily,
     ProductGroup,
     family_for_model,
@@ -220,7 +219,7 @@ class _RowBuilder:
                 problems.append((serial_label, f"serial {exc.value!r} {exc.reason}"))
         else:
             family = _family(model) if isinstance(model, str) else None
-            if family is not None and family.driver is DriverName.POLY_UC:
+            if family is not None and family.mac_is_serial:
                 serial = mac.upper() if mac is not None else None
             else:
                 why = f"model {model!r} is not one" if isinstance(model, str) else "no model given"

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.cli.console import labelled
 from controller.cli.context import CliContext, get_context
+from controller.errors import ControllerError
 from controller.health import (
     STATUS_ORDER,
     FleetHealth,
@@ -72,7 +73,7 @@ class HealthFormat(StrEnum):
     PROMETHEUS = "prometheus"
 
 
-class InvalidOption(ValueError):
+class InvalidOption(ControllerError, ValueError):
     """An option value that cannot be used; the message names the option and what it expects."""
 
 

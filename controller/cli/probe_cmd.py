@@ -10,7 +10,7 @@ from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get
 from controller.cli.output import emit_json, emit_rows
 from controller.cli.scan_cmd import load_profiles
 from controller.probe import CallLog, ProbeReport, modeled_matcher, probe_device, recording_context
-from controller.scan import ScanEngine, ScanOptions, driver_name_for, open_transports
+from controller.scan import ScanEngine, ScanOptions, open_transports
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry, DriverRegistryError
 from inventory.credential_store import CredentialStore, ProfileNotFound
@@ -49,7 +49,7 @@ def probe(
             creds = CredentialStore(store.engine, SecretBox.from_environment())
             profiles = await load_profiles(creds, [device], credentials)
         registry = DriverRegistry()
-        driver_cls = registry.get(driver_name_for(device))
+        driver_cls = registry.driver_for(device)
         transports = open_transports(1)
         try:
             engine = ScanEngine(

@@ -16,6 +16,7 @@ from controller.cli.output import emit_json, emit_rows
 from controller.scan import ScanEngine, ScanOptions, ScanResult, open_transports
 from controller.scan_recorder import ScanRecorder
 from device_drivers.context import Timeouts
+from device_drivers.errors import ErrorKind
 from device_drivers.registry import DriverRegistry
 from inventory.catalog import family_for_model, unknown_model_warning
 from inventory.credential_store import CredentialStore, ProfileNotFound
@@ -24,7 +25,7 @@ from inventory.observation_store import ObservationStore
 from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
 
-SKIPPED_KINDS = frozenset({"not_supported"})
+SKIPPED_KINDS = frozenset({ErrorKind.NOT_SUPPORTED})
 RESULT_COLUMNS = (
     "serial", "host", "site", "driver", "reachable", "firmware", "licenses", "license_read",
     "error",

@@ -19,6 +19,7 @@ from device_drivers.errors import (
     DeviceBusy,
     DeviceConnectionError,
     DeviceError,
+    HttpStatusError,
     MalformedReply,
     NotSupported,
 )
@@ -239,4 +240,4 @@ def check_http_status(status: int, what: str, *, busy_on_403: bool = False) -> N
         )
     if status in (429, 503):
         raise DeviceBusy(message, answered=True)
-    raise DeviceError(message, answered=True)
+    raise HttpStatusError(message, status=status)

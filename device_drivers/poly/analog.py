@@ -11,7 +11,7 @@ from typing import ClassVar, NoReturn
 from device_drivers.base import Capability, DeviceDriver
 from device_drivers.errors import NotSupported
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
-from inventory.catalog import DriverName
+from device_drivers.names import DriverName
 
 NOT_NETWORKED = "device is not networked (analog): inventory and quote only"
 

@@ -16,6 +16,7 @@ from device_drivers.base import Capability
 from device_drivers.context import DriverContext
 from device_drivers.errors import DeviceBusy, DeviceConnectionError, DeviceError, NotSupported
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+from device_drivers.names import DriverName
 from device_drivers.poly import group_series_modeled as modeled
 from device_drivers.poly._common import SnmpIdentityMixin, device_op, rejected
 from device_drivers.poly.parsing import (
@@ -26,7 +27,6 @@ from device_drivers.poly.parsing import (
     raise_for_gs_error,
 )
 from device_drivers.transports import SshSession
-from inventory.catalog import DriverName
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class PolycomGsDriver(SnmpIdentityMixin):
 
     name: ClassVar[str] = DriverName.POLYCOM_GS.value
     families: ClassVar[frozenset[str]] = frozenset({"gs"})
+    probe_order: ClassVar[int | None] = 30  # SSH `whoami`: the slowest probe, last
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     modeled_calls = modeled.MODELED_CALLS
     params_model = modeled.Params

@@ -15,6 +15,7 @@ from device_drivers.base import Capability
 from device_drivers.context import DriverContext
 from device_drivers.errors import DeviceTimeout, NotSupported
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+from device_drivers.names import DriverName
 from device_drivers.poly import infra_modeled as modeled
 from device_drivers.poly._common import (
     SnmpIdentityMixin,
@@ -30,7 +31,8 @@ from device_drivers.poly.parsing import (
     text_field,
 )
 from device_drivers.transports import HttpReply
-from inventory.catalog import DriverName, family_for_model, family_for_sys_object_id
+from inventory.catalog import family_for_model, family_for_sys_object_id
+from inventory.models import DevicePorts
 
 DEFAULT_USER = "admin"
 REST_PORT = 8443
@@ -43,6 +45,7 @@ class PolyInfraDriver(SnmpIdentityMixin):
 
     name: ClassVar[str] = DriverName.POLY_INFRA.value
     families: ClassVar[frozenset[str]] = frozenset({"dma", "rprm"})
+    default_ports: ClassVar[DevicePorts] = DevicePorts(https=REST_PORT)
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     modeled_calls = modeled.MODELED_CALLS
 

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from device_drivers.errors import (
+    ApiStatusError,
     AuthenticationFailed,
+    CommandErrorLine,
     DeviceBusy,
-    DeviceError,
     MalformedReply,
     NotSupported,
 )
@@ -153,7 +154,7 @@ def uc_data(payload: Any, what: str) -> Any:
         raise NotSupported(message, answered=True)
     if code in ("4010", "4403"):
         raise AuthenticationFailed(message, answered=True)
-    raise DeviceError(message, answered=True)
+    raise ApiStatusError(message, status=code)
 
 
 def parse_uc_device_info(data: Any) -> DeviceFacts:
@@ -281,7 +282,7 @@ def raise_for_gs_error(reply: str, what: str) -> None:
         raise DeviceBusy(f"{what}: {line}", answered=True)
     if "not found" in lowered or "not supported" in lowered or "not available" in lowered:
         raise NotSupported(f"{what}: {line}", answered=True)
-    raise DeviceError(f"{what}: {line}", answered=True)
+    raise CommandErrorLine(f"{what}: {line}", status=line)
 
 
 # --- SNMP identity (poly-device-apis.md 3.2, 3.4) ---------------------------------------------

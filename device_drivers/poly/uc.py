@@ -15,6 +15,7 @@ from device_drivers.base import Capability
 from device_drivers.context import DriverContext
 from device_drivers.errors import DeviceError, DeviceTimeout
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+from device_drivers.names import DriverName
 from device_drivers.poly import uc_modeled
 from device_drivers.poly._common import (
     PolyDriver,
@@ -24,7 +25,6 @@ from device_drivers.poly._common import (
 )
 from device_drivers.poly.parsing import parse_uc_device_info, parse_uc_prov_server, uc_data
 from device_drivers.transports import TrustPolicy
-from inventory.catalog import DriverName
 from inventory.models import LicenseState
 
 DEVICE_INFO_PATH = "/api/v1/mgmt/device/info"
@@ -38,6 +38,7 @@ class PolyUcDriver(PolyDriver):
 
     name: ClassVar[str] = DriverName.POLY_UC.value
     families: ClassVar[frozenset[str]] = frozenset({"vvx", "trio", "ccx"})
+    probe_order: ClassVar[int | None] = 10  # UC REST `device/info` (ARCHITECTURE.md)
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     modeled_calls = uc_modeled.MODELED_CALLS
     params_model = uc_modeled.Params

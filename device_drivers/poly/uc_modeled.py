@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import quoteattr
 
-from device_drivers.errors import DeviceError, NotSupported
+from device_drivers.errors import HttpStatusError, NotSupported
 from device_drivers.modeled_settings import ModeledParams
 from device_drivers.models import LicenseStatus
 from device_drivers.poly.parsing import (
@@ -196,8 +196,9 @@ class LicenseFile:
         if reply.status == 404:
             return []
         if reply.status != 200:
-            raise DeviceError(
-                f"provisioning server: reading the license file gave HTTP {reply.status}"
+            raise HttpStatusError(
+                f"provisioning server: reading the license file gave HTTP {reply.status}",
+                status=reply.status,
             )
         return parse_license_cfg(reply.body.decode("utf-8", "replace"))
 
@@ -206,8 +207,9 @@ class LicenseFile:
         if not keys:
             reply = await self._http.request(self._target, "DELETE", self.path)
             if reply.status not in (200, 204, 404):
-                raise DeviceError(
-                    f"provisioning server: removing the license file gave HTTP {reply.status}"
+                raise HttpStatusError(
+                    f"provisioning server: removing the license file gave HTTP {reply.status}",
+                    status=reply.status,
                 )
             return
         body = render_license_cfg(keys)
@@ -217,4 +219,7 @@ class LicenseFile:
             self._target, "PUT", self.path, data=body, headers={"Content-Type": "application/xml"}
         )
         if reply.status not in (200, 201, 204):
-            raise DeviceError(f"provisioning server refused the license file: HTTP {reply.status}")
+            raise HttpStatusError(
+                f"provisioning server refused the license file: HTTP {reply.status}",
+                status=reply.status,
+            )

@@ -17,6 +17,7 @@ from device_drivers.base import Capability
 from device_drivers.context import DriverContext
 from device_drivers.errors import AuthenticationFailed, DeviceBusy, DeviceError
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+from device_drivers.names import DriverName
 from device_drivers.poly import videoos_modeled
 from device_drivers.poly._common import (
     SnmpIdentityMixin,
@@ -26,7 +27,6 @@ from device_drivers.poly._common import (
 )
 from device_drivers.poly.parsing import parse_videoos_system, videoos_session_id
 from device_drivers.transports import HttpReply, HttpTarget
-from inventory.catalog import DriverName
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class PolyVideoOsDriver(SnmpIdentityMixin):
 
     name: ClassVar[str] = DriverName.POLY_VIDEOOS.value
     families: ClassVar[frozenset[str]] = frozenset({"studiox"})
+    probe_order: ClassVar[int | None] = 20  # VideoOS `/rest/system`, after UC REST
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     modeled_calls = videoos_modeled.MODELED_CALLS
     params_model = videoos_modeled.Params

@@ -13,7 +13,9 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -21,6 +23,7 @@ import aiohttp
 from device_drivers.errors import (
     AuthenticationFailed,
     DeviceDisconnected,
+    DeviceError,
     DeviceTimeout,
     DeviceUnreachable,
     MalformedReply,
@@ -78,6 +81,113 @@ def _pin_mismatch(target: HttpTarget, expected: str, actual: str) -> TlsFingerpr
         actual=actual,
         host=target.host,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Exchange:
+    """One request, as its error messages name it."""
+
+    target: HttpTarget
+    method: str
+    path: str
+    pin: str | None
+    """The pin in force for this request, if any (a fingerprint mismatch names it)."""
+
+    @property
+    def where(self) -> str:
+        return f"{self.target.scheme}://{self.target.host}:{self.target.port}"
+
+    @property
+    def host(self) -> str:
+        return self.target.host
+
+
+def _cert_reason(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    error = exc.certificate_error
+    return getattr(error, "verify_message", None) or str(error)
+
+
+_Caught = type[BaseException] | tuple[type[BaseException], ...]
+_LIBRARY_ERRORS: tuple[tuple[_Caught, Callable[[Any, _Exchange], DeviceError]], ...] = (
+    (
+        aiohttp.ServerFingerprintMismatch,
+        lambda exc, x: _pin_mismatch(
+            x.target, x.pin or "sha256:" + exc.expected.hex(), "sha256:" + exc.got.hex()
+        ),
+    ),
+    (
+        aiohttp.ClientConnectorCertificateError,
+        lambda exc, x: DeviceUnreachable(
+            f"TLS certificate of {x.where} not trusted by the CA bundle: {_cert_reason(exc)}",
+            host=x.host,
+        ),
+    ),
+    (
+        aiohttp.ClientSSLError,
+        lambda exc, x: DeviceUnreachable(
+            f"TLS handshake with {x.where} failed: {exc.os_error}", host=x.host
+        ),
+    ),
+    (
+        aiohttp.ClientPayloadError,
+        lambda exc, x: MalformedReply(
+            f"HTTP reply from {x.where}{x.path} was cut short or garbled", host=x.host
+        ),
+    ),
+    (
+        aiohttp.ServerDisconnectedError,
+        lambda exc, x: DeviceDisconnected(
+            f"{x.where} closed the connection before replying", host=x.host
+        ),
+    ),
+    (
+        TimeoutError,  # aiohttp's timeouts subclass asyncio.TimeoutError
+        lambda exc, x: DeviceTimeout(
+            f"HTTP {x.method} {x.path} got no reply within {x.target.timeout:g} s", host=x.host
+        ),
+    ),
+    (
+        aiohttp.ClientConnectorError,
+        lambda exc, x: DeviceUnreachable(
+            f"cannot connect to {x.where}: {exc.os_error.strerror or exc.os_error}", host=x.host
+        ),
+    ),
+    (
+        aiohttp.ClientResponseError,  # unparsable status line or headers
+        lambda exc, x: MalformedReply(
+            f"HTTP reply from {x.where}{x.path} is not valid HTTP ({exc.message})", host=x.host
+        ),
+    ),
+    (
+        (aiohttp.ClientOSError, ConnectionResetError),
+        lambda exc, x: DeviceUnreachable(
+            f"connection to {x.where} failed: {exc.strerror or type(exc).__name__}", host=x.host
+        ),
+    ),
+    (
+        aiohttp.ClientError,
+        lambda exc, x: MalformedReply(
+            f"HTTP exchange with {x.where} failed: {type(exc).__name__}", host=x.host
+        ),
+    ),
+)
+"""aiohttp's exceptions and the device error each becomes, most specific first (the first
+match wins: a certificate error is also an SSL error, a fingerprint mismatch a connection one)."""
+
+
+@contextmanager
+def _translated(exchange: _Exchange) -> Iterator[None]:
+    """Translate the library exceptions of one exchange once, by `_LIBRARY_ERRORS`; our own
+    errors (credentials refused, a body too large) pass through."""
+    try:
+        yield
+    except DeviceError:
+        raise
+    except Exception as exc:
+        for library_error, device_error in _LIBRARY_ERRORS:
+            if isinstance(exc, library_error):
+                raise device_error(exc, exchange) from exc
+        raise
 
 
 class AiohttpClient:
@@ -227,10 +337,9 @@ class AiohttpClient:
                 )
             else:
                 send_headers["Authorization"] = _basic(target)
-        timeout = aiohttp.ClientTimeout(total=target.timeout)
-        where = f"{target.scheme}://{target.host}:{target.port}"
+        exchange = _Exchange(target, method, path, pin)
         first_use_pin: str | None = None
-        try:
+        with _translated(exchange):
             async with self._session.request(
                 method,
                 url,
@@ -238,7 +347,7 @@ class AiohttpClient:
                 data=data,
                 headers=send_headers,
                 ssl=ssl_check,
-                timeout=timeout,
+                timeout=aiohttp.ClientTimeout(total=target.timeout),
                 allow_redirects=False,
                 **options,
             ) as resp:
@@ -250,71 +359,29 @@ class AiohttpClient:
                     and target.trust.pin_on_first_use
                 ):
                     first_use_pin = await self._first_contact(target, peer_der)
-                if resp.status == 401:
-                    raise AuthenticationFailed(
-                        f"HTTP 401 from {where}{path}: credentials rejected", host=target.host
-                    )
-                length = resp.content_length
-                if length is not None and length > MAX_BODY_BYTES:
-                    raise MalformedReply(
-                        f"HTTP reply of {length} bytes is too large", host=target.host
-                    )
-                body = await self._read_body(resp, target)
-                reply = HttpReply(
-                    status=resp.status,
-                    headers=dict(resp.headers.items()),
-                    body=body,
-                    cookies={name: morsel.value for name, morsel in resp.cookies.items()},
-                )
-            if first_use_pin is not None:  # the connection is back in the pool now
-                self._adopt_first_use(target, first_use_pin)
-            return reply
-        except aiohttp.ServerFingerprintMismatch as exc:
-            actual = "sha256:" + exc.got.hex()
-            raise _pin_mismatch(target, pin or "sha256:" + exc.expected.hex(), actual) from exc
-        except aiohttp.ClientConnectorCertificateError as exc:
-            reason = getattr(exc.certificate_error, "verify_message", None) or str(
-                exc.certificate_error
+                reply = await self._reply(resp, exchange)
+        if first_use_pin is not None:  # the connection is back in the pool now
+            self._adopt_first_use(target, first_use_pin)
+        return reply
+
+    async def _reply(self, resp: aiohttp.ClientResponse, exchange: _Exchange) -> HttpReply:
+        """The reply of a response: 401 is refused credentials, an oversized body malformed."""
+        target = exchange.target
+        if resp.status == 401:
+            raise AuthenticationFailed(
+                f"HTTP 401 from {exchange.where}{exchange.path}: credentials rejected",
+                host=target.host,
             )
-            raise DeviceUnreachable(
-                f"TLS certificate of {where} not trusted by the CA bundle: {reason}",
-                host=target.host,
-            ) from exc
-        except aiohttp.ClientSSLError as exc:
-            raise DeviceUnreachable(
-                f"TLS handshake with {where} failed: {exc.os_error}", host=target.host
-            ) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise MalformedReply(
-                f"HTTP reply from {where}{path} was cut short or garbled", host=target.host
-            ) from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise DeviceDisconnected(
-                f"{where} closed the connection before replying", host=target.host
-            ) from exc
-        except TimeoutError as exc:  # aiohttp's timeouts subclass asyncio.TimeoutError
-            raise DeviceTimeout(
-                f"HTTP {method} {path} got no reply within {target.timeout:g} s", host=target.host
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise DeviceUnreachable(
-                f"cannot connect to {where}: {exc.os_error.strerror or exc.os_error}",
-                host=target.host,
-            ) from exc
-        except aiohttp.ClientResponseError as exc:  # unparsable status line or headers
-            raise MalformedReply(
-                f"HTTP reply from {where}{path} is not valid HTTP ({exc.message})",
-                host=target.host,
-            ) from exc
-        except (aiohttp.ClientOSError, ConnectionResetError) as exc:
-            raise DeviceUnreachable(
-                f"connection to {where} failed: {exc.strerror or type(exc).__name__}",
-                host=target.host,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise MalformedReply(
-                f"HTTP exchange with {where} failed: {type(exc).__name__}", host=target.host
-            ) from exc
+        length = resp.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            raise MalformedReply(f"HTTP reply of {length} bytes is too large", host=target.host)
+        body = await self._read_body(resp, target)
+        return HttpReply(
+            status=resp.status,
+            headers=dict(resp.headers.items()),
+            body=body,
+            cookies={name: morsel.value for name, morsel in resp.cookies.items()},
+        )
 
     @staticmethod
     async def _read_body(resp: aiohttp.ClientResponse, target: HttpTarget) -> bytes:

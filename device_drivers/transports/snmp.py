@@ -38,6 +38,7 @@ from device_drivers.errors import (
     DeviceUnreachable,
     MalformedReply,
     NotSupported,
+    SnmpErrorStatus,
 )
 from device_drivers.transports import SnmpScalar, SnmpTarget
 from inventory.models import CredentialProfile
@@ -321,7 +322,7 @@ class PysnmpClient:
             where = f" for {oid}" if oid else ""
             if status in _NOT_SUPPORTED_STATUS:
                 raise NotSupported(f"SNMP {name}{where}", host=host, answered=True)
-            raise MalformedReply(f"SNMP {name}{where}", host=host)
+            raise SnmpErrorStatus(f"SNMP {name}{where}", status=status, host=host)
 
     async def _call(self, coro: Any, target: SnmpTarget) -> Any:
         """Await one pysnmp request, turning library exceptions into device errors once.

@@ -414,19 +414,33 @@ async def test_fault_surfaces_as_the_right_error(
             else:
                 with pytest.raises(expected) as caught:
                     await _scan(driver)
-                assert caught.value.serial == h.sim.serial or caught.value.host
+                # The error names the device it came from, by serial or by address ...
+                named = {caught.value.serial, caught.value.host}
+                assert named & {h.sim.serial, device.host}, named
+                # ... and its kind says whether the device was reached at all.
+                connection_fault = issubclass(expected[0], DeviceConnectionError)
+                assert caught.value.kind.reached is not connection_fault
 
 
 @pytest.mark.parametrize("driver_cls", NETWORKED, ids=_names(NETWORKED))
 async def test_flapping_device_fails_cleanly_or_answers(driver_cls: type[DeviceDriver]) -> None:
+    """A device that drops every other connection: each try either answers with the device's
+    identity or fails as a connection error (anything else escapes and fails the test), and
+    since every other connection gets through, tries do answer."""
     async with harness(driver_cls) as h:
         h.sim.faults.flapping = True
-        for _ in range(3):
+        answered: list[DeviceFacts] = []
+        cut: list[DeviceConnectionError] = []
+        for _ in range(4):
             async with opened(h) as driver:
                 try:
-                    await _scan(driver)
-                except DeviceConnectionError:
-                    continue
+                    answered.append(await driver.identify())
+                except DeviceConnectionError as exc:
+                    cut.append(exc)
+        assert answered, "no try got through, though only every other connection is cut"
+        for facts in answered:
+            assert_identity(facts, h.persona.identity(h.sim))
+        assert [exc for exc in cut if exc.kind.reached] == []  # a cut connection is no answer
 
 
 @pytest.mark.parametrize("family", ["dma", "rprm"])

@@ -18,7 +18,7 @@ from inventory.database import resolve_db
 from inventory.models import STORED, Device
 from inventory.store import InventoryStore
 from tests.e2e.cli import polyfleet
-from tests.unit.test_hosts import ATTACKS
+from tests.unit.inventory.test_hosts import ATTACKS
 
 
 def test_import_rejects_every_host_that_is_not_an_address(tmp_path: Path) -> None:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from device_drivers.registry import DriverRegistry
 from simulator.faults import set_fault
-from simulator.fleet import FAMILIES, generate_fleet
+from simulator.fleet import generate_fleet
 from simulator.licensing import effective_state
-from simulator.outputs import write_credentials_toml, write_inventory_csv
+from simulator.outputs import UC_PROFILE, write_credentials_toml, write_inventory_csv
 from simulator.runner import run_fleet
 from simulator.state import SimDevice
 from tests.e2e.cli import Outcome, polyfleet
@@ -92,6 +93,12 @@ async def lab(
         yield fleet
 
 
+def served_by(family: str) -> str | None:
+    """The driver the registry picks for a simulated family (the inventory names none)."""
+    driver = DriverRegistry().for_family(family)
+    return driver.name if driver is not None else None
+
+
 def licenses_of(device: SimDevice) -> list[dict[str, Any]]:
     """What the device itself holds, in the scan's JSON form."""
     return sorted(
@@ -122,7 +129,7 @@ async def test_every_device_answers_with_the_product_json_and_exit_0(
         for device in fleet.devices:
             result = results[device.serial]
             assert set(result) == PRODUCT_KEYS | {"error_kind"}
-            assert result["driver"] == FAMILIES[device.family].driver.value
+            assert result["driver"] == served_by(device.family)
             assert result["site"] == device.site
             assert result["observed_at"].endswith("+00:00")
             if not device.host:  # analog: inventory and quotes only, skipped without failing
@@ -182,7 +189,7 @@ async def test_failing_devices_exit_1_with_the_reason_and_the_others_are_read(
 
 def swap_two_phones(rows: list[dict[str, str]]) -> None:
     """Someone swapped two desk phones: each inventory row now points at the other's address."""
-    first, second = [row for row in rows if row["driver"] == "poly-uc"][:2]
+    first, second = [row for row in rows if row["credentials"] == UC_PROFILE][:2]
     for column in ("host", "https_port", "snmp_port", "ssh_port"):
         first[column], second[column] = second[column], first[column]
 

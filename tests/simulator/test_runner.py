@@ -20,6 +20,7 @@ from inventory.models import CredentialProfile
 from simulator.activation_keys import issue_key
 from simulator.cli import SimulateOptions, run_simulation
 from simulator.fleet import generate_fleet
+from simulator.outputs import UC_PROFILE
 from simulator.runner import run_fleet
 from simulator.uc_phone_modeled import license_file_name, render_license_cfg
 from tests.simulator.https_helpers import base_url, curl, days_from_today, insecure_session
@@ -78,7 +79,6 @@ async def test_simulate_on_real_loopback_addresses_and_restart_with_state(tmp_pa
             "host",
             "site",
             "product_group",
-            "driver",
             "https_port",
             "snmp_port",
             "ssh_port",
@@ -93,7 +93,7 @@ async def test_simulate_on_real_loopback_addresses_and_restart_with_state(tmp_pa
         today = datetime.now(UTC).date()
         contracts = _read_csv(options.contracts_out)
         covered = {c["serial"] for c in contracts if date.fromisoformat(c["end"]) >= today}
-        phone = next(r for r in rows if r["driver"] == "poly-uc" and r["serial"] in covered)
+        phone = next(r for r in rows if r["credentials"] == UC_PROFILE and r["serial"] in covered)
         assert phone["https_port"] == "443"  # root in CI; falls back to 10443 otherwise
         assert (tmp_path / "fleet.credentials.toml").stat().st_mode & 0o077 == 0
         profiles = tomllib.loads(options.credentials_out.read_text())["profiles"]

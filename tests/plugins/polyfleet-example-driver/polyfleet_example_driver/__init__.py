@@ -1,7 +1,8 @@
 """A driver shipped by someone else: polyfleet finds it through its entry point alone.
 
 It reads identity over SNMP (MIB-II sysName as serial) and reports no licenses; it exists to
-show that a separate distribution can add a driver without touching polyfleet's code.
+show that a separate distribution can add a driver without touching polyfleet's code, and that
+the registry picks it for its models without an inventory row naming it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class LabPhoneDriver(DeviceDriver):
 
     name = "example-lab-phone"
     families = frozenset({"lab-phone"})
+    models = frozenset({"LabPhone 100", "LabPhone 200"})
+    """Not in polyfleet's catalogue: the registry finds this driver for them by this list."""
     capabilities = frozenset({Capability.IDENTIFY})
 
     async def identify(self) -> DeviceFacts:

@@ -24,7 +24,7 @@ from controller.confirmations import (
 )
 from inventory.errors import SecretError
 from inventory.signing_key import SigningKey, VerifyKey, signing_key_file
-from tests.unit.test_confirmation_chain import _chain as unsigned_chain
+from tests.unit.controller.test_confirmation_chain import _chain as unsigned_chain
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ from controller.policy import (
 from inventory.catalog import ProductGroup
 from inventory.models import ContractKind, Device, Pricing
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "policy"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "policy"
 SEED_PPI = {
     ProductGroup.SOUNDSTATION: (date(2007, 5, 15), "35.00"),
     ProductGroup.SOUNDPOINT_PRO: (date(2007, 5, 15), "35.00"),

@@ -11,7 +11,9 @@ import pytest
 
 from device_drivers import detect
 from device_drivers.errors import (
+    ApiStatusError,
     AuthenticationFailed,
+    CommandErrorLine,
     DeviceBusy,
     DeviceError,
     MalformedReply,
@@ -35,13 +37,12 @@ from device_drivers.poly.parsing import (
 )
 from inventory.catalog import (
     MODELED_SYS_OBJECT_IDS,
-    DriverName,
     ProductGroup,
     family_for_sys_object_id,
 )
 from inventory.models import LicenseState
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "drivers"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "drivers"
 
 
 def load(name: str) -> Any:
@@ -85,15 +86,17 @@ def test_uc_device_info_with_a_multicast_mac_is_malformed() -> None:
         ("4001", DeviceBusy),
         ("4004", NotSupported),
         ("4010", AuthenticationFailed),
-        ("5000", DeviceError),
-        (4009, DeviceError),
+        ("5000", ApiStatusError),
+        (4009, ApiStatusError),
     ],
 )
 def test_uc_status_other_than_2000_is_an_error_even_on_http_200(
     status: object, error: type[DeviceError]
 ) -> None:
-    with pytest.raises(error, match=str(status)):
+    with pytest.raises(error, match=str(status)) as caught:
         uc_data({"Status": status}, "call")
+    if isinstance(caught.value, ApiStatusError):  # the envelope's code, as the API sent it
+        assert caught.value.status == str(status)
 
 
 def test_uc_busy_capture_and_envelopes_without_status() -> None:
@@ -210,8 +213,10 @@ def test_gs_error_lines_map_to_error_classes() -> None:
         raise_for_gs_error("error: this command is not supported on this model", "x")
     with pytest.raises(DeviceBusy):
         raise_for_gs_error("error: system busy", "x")
-    with pytest.raises(DeviceError):
-        raise_for_gs_error("error: command needs more parameters to execute successfully", "x")
+    line = "error: command needs more parameters to execute successfully"
+    with pytest.raises(CommandErrorLine) as caught:
+        raise_for_gs_error(f"ok\r\n{line}\r\n", "x")
+    assert (caught.value.status, caught.value.kind.reached) == (line, True)
     raise_for_gs_error("optionkey end", "x")
 
 
@@ -315,20 +320,13 @@ def test_modeled_sys_object_ids_are_shared_with_the_simulator() -> None:
 
 def test_detection_from_snmp_identity() -> None:
     gs = detect.driver_for_facts(MODELED_SYS_OBJECT_IDS["gs"], "Polycom HDX 8000, software 3.1")
-    assert (gs.driver, gs.confidence, gs.family) == (
-        DriverName.POLYCOM_GS,
-        detect.Confidence.CONFIDENT,
-        "gs",
-    )
+    assert (gs.family, gs.confidence, gs.is_poly) == ("gs", detect.Confidence.CONFIDENT, True)
     by_model = detect.driver_for_facts(
         "1.3.6.1.4.1.13885.1", None, endpoint_serial="82X", endpoint_model="Group Series 300"
     )
-    assert (by_model.driver, by_model.confidence) == (
-        DriverName.POLYCOM_GS,
-        detect.Confidence.CONFIDENT,
-    )
+    assert (by_model.family, by_model.confidence) == ("gs", detect.Confidence.CONFIDENT)
     weak = detect.driver_for_facts(None, "Polycom VVX 450, software 6.4")
-    assert (weak.driver, weak.confidence) == (DriverName.POLY_UC, detect.Confidence.WEAK)
+    assert (weak.family, weak.confidence) == ("vvx", detect.Confidence.WEAK)
     generic = detect.driver_for_facts("1.3.6.1.4.1.13885.5", "Polycom mystery box")
-    assert (generic.driver, generic.is_poly) == (DriverName.SNMP_GENERIC, False)
+    assert (generic.family, generic.polycom, generic.is_poly) == (None, True, False)
     assert detect.driver_for_facts("1.3.6.1.4.1.9.1.1", "Cisco IOS") == detect.NOTHING

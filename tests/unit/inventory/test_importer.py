@@ -12,7 +12,7 @@ from inventory.errors import ImportRefused
 from inventory.importer import ParsedImport, parse_device_file
 from inventory.models import Device, DevicePorts
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "import"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "import"
 
 
 def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:

@@ -36,9 +36,10 @@ from device_drivers.identity_oids import (
     SYS_OBJECT_ID,
 )
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
+from device_drivers.names import DriverName
 from device_drivers.registry import DriverRegistry
 from device_drivers.transports import SnmpScalar, SnmpTarget
-from inventory.catalog import MODELED_SYS_OBJECT_IDS, DriverName, ProductGroup
+from inventory.catalog import MODELED_SYS_OBJECT_IDS, ProductGroup
 from inventory.models import CredentialProfile, DevicePorts
 
 UC = CredentialProfile(name="uc", http_user="Polycom", http_password=SecretStr("456"))
@@ -99,12 +100,22 @@ class FakeNetwork:
         return facts
 
 
+BUILT_IN = frozenset(name.value for name in DriverName)
+"""The fakes stand in for the built-in drivers, with their declared families and probe order."""
+
+
 def registry_for(network: FakeNetwork) -> DriverRegistry:
     registry = DriverRegistry(group="polyfleet.tests.no-such-group")
-    for name in DriverName:
+    for real in DriverRegistry().all():
+        if real.name not in BUILT_IN:
+            continue
 
         class Fake(DeviceDriver):
-            families: ClassVar[frozenset[str]] = frozenset()
+            name = real.name
+            families = real.families
+            probe_order = real.probe_order
+            default_ports = real.default_ports
+            fallback = real.fallback
             capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.IDENTIFY})
 
             async def identify(self) -> DeviceFacts:
@@ -116,7 +127,6 @@ def registry_for(network: FakeNetwork) -> DriverRegistry:
             async def apply_activation(self, feature: str, key: str) -> ApplyResult:
                 raise NotSupported("fake")
 
-        Fake.name = name.value
         registry.register(Fake)
     return registry
 

@@ -27,7 +27,7 @@ from controller.policy import Policy, default_policy, load_policy
 from inventory.catalog import ProductGroup
 from inventory.models import Contract, ContractKind, Device, Pricing
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "policy"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "policy"
 DAY = date(2026, 11, 23)  # a Monday
 PHONE = Device(serial="0004F2AABB01", mac="0004f2aabb01", model="VVX 450", site="hq-berlin")
 CAMERA = Device(serial="8L2003534AFC", mac="64167f000002", model="Studio X50", site="hq-berlin")

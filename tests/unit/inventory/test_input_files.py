@@ -13,7 +13,7 @@ from inventory.contract_files import parse_contract_file
 from inventory.errors import ImportRefused
 from inventory.importer import parse_device_file, read_device_batches
 from inventory.input_files import ReadLimits, parse_toml, read_small_text
-from tests.unit.test_importer import _write
+from tests.unit.inventory.test_importer import _write
 
 
 def _rows(count: int, start: int = 0) -> list[str]:
