@@ -35,14 +35,14 @@ checked (issue 9) is kept, so the device can still be listed and fixed; its use 
 where an address is needed (`DriverContext.host`)."""
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     """Timestamps are stored and shown with a timezone; naive input is taken as UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 Serial = Annotated[str, AfterValidator(normalize_serial)]
 Mac = Annotated[str, AfterValidator(normalize_mac)]
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime, AfterValidator(aware)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 

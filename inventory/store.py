@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from inventory.database import DatabaseTarget, create_engine, require_current, upgrade
 from inventory.errors import DeviceNotFound, IdentityConflict, InvalidIdentifier
+from inventory.gc_pause import gc_paused
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import STORED, Device, DevicePorts
 from inventory.schema import devices
@@ -44,14 +45,17 @@ _PORT_COLUMNS = {"snmp": "snmp_port", "https": "https_port", "ssh": "ssh_port"}
 
 
 def device_to_row(device: Device) -> dict[str, Any]:
-    """The `devices` row of a Device (without id and updated_at)."""
-    row: dict[str, Any] = {name: getattr(device, name) for name in _FIELDS}
-    row["product_group"] = device.product_group.value if device.product_group else None
-    row["serial"] = device.serial
-    row["mac"] = device.mac
-    row["tags"] = dict(device.tags)
+    """The `devices` row of a Device (without id and updated_at).
+
+    Built from the model's field values in one copy: an import converts every row.
+    """
+    row: dict[str, Any] = device.__dict__.copy()
+    ports = row.pop("ports")
+    group = row["product_group"]
+    row["product_group"] = group.value if group else None
+    row["tags"] = dict(row["tags"])
     for port, column in _PORT_COLUMNS.items():
-        row[column] = getattr(device.ports, port)
+        row[column] = getattr(ports, port)
     return row
 
 
@@ -246,6 +250,14 @@ class InventoryStore:
         thing agree exactly, and a refusal halfway through (or `--strict`, or `--dry-run`)
         leaves the store as it was.
         """
+        # gc paused: batches of records (and the parse feeding them) make no cycles, and
+        # collections would rescan each batch's objects several times over.
+        with gc_paused():
+            async with self._bulk_transaction() as bulk:
+                yield bulk
+
+    @asynccontextmanager
+    async def _bulk_transaction(self) -> AsyncIterator[BulkUpsert]:
         async with self.engine.connect() as conn:
             bulk = BulkUpsert(self, conn)
             big_cache = conn.dialect.name == "sqlite"
@@ -298,7 +310,9 @@ class InventoryStore:
                 continue
             if stored is None:
                 pseudo = (-1 - len(inserts), device)  # negative id: position in `inserts`
-                inserts.append({**device_to_row(device), "updated_at": now})
+                row = device_to_row(device)
+                row["updated_at"] = now
+                inserts.append(row)
                 by_serial[device.serial] = pseudo
                 if device.mac:
                     by_mac[device.mac] = pseudo

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from inventory.catalog import ProductGroup
 from inventory.errors import ImportRefused
@@ -401,3 +402,40 @@ def test_json_accepts_aliases_nested_ports_and_tags(tmp_path: Path) -> None:
             tags={"rack": "4", "spare": "true", "floor": "2"},
         )
     ]
+
+
+# --- the fast path: each row validated once -------------------------------------------------
+
+
+def test_accepted_devices_equal_what_device_validation_makes(tmp_path: Path) -> None:
+    """The importer builds checked rows without validating them again; the result must be the
+    Device pydantic would make (values, fields set, repr), including a quoted formula cell."""
+    parsed = _csv(
+        tmp_path,
+        "serial,mac,model,host,site,https_port,first_seen,tag:room,firmware",
+        "s1,00:04:f2:00:00:01,VVX 450,[fe80::1],HQ,8443,2024-05-01T12:00:00,101,",
+        "s2,00:04:f2:00:00:02,Studio X50,cam.example.,,,,,'=1+2",
+        "s3,,Group Series 500,10.0.0.3,'\tBranch,,2024-05-01T12:00:00+02:00,'@x,",
+        "s4,00:04:f2:00:00:04,,host/evil,,,,,",
+    )
+    assert _rejections(parsed) == [(5, "host")]
+    with pytest.raises(ValidationError) as refused:
+        Device.model_validate({"serial": "s9", "host": "host/evil"})
+    assert parsed.rejected[0].reason == refused.value.errors()[0]["msg"]
+    for device in parsed.devices:
+        given = {name: getattr(device, name) for name in device.model_fields_set}
+        validated = Device.model_validate(given)
+        assert device == validated
+        assert repr(device) == repr(validated)
+        assert device.model_fields_set == validated.model_fields_set
+    assert parsed.devices[0].host == "fe80::1"
+    assert parsed.devices[0].ports == DevicePorts(https=8443)
+    assert parsed.devices[0].first_seen == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert parsed.devices[2].site == "Branch"
+
+
+def test_a_lone_surrogate_in_json_is_still_rejected_by_validation(tmp_path: Path) -> None:
+    path = _write(tmp_path, "d.json", '[{"serial": "s1", "model": "x\\ud800"}]')
+    parsed = parse_device_file(path)
+    assert _rejections(parsed) == [(1, "model")]
+    assert "valid string" in parsed.rejected[0].reason
