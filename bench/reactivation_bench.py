@@ -213,9 +213,9 @@ async def single_in_process(env: dict[str, str], targets: list[Target]) -> dict[
     from controller.cli.context import CliContext
     from controller.cli.quote_cmd import resolve_policy
     from controller.cli.scan_cmd import load_profiles
+    from controller.device_session import open_transports
     from controller.entitlements import provider_from_settings
     from controller.reactivation import Reactivator, Status
-    from controller.scan import open_transports
     from device_drivers.context import Timeouts
     from device_drivers.registry import DriverRegistry
     from inventory.credential_store import CredentialStore

@@ -28,7 +28,15 @@ from enum import StrEnum
 from typing import TypeVar
 
 from controller.confirmations import confirmation_store
-from controller.device_session import RETRY_ATTEMPTS, RETRY_BACKOFF_S, PinGate, with_retries
+from controller.device_session import (
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF_S,
+    PinGate,
+    SessionFactory,
+    Transports,
+    TrustOptions,
+    with_retries,
+)
 from controller.eligibility import Quote
 from controller.entitlements import (
     EntitlementError,
@@ -38,9 +46,9 @@ from controller.entitlements import (
 )
 from controller.policy import Policy
 from controller.quoting import quote_device
-from controller.scan import Transports, driver_name_for, identity_mismatch
+from controller.scan import identity_mismatch
 from device_drivers.base import DeviceDriver
-from device_drivers.context import DriverContext, Timeouts
+from device_drivers.context import Timeouts
 from device_drivers.errors import ActivationRejected, DeviceError
 from device_drivers.models import LicenseStatus
 from device_drivers.registry import DriverRegistry
@@ -152,6 +160,8 @@ class Reactivator:
         today: Callable[[], date] | None = None,
         attempts: int = RETRY_ATTEMPTS,
         backoff: float = RETRY_BACKOFF_S,
+        default_credentials: str | None = None,
+        trust: TrustOptions | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -165,6 +175,14 @@ class Reactivator:
         self.today = today or (lambda: datetime.now(UTC).date())
         self.attempts = attempts
         self.backoff = backoff
+        self.sessions = SessionFactory(
+            registry,
+            transports,
+            profiles,
+            default_profile=default_credentials,
+            timeouts=self.timeouts,
+            trust=trust or TrustOptions(),
+        )
         self._rng = random.Random()
         self.owner = claim_owner(uuid.uuid4().hex[:12])
         engine = store.engine
@@ -174,17 +192,8 @@ class Reactivator:
         self.observations = ObservationStore(engine)
 
     def _driver(self, device: Device, pins: PinGate) -> DeviceDriver:
-        profile = self.profiles.get(device.credentials) if device.credentials else None
-        context = DriverContext(
-            device=device,
-            credentials=profile,
-            snmp=self.transports.snmp,
-            http=self.transports.http,
-            ssh=self.transports.ssh,
-            timeouts=self.timeouts,
-            pin_store=pins,
-        )
-        return self.registry.get(driver_name_for(device))(context)
+        """The scan's driver wiring; pins reach the store only once `pins` is released."""
+        return self.sessions.driver(device, pin_store=pins)
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` with the scan's jittered back-off for busy and timeout answers."""

@@ -9,6 +9,7 @@ import typer
 
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
+from controller.device_session import open_transports
 from controller.discovery import (
     Discovered,
     Discoverer,
@@ -17,7 +18,6 @@ from controller.discovery import (
     device_from_discovery,
     expand_targets,
 )
-from controller.scan import open_transports
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
 from inventory.credential_store import CredentialStore, ProfileNotFound

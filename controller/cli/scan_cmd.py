@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
-from controller.scan import ScanEngine, ScanOptions, ScanResult, open_transports
+from controller.device_session import open_transports
+from controller.scan import ScanEngine, ScanOptions, ScanResult
 from controller.scan_recorder import ScanRecorder
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry

@@ -14,7 +14,8 @@ from typing import ClassVar, cast
 
 import pytest
 
-from controller.scan import ScanEngine, ScanOptions, ScanResult, Transports
+from controller.device_session import Transports
+from controller.scan import ScanEngine, ScanOptions, ScanResult
 from controller.scan_recorder import ScanRecorder
 from device_drivers.base import Capability, DeviceDriver
 from device_drivers.errors import (
