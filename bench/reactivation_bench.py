@@ -212,10 +212,10 @@ async def single_in_process(env: dict[str, str], targets: list[Target]) -> dict[
     os.environ.update({k: env[k] for k in env if k.startswith("POLYFLEET_")})
     from controller.cli.context import CliContext
     from controller.cli.quote_cmd import resolve_policy
-    from controller.cli.scan_cmd import load_profiles
     from controller.device_session import open_transports
     from controller.entitlements import provider_from_settings
     from controller.reactivation import Reactivator, Status
+    from controller.usecases.scan import load_profiles
     from device_drivers.context import Timeouts
     from device_drivers.registry import DriverRegistry
     from inventory.credential_store import CredentialStore

@@ -273,12 +273,12 @@ def _no_licensed_features(path: Path | None) -> Callable[[str | None], str | Non
 
 
 async def _scan_first(cli: CliContext, site: str | None) -> None:
-    from controller.cli.scan_cmd import SKIPPED_KINDS, run_scan  # scan stack: only for --scan
-    from controller.scan import ScanOptions
+    from controller.usecases import scan  # scan stack: only for --scan
 
     cli.info("scanning before the health check …")
-    results = await run_scan(cli, site=site, ids=None, options=ScanOptions(), credentials=None)
-    failed = sum(1 for r in results if not r.ok and r.error_kind not in SKIPPED_KINDS)
+    async with cli.store() as store:
+        results = await scan.run_scan(store, scan.ScanRequest(site=site))
+    failed = sum(1 for r in results if not r.ok and r.error_kind not in scan.SKIPPED_KINDS)
     cli.info(f"scanned {len(results)} device(s), {failed} failed")
 
 

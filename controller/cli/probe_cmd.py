@@ -8,9 +8,9 @@ import typer
 
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
-from controller.cli.scan_cmd import load_profiles
 from controller.device_session import SessionFactory, TrustOptions, open_transports
 from controller.probe import ProbeReport, probe_inventory_device
+from controller.usecases.scan import load_profiles
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry, DriverRegistryError
 from inventory.credential_store import CredentialStore, ProfileNotFound

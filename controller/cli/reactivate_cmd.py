@@ -19,7 +19,7 @@ from controller.cli.console import styled
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
 from controller.cli.quote_cmd import resolve_policy
-from controller.cli.scan_cmd import load_profiles, progress_bar
+from controller.cli.scan_cmd import progress_bar
 from controller.confirmations import canonical_record
 from controller.device_session import TrustOptions, open_transports
 from controller.eligibility import Quote
@@ -31,6 +31,7 @@ from controller.usecases.reactivate import (
     run_batch,
     select_targets,
 )
+from controller.usecases.scan import load_profiles
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
 from inventory.credential_store import CredentialStore, ProfileNotFound
