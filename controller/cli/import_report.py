@@ -7,7 +7,7 @@ and reason; `--strict` writes nothing when a row is rejected; exit 1 when any ro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
@@ -68,11 +68,6 @@ def parse_or_exit(parse: Callable[[], T]) -> T:
         return parse()
     except ImportRefused as exc:
         fail(str(exc), ExitCode.UNUSABLE_INPUT)
-
-
-def rejected_rows(problems: Sequence[RowProblem]) -> list[dict[str, Any]]:
-    """Rejections as JSON-ready records (one per problem; a row may have several)."""
-    return [{"line": p.line, "column": p.column, "reason": p.reason} for p in problems]
 
 
 def finish_import(
