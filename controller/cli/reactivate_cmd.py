@@ -21,22 +21,19 @@ from controller.cli.output import emit_json, emit_rows
 from controller.cli.quote_cmd import resolve_policy
 from controller.cli.scan_cmd import progress_bar
 from controller.confirmations import canonical_record
-from controller.device_session import TrustOptions, open_transports
 from controller.eligibility import Quote
 from controller.entitlements import EntitlementUnavailable, provider_from_settings
 from controller.reactivation import HELD, Outcome, Reactivator, Status
 from controller.usecases.reactivate import (
     NoLicenseOnRecord,
+    SessionSettings,
     TargetQuery,
+    reactivator,
     run_batch,
     select_targets,
 )
-from controller.usecases.scan import load_profiles
-from device_drivers.context import Timeouts
-from device_drivers.registry import DriverRegistry
-from inventory.credential_store import CredentialStore, ProfileNotFound
+from inventory.credential_store import ProfileNotFound
 from inventory.models import Device
-from inventory.secret_box import SecretBox
 
 log = logging.getLogger("polyfleet.reactivate")
 MAX_LISTED = 20
@@ -87,8 +84,14 @@ def reactivate(
         fail(str(exc), ExitCode.UNUSABLE_INPUT)
     if insecure:
         cli.warn("--insecure: TLS certificates are neither verified nor pinned")
-    who = actor or default_actor()
-    timeouts = Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 10.0))
+    session = SessionSettings(
+        actor=actor or default_actor(),
+        concurrency=concurrency,
+        timeout=timeout,
+        credentials=credentials,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+    )
 
     unread: list[str] = []
     query = TargetQuery(device_id=device_id, feature=feature, site=site)
@@ -101,23 +104,11 @@ def reactivate(
                 fail(str(exc))
             unread.extend(selected.unread)
             targets = selected.pairs
-            creds = CredentialStore(store.engine, SecretBox.from_environment())
-            profiles = await load_profiles(creds, [d for d, _ in targets], credentials)
-            transports = open_transports(concurrency)
-            try:
-                flow = Reactivator(
-                    store,
-                    registry=DriverRegistry(),
-                    transports=transports,
-                    profiles=profiles,
-                    policy=policy,
-                    provider=provider,
-                    actor=who,
-                    approve=None if (yes or all_expired) else _ask(cli),
-                    timeouts=timeouts,
-                    default_credentials=credentials,
-                    trust=TrustOptions(ca_bundle=ca_bundle, insecure=insecure),
-                )
+            approve = None if (yes or all_expired) else _ask(cli)
+            devices = [d for d, _ in targets]
+            async with reactivator(
+                store, devices, session, policy=policy, provider=provider, approve=approve
+            ) as flow:
                 if dry_run:
                     return [await flow.plan(d, f) for d, f in targets]
                 if all_expired and not yes and targets:
@@ -126,8 +117,6 @@ def reactivate(
                     if not typer.confirm(f"Re-activate {len(targets)} feature(s)?", err=True):
                         fail("nothing done", ExitCode.FAILED)
                 return await _run_all(cli, flow, targets, concurrency)
-            finally:
-                await transports.close()
 
     try:
         outcomes = run(go)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from pydantic import BaseModel, ConfigDict
 
+from controller.device_session import TrustOptions, open_transports
+from controller.entitlements import EntitlementProvider
 from controller.fanout import fan_out
-from controller.reactivation import Outcome, Reactivator, Status, features_to_reactivate
+from controller.policy import Policy
+from controller.reactivation import (
+    Approver,
+    Outcome,
+    Reactivator,
+    Status,
+    features_to_reactivate,
+)
+from controller.usecases.scan import profiles_for
+from device_drivers.context import Timeouts
+from device_drivers.registry import DriverRegistry
 from inventory.models import Device
 from inventory.observation_store import DeviceStatus, ObservationStore
 from inventory.store import InventoryStore
@@ -38,6 +51,52 @@ class Targets(BaseModel):
     unread: list[str] = []
     """Networked devices whose license state was never read: the batch names them instead of
     passing over them in silence."""
+
+
+class SessionSettings(BaseModel):
+    """How a re-activation run reaches its devices: as a scan does (profiles, trust, timeouts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: str
+    """Who is re-activating, for the audit record."""
+    concurrency: int = 16
+    timeout: float = 5.0
+    """Per request (s); SSH gets at least 10 s."""
+    credentials: str | None = None
+    """The profile of devices that name none."""
+    ca_bundle: str | None = None
+    insecure: bool = False
+
+
+@asynccontextmanager
+async def reactivator(
+    store: InventoryStore,
+    devices: Sequence[Device],
+    settings: SessionSettings,
+    *,
+    policy: Policy,
+    provider: EntitlementProvider | None,
+    approve: Approver | None = None,
+) -> AsyncIterator[Reactivator]:
+    """A Reactivator for `devices` with their profiles and shared transports, closed on exit
+    (also on cancellation: every operation stays at its last committed state)."""
+    profiles = await profiles_for(store, devices, settings.credentials)
+    timeout = settings.timeout
+    async with open_transports(settings.concurrency) as transports:
+        yield Reactivator(
+            store,
+            registry=DriverRegistry(),
+            transports=transports,
+            profiles=profiles,
+            policy=policy,
+            provider=provider,
+            actor=settings.actor,
+            approve=approve,
+            timeouts=Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 10.0)),
+            default_credentials=settings.credentials,
+            trust=TrustOptions(ca_bundle=settings.ca_bundle, insecure=settings.insecure),
+        )
 
 
 async def select_targets(store: InventoryStore, query: TargetQuery) -> Targets:
