@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -19,17 +19,6 @@ from inventory.errors import ImportRefused
 from inventory.input_files import ReadLimits
 
 T = TypeVar("T")
-
-
-class RowProblem(Protocol):
-    """A rejected row as the parsers report it."""
-
-    @property
-    def line(self) -> int: ...
-    @property
-    def column(self) -> str | None: ...
-    @property
-    def reason(self) -> str: ...
 
 
 FileFormat = Literal["csv", "json"]

@@ -25,7 +25,9 @@ from inventory.store import InventoryStore
 T = TypeVar("T")
 
 
-class _Problem(Protocol):
+class RowProblem(Protocol):
+    """A rejected row as the parsers report it."""
+
     @property
     def line(self) -> int: ...
     @property
@@ -54,7 +56,7 @@ class RejectedRow(BaseModel):
     reason: str
 
 
-def rejected_rows(problems: Sequence[_Problem]) -> list[RejectedRow]:
+def rejected_rows(problems: Sequence[RowProblem]) -> list[RejectedRow]:
     return [RejectedRow(line=p.line, column=p.column, reason=p.reason) for p in problems]
 
 
