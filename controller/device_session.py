@@ -205,6 +205,8 @@ class SessionFactory:
     """The profile of devices that name none (`--credentials`)."""
     timeouts: Timeouts = field(default_factory=Timeouts)
     trust: TrustOptions = field(default_factory=TrustOptions)
+    pin_sink: PinStore | None = None
+    """Where first-use pins go once a device has proved its identity (None: not recorded)."""
 
     def profile_for(self, device: Device) -> CredentialProfile | None:
         """The device's own profile, else the default one, else none."""
@@ -241,3 +243,21 @@ class SessionFactory:
         LookupError when no such driver is registered."""
         driver_cls = self.registry.get(name or driver_name_for(device))
         return driver_cls(self.context(device, pin_store=pin_store))
+
+    def open(self, device: Device, *, name: str | None = None) -> DeviceSession:
+        """A driver of `device` whose first-use pins wait for `identity_proven()`."""
+        pins = PinGate(self.pin_sink) if self.pin_sink is not None else None
+        return DeviceSession(self.driver(device, name=name, pin_store=pins), pins)
+
+
+@dataclass(slots=True)
+class DeviceSession:
+    """One device's driver and the pins it reported, held until its identity is proven."""
+
+    driver: DeviceDriver
+    pins: PinGate | None = None
+
+    async def identity_proven(self) -> None:
+        """The device reported the inventory's serial and MAC: its first-use pins may stay."""
+        if self.pins is not None:
+            await self.pins.release()

@@ -31,7 +31,6 @@ from controller.confirmations import confirmation_store
 from controller.device_session import (
     RETRY_ATTEMPTS,
     RETRY_BACKOFF_S,
-    PinGate,
     SessionFactory,
     Transports,
     TrustOptions,
@@ -182,6 +181,7 @@ class Reactivator:
             default_profile=default_credentials,
             timeouts=self.timeouts,
             trust=trust or TrustOptions(),
+            pin_sink=store.pin_first_use,
         )
         self._rng = random.Random()
         self.owner = claim_owner(uuid.uuid4().hex[:12])
@@ -190,10 +190,6 @@ class Reactivator:
         self.keys = KeyStore(engine, SecretBox.from_environment())
         self.confirmations = confirmation_store(engine)
         self.observations = ObservationStore(engine)
-
-    def _driver(self, device: Device, pins: PinGate) -> DeviceDriver:
-        """The scan's driver wiring; pins reach the store only once `pins` is released."""
-        return self.sessions.driver(device, pin_store=pins)
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` with the scan's jittered back-off for busy and timeout answers."""
@@ -218,8 +214,8 @@ class Reactivator:
 
     async def reactivate(self, device: Device, feature: str) -> Outcome:
         """Re-activate `feature` on `device`, resuming an unfinished operation if one exists."""
-        pins = PinGate(self.store.pin_first_use)
-        driver = self._driver(device, pins)
+        session = self.sessions.open(device)
+        driver = session.driver
         op: Operation | None = None
         try:
             op = await self.ops.unfinished(device.serial, feature)
@@ -232,7 +228,7 @@ class Reactivator:
                     device.serial, feature, Status.FAILED, reason,
                     operation=op.id if op else None, resumable=resumable,
                 )  # fmt: skip
-            await pins.release()  # the device proved who it is: its first-use pins may stay
+            await session.identity_proven()
             created = False
             if op is None:
                 confirmed = await self.ops.latest(device.serial, feature, OpState.CONFIRMED)
@@ -393,12 +389,12 @@ class Reactivator:
     async def plan(self, device: Device, feature: str) -> Outcome:
         """What `reactivate` would do, read-only: identity, live state, quote, key source, driver
         call. A swapped device is refused here already, so the plan is never another's."""
-        pins = PinGate(self.store.pin_first_use)
-        driver = self._driver(device, pins)
+        session = self.sessions.open(device)
+        driver = session.driver
         try:
             try:
                 await self.check_identity(driver, device)
-                await pins.release()
+                await session.identity_proven()
                 live = await self.retrying(lambda: driver.verify(feature))
             except WrongDevice as exc:
                 return Outcome(device.serial, feature, Status.FAILED, str(exc))

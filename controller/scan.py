@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from controller.device_session import (
     RETRY_ATTEMPTS,
     RETRY_BACKOFF_S,
-    PinGate,
     SessionFactory,
     Transports,
     TrustOptions,
@@ -30,7 +29,7 @@ from controller.device_session import (
 )
 from controller.fanout import fan_out
 from device_drivers.base import DeviceDriver
-from device_drivers.context import DriverContext, PinStore, Timeouts
+from device_drivers.context import PinStore, Timeouts
 from device_drivers.errors import (
     AuthenticationFailed,
     DeviceBusy,
@@ -211,6 +210,7 @@ class ScanEngine:
             default_profile=default_credentials,
             timeouts=self.options.timeouts,
             trust=TrustOptions(ca_bundle=self.options.ca_bundle, insecure=self.options.insecure),
+            pin_sink=pin_store,
         )
         self._rng = random.Random()
 
@@ -238,19 +238,15 @@ class ScanEngine:
             device, driver_name_for(device), datetime.now(UTC), "internal_error", message
         )
 
-    def context_for(self, device: Device, pin_store: PinStore | None = None) -> DriverContext:
-        """The driver context of `device` with its profile and this scan's transports."""
-        return self.sessions.context(device, pin_store=pin_store)
-
     async def scan_one(self, device: Device) -> ScanResult:
         """Identity, then licenses, of one device within its time budget."""
         name = driver_name_for(device)
         started = datetime.now(UTC)
-        pins = PinGate(self.pin_store) if self.pin_store is not None else None
         try:
-            driver = self.sessions.driver(device, name=name, pin_store=pins)
+            session = self.sessions.open(device, name=name)
         except LookupError as exc:
             return self._failed(device, name, started, "no_driver", str(exc))
+        driver = session.driver
         try:
             async with asyncio.timeout(self.options.device_budget):
                 facts = await self._with_retries(driver.identify)
@@ -260,8 +256,7 @@ class ScanEngine:
                         device, name, True, datetime.now(UTC), facts=facts,
                         error=mismatch, error_kind="identity_mismatch", identity_mismatch=mismatch,
                     )  # fmt: skip
-                if pins is not None:
-                    await pins.release()
+                await session.identity_proven()
                 if not self.options.read_licenses:
                     return ScanResult(device, name, True, datetime.now(UTC), facts)
                 licenses, read, failure = await self._read_licenses(driver)
