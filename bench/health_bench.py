@@ -100,8 +100,8 @@ async def build_store(db: str, count: int, now: datetime) -> None:
 
 def in_process_runs(db: str, runs: int) -> list[float]:
     """The health work alone (store open, load, classify, render JSON), without process start."""
-    from controller.cli.health_cmd import check_fleet
     from controller.health import HealthPolicy, render_json
+    from controller.usecases.health import check_fleet
     from inventory.database import resolve_db
     from inventory.gc_pause import gc_paused
     from inventory.store import InventoryStore

@@ -210,38 +210,24 @@ async def single_in_process(env: dict[str, str], targets: list[Target]) -> dict[
     """The work without process start: one Reactivator on an open store, set up as the command
     sets it up; each sample is one `reactivate(device, feature)` call."""
     os.environ.update({k: env[k] for k in env if k.startswith("POLYFLEET_")})
-    from controller.cli.context import CliContext
-    from controller.cli.quote_cmd import resolve_policy
-    from controller.cli.scan_cmd import load_profiles
     from controller.entitlements import provider_from_settings
-    from controller.reactivation import Reactivator, Status
-    from controller.scan import open_transports
-    from device_drivers.context import Timeouts
-    from device_drivers.registry import DriverRegistry
-    from inventory.credential_store import CredentialStore
-    from inventory.secret_box import SecretBox
+    from controller.policy import load_policy
+    from controller.reactivation import Status
+    from controller.settings import load_settings
+    from controller.usecases.reactivate import SessionSettings, reactivator
+    from inventory.database import resolve_db
+    from inventory.store import InventoryStore
 
     setup_start = time.perf_counter()
-    cli = CliContext(config=Path(env["POLYFLEET_CONFIG"]), db=env["POLYFLEET_DB"])
-    policy = resolve_policy(cli, None)
-    provider = provider_from_settings(cli.settings.portal)
+    settings = load_settings(Path(env["POLYFLEET_CONFIG"]))
+    policy = load_policy(settings.policy)
+    provider = provider_from_settings(settings.portal)
+    session = SessionSettings(actor="bench@localhost", concurrency=16, timeout=5.0)
     samples: list[float] = []
-    async with cli.store() as store:
+    store = await InventoryStore.open(resolve_db(env["POLYFLEET_DB"]))
+    try:
         devices = [await store.get_device(t.serial) for t in targets]
-        creds = CredentialStore(store.engine, SecretBox.from_environment())
-        profiles = await load_profiles(creds, devices, None)
-        transports = open_transports(16)
-        try:
-            flow = Reactivator(
-                store,
-                registry=DriverRegistry(),
-                transports=transports,
-                profiles=profiles,
-                policy=policy,
-                provider=provider,
-                actor="bench@localhost",
-                timeouts=Timeouts(snmp=5.0, http=5.0, ssh=10.0),
-            )
+        async with reactivator(store, devices, session, policy=policy, provider=provider) as flow:
             setup_s = time.perf_counter() - setup_start
             for device, target in zip(devices, targets, strict=True):
                 start = time.perf_counter()
@@ -249,8 +235,8 @@ async def single_in_process(env: dict[str, str], targets: list[Target]) -> dict[
                 samples.append(time.perf_counter() - start)
                 if outcome.status is not Status.CONFIRMED:
                     raise BenchError(f"{target}: {outcome.status} {outcome.reason}")
-        finally:
-            await transports.close()
+    finally:
+        await store.close()
     return {"samples": samples, "setup": setup_s}
 
 

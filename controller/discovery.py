@@ -15,15 +15,15 @@ found on a non-standard port keeps it in inventory.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from controller.device_session import SessionFactory, Transports
 from controller.errors import ControllerError
-from controller.scan import Transports
-from device_drivers.context import DriverContext, PinStore, Timeouts
+from controller.fanout import fan_out
+from device_drivers.context import DriverContext, Timeouts
 from device_drivers.detect import Confidence, Detection, driver_for_facts
 from device_drivers.errors import AuthenticationFailed, DeviceError
 from device_drivers.identity_oids import (
@@ -134,6 +134,11 @@ class SnmpAccess:
     seen: str
 
 
+def _probe_failed(address: str, exc: Exception) -> Discovered:
+    detail = f"probe failed unexpectedly: {type(exc).__name__}: {exc}".splitlines()[0]
+    return Discovered(address, Outcome.NOT_RECOGNISED, detail=detail)
+
+
 class Discoverer:
     """Probes addresses with the shared transports and the registered drivers."""
 
@@ -145,7 +150,6 @@ class Discoverer:
         *,
         timeouts: Timeouts | None = None,
         concurrency: int = 256,
-        pin_store: PinStore | None = None,
         ports: DevicePorts | None = None,
     ) -> None:
         self.registry = registry
@@ -153,7 +157,8 @@ class Discoverer:
         self.profiles: Sequence[CredentialProfile | None] = list(profiles) or [None]
         self.timeouts = timeouts or Timeouts(snmp=1.0, snmp_retries=0, http=3.0, ssh=5.0)
         self.concurrency = concurrency
-        self.pin_store = pin_store
+        # No pin store: a probe record is a placeholder, so nothing a probe sees is pinned.
+        self.sessions = SessionFactory(registry, transports, timeouts=self.timeouts)
         self.ports = ports or DevicePorts()
         """Per-protocol overrides of the standard ports, for every address and driver."""
 
@@ -180,25 +185,19 @@ class Discoverer:
         probe = Device(
             serial=self.placeholder_serial(address), host=address, ports=self.ports_for(driver)
         )
-        return DriverContext(
-            device=probe,
+        return self.sessions.context(
+            probe,
             credentials=profile,
-            snmp=self.transports.snmp,
-            http=self.transports.http,
-            ssh=self.transports.ssh,
-            timeouts=self.timeouts,
             snmp_answers=snmp is not None,
             snmp_credentials=snmp.profile if snmp is not None else None,
         )
 
     async def discover(self, addresses: Sequence[str]) -> list[Discovered]:
-        limit = asyncio.Semaphore(self.concurrency)
-
-        async def one(address: str) -> Discovered:
-            async with limit:
-                return await self.probe(address)
-
-        return list(await asyncio.gather(*(one(a) for a in addresses)))
+        """Probe every address, `concurrency` at once; an address whose probe fails in an
+        unexpected way is listed as such, the others are still probed."""
+        return await fan_out(
+            addresses, self.probe, on_error=_probe_failed, concurrency=self.concurrency
+        )
 
     async def _snmp_detection(self, address: str) -> tuple[Detection | None, SnmpAccess | None]:
         """(detection, the SNMP access that answered) from MIB-II + POLYCOM-ENDPOINT-MIB
@@ -238,11 +237,8 @@ class Discoverer:
         profile: CredentialProfile | None,
         snmp: SnmpAccess | None = None,
     ) -> DeviceFacts:
-        driver = self.registry.get(name)(self._context(address, profile, name, snmp))
-        try:
+        async with self.registry.get(name)(self._context(address, profile, name, snmp)) as driver:
             return await driver.identify()
-        finally:
-            await driver.close()
 
     async def probe(self, address: str) -> Discovered:
         """SNMP identity, then the fallback drivers; the first driver that identifies wins.

@@ -38,12 +38,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from json.encoder import encode_basestring
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from rich.text import Text
 
 from device_drivers.names import DriverName
 from inventory.catalog import family_for_model
+from inventory.health_rows import LicenseSummary
 from inventory.models import LicenseRead, LicenseState
 from inventory.safe_text import printable
 
@@ -136,16 +137,6 @@ class HealthPolicy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "warn", timedelta(days=self.warn_days))
-
-
-class LicenseSummary(NamedTuple):
-    """Aggregates over all of a device's licenses. With one, `status.licenses` may hold just
-    the notable licenses (not active, or expiring within warn_days), which lets the store do
-    the counting for 100,000 devices instead of Python."""
-
-    total: int
-    next_expiry: datetime | None
-    newest_observation: datetime | None
 
 
 def summarize(licenses: Sequence[LicenseLike]) -> LicenseSummary:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.device_session import SessionFactory
 from device_drivers import identity_oids
 from device_drivers.base import DeviceDriver
 from device_drivers.context import DriverContext
@@ -29,6 +30,7 @@ from device_drivers.transports import (
     SshSession,
     SshTarget,
 )
+from inventory.models import Device
 
 ANSWER_CHARS = 72
 """How much of a reply the table shows: enough to tell JSON from an error page."""
@@ -354,3 +356,12 @@ async def probe_device(
         await driver.close()
     report.calls = log.calls
     return report
+
+
+async def probe_inventory_device(sessions: SessionFactory, device: Device) -> ProbeReport:
+    """The probe use case: the device's driver, wired like a scan's, with every call recorded.
+    Raises LookupError when its driver is not installed."""
+    driver_cls = sessions.registry.driver_for(device)
+    log = CallLog(modeled_matcher(driver_cls.modeled_calls, driver_cls.params_in_force()))
+    driver = driver_cls(recording_context(sessions.context(device), log))
+    return await probe_device(driver, log)

@@ -28,7 +28,14 @@ from enum import StrEnum
 from typing import TypeVar
 
 from controller.confirmations import confirmation_store
-from controller.device_session import RETRY_ATTEMPTS, RETRY_BACKOFF_S, PinGate, with_retries
+from controller.device_session import (
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF_S,
+    SessionFactory,
+    Transports,
+    TrustOptions,
+    with_retries,
+)
 from controller.eligibility import Quote
 from controller.entitlements import (
     EntitlementError,
@@ -39,9 +46,9 @@ from controller.entitlements import (
 from controller.errors import ControllerError
 from controller.policy import Policy
 from controller.quoting import quote_device
-from controller.scan import Transports, identity_mismatch
+from controller.scan import identity_mismatch
 from device_drivers.base import DeviceDriver
-from device_drivers.context import DriverContext, Timeouts
+from device_drivers.context import Timeouts
 from device_drivers.errors import ActivationRejected, DeviceError, ErrorKind
 from device_drivers.models import LicenseStatus
 from device_drivers.registry import DriverRegistry
@@ -153,6 +160,8 @@ class Reactivator:
         today: Callable[[], date] | None = None,
         attempts: int = RETRY_ATTEMPTS,
         backoff: float = RETRY_BACKOFF_S,
+        default_credentials: str | None = None,
+        trust: TrustOptions | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -166,6 +175,15 @@ class Reactivator:
         self.today = today or (lambda: datetime.now(UTC).date())
         self.attempts = attempts
         self.backoff = backoff
+        self.sessions = SessionFactory(
+            registry,
+            transports,
+            profiles,
+            default_profile=default_credentials,
+            timeouts=self.timeouts,
+            trust=trust or TrustOptions(),
+            pin_sink=store.pin_first_use,
+        )
         self._rng = random.Random()
         self.owner = claim_owner(uuid.uuid4().hex[:12])
         engine = store.engine
@@ -173,19 +191,6 @@ class Reactivator:
         self.keys = KeyStore(engine, SecretBox.from_environment())
         self.confirmations = confirmation_store(engine)
         self.observations = ObservationStore(engine)
-
-    def _driver(self, device: Device, pins: PinGate) -> DeviceDriver:
-        profile = self.profiles.get(device.credentials) if device.credentials else None
-        context = DriverContext(
-            device=device,
-            credentials=profile,
-            snmp=self.transports.snmp,
-            http=self.transports.http,
-            ssh=self.transports.ssh,
-            timeouts=self.timeouts,
-            pin_store=pins,
-        )
-        return self.registry.driver_for(device)(context)
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` with the scan's jittered back-off for busy and timeout answers."""
@@ -210,8 +215,8 @@ class Reactivator:
 
     async def reactivate(self, device: Device, feature: str) -> Outcome:
         """Re-activate `feature` on `device`, resuming an unfinished operation if one exists."""
-        pins = PinGate(self.store.pin_first_use)
-        driver = self._driver(device, pins)
+        session = self.sessions.open(device)
+        driver = session.driver
         op: Operation | None = None
         try:
             op = await self.ops.unfinished(device.serial, feature)
@@ -224,7 +229,7 @@ class Reactivator:
                     device.serial, feature, Status.FAILED, reason,
                     operation=op.id if op else None, resumable=resumable,
                 )  # fmt: skip
-            await pins.release()  # the device proved who it is: its first-use pins may stay
+            await session.identity_proven()
             created = False
             if op is None:
                 confirmed = await self.ops.latest(device.serial, feature, OpState.CONFIRMED)
@@ -385,12 +390,12 @@ class Reactivator:
     async def plan(self, device: Device, feature: str) -> Outcome:
         """What `reactivate` would do, read-only: identity, live state, quote, key source, driver
         call. A swapped device is refused here already, so the plan is never another's."""
-        pins = PinGate(self.store.pin_first_use)
-        driver = self._driver(device, pins)
+        session = self.sessions.open(device)
+        driver = session.driver
         try:
             try:
                 await self.check_identity(driver, device)
-                await pins.release()
+                await session.identity_proven()
                 live = await self.retrying(lambda: driver.verify(feature))
             except WrongDevice as exc:
                 return Outcome(device.serial, feature, Status.FAILED, str(exc))

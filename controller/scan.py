@@ -13,15 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
-from controller.device_session import RETRY_ATTEMPTS, RETRY_BACKOFF_S, PinGate, with_retries
+from controller.device_session import (
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF_S,
+    SessionFactory,
+    Transports,
+    TrustOptions,
+    with_retries,
+)
+from controller.fanout import fan_out
 from device_drivers.base import DeviceDriver
-from device_drivers.context import DriverContext, PinStore, Timeouts
+from device_drivers.context import PinStore, Timeouts
 from device_drivers.errors import (
     AuthenticationFailed,
     DeviceBusy,
@@ -33,15 +40,6 @@ from device_drivers.errors import (
 )
 from device_drivers.models import DeviceFacts, LicenseStatus
 from device_drivers.registry import DriverRegistry, DriverRegistryError
-from device_drivers.transports import (
-    HttpClient,
-    SnmpClient,
-    SnmpScalar,
-    SnmpTarget,
-    SshClient,
-    SshSession,
-    SshTarget,
-)
 from inventory.models import CredentialProfile, Device, License, LicenseRead
 from inventory.observation_store import DeviceObservation
 
@@ -62,83 +60,6 @@ class ScanOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     ca_bundle: str | None = None
     insecure: bool = False
-
-
-@runtime_checkable
-class _ReleasesHosts(Protocol):
-    def release_host(self, host: str) -> None: ...
-
-
-@dataclass(slots=True)
-class Transports:
-    """The shared protocol clients of one scan (one of each per event loop)."""
-
-    snmp: SnmpClient | None = None
-    http: HttpClient | None = None
-    ssh: SshClient | None = None
-
-    def release(self, host: str) -> None:
-        """The scan is done with `host`: let clients that pool connections close its idle ones."""
-        if isinstance(self.http, _ReleasesHosts):
-            self.http.release_host(host)
-
-    async def close(self) -> None:
-        for client in (self.snmp, self.http, self.ssh):
-            if client is not None:
-                await client.close()
-
-
-class _LazySnmpClient:
-    """Builds the pysnmp client on first use: a command whose devices never speak SNMP (one UC
-    phone re-activated over REST) does not pay for importing pysnmp."""
-
-    def __init__(self) -> None:
-        self._client: SnmpClient | None = None
-
-    def _get(self) -> SnmpClient:
-        if self._client is None:
-            from device_drivers.transports.snmp import PysnmpClient
-
-            self._client = PysnmpClient()
-        return self._client
-
-    async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, SnmpScalar]:
-        return await self._get().get(target, oids)
-
-    async def walk(self, target: SnmpTarget, base_oid: str) -> list[tuple[str, SnmpScalar]]:
-        return await self._get().walk(target, base_oid)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-
-
-class _LazySshClient:
-    """Builds the asyncssh client on first use (only Group Series devices speak SSH)."""
-
-    def __init__(self) -> None:
-        self._client: SshClient | None = None
-
-    async def open(self, target: SshTarget) -> SshSession:
-        if self._client is None:
-            from device_drivers.transports.ssh import AsyncsshClient
-
-            self._client = AsyncsshClient()
-        return await self._client.open(target)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-
-
-def open_transports(concurrency: int) -> Transports:
-    """The real clients; must be called inside the running event loop. SNMP and SSH are built
-    on first use, since importing their libraries costs more than many a command's work."""
-    from device_drivers.transports.http import AiohttpClient  # heavy: only when scanning
-
-    return Transports(
-        snmp=_LazySnmpClient(), http=AiohttpClient(limit=concurrency), ssh=_LazySshClient()
-    )
 
 
 @dataclass(slots=True)
@@ -294,58 +215,50 @@ class ScanEngine:
         self.default_credentials = default_credentials
         self.pin_store = pin_store
         self.on_trust_mismatch = on_trust_mismatch
+        self.sessions = SessionFactory(
+            registry,
+            transports,
+            credentials,
+            default_profile=default_credentials,
+            timeouts=self.options.timeouts,
+            trust=TrustOptions(ca_bundle=self.options.ca_bundle, insecure=self.options.insecure),
+            pin_sink=pin_store,
+        )
         self._rng = random.Random()
 
     async def scan(
         self, devices: Sequence[Device], on_result: ResultSink | None = None
     ) -> list[ScanResult]:
         """Scan `devices`; results come back in input order and go to `on_result` as they land."""
-        overall = asyncio.Semaphore(self.options.concurrency)
-        per_site: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self.options.per_site)
+        return await fan_out(
+            devices,
+            self.scan_one,
+            on_error=self._unexpected,
+            concurrency=self.options.concurrency,
+            per_site=self.options.per_site,
+            site_of=lambda device: device.site,
+            one_at_a_time=endpoint_key,
+            on_result=on_result,
         )
-        per_device: dict[tuple[str, int, int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
 
-        async def one(device: Device) -> ScanResult:
-            # Narrowest limit first: a device waiting for its own lock or for its site's cap
-            # must not sit on an overall slot that a device of another site could use.
-            async with (
-                per_device[endpoint_key(device)],
-                per_site[device.site or ""],
-                overall,
-            ):
-                result = await self.scan_one(device)
-            if on_result is not None:
-                await on_result(result)
-            return result
-
-        return list(await asyncio.gather(*(one(d) for d in devices)))
-
-    def context_for(self, device: Device, pin_store: PinStore | None = None) -> DriverContext:
-        """The driver context of `device` with its profile and this scan's transports."""
-        profile_name = device.credentials or self.default_credentials
-        return DriverContext(
-            device=device,
-            credentials=self.credentials.get(profile_name) if profile_name else None,
-            snmp=self.transports.snmp,
-            http=self.transports.http,
-            ssh=self.transports.ssh,
-            timeouts=self.options.timeouts,
-            ca_bundle=self.options.ca_bundle,
-            insecure=self.options.insecure,
-            pin_store=pin_store,
+    @staticmethod
+    def _unexpected(device: Device, exc: Exception) -> ScanResult:
+        """A failure outside the driver calls (which `scan_one` already turns into results)."""
+        log.error("scanning %s failed unexpectedly", device.serial, exc_info=exc)
+        message = f"scan failed unexpectedly: {type(exc).__name__}: {exc}"
+        return ScanEngine._failed(
+            device, device.driver, datetime.now(UTC), ErrorKind.INTERNAL_ERROR, message
         )
 
     async def scan_one(self, device: Device) -> ScanResult:
         """Identity, then licenses, of one device within its time budget."""
         started = datetime.now(UTC)
         try:
-            driver_cls = self.registry.driver_for(device)
+            session = self.sessions.open(device)
         except DriverRegistryError as exc:
             return self._failed(device, device.driver, started, ErrorKind.NO_DRIVER, str(exc))
-        name = driver_cls.name
-        pins = PinGate(self.pin_store) if self.pin_store is not None else None
-        driver = driver_cls(self.context_for(device, pins))
+        driver = session.driver
+        name = driver.name
         try:
             async with asyncio.timeout(self.options.device_budget):
                 facts = await self._with_retries(driver.identify)
@@ -356,8 +269,7 @@ class ScanEngine:
                         error=mismatch, error_kind=ErrorKind.IDENTITY_MISMATCH,
                         identity_mismatch=mismatch,
                     )  # fmt: skip
-                if pins is not None:
-                    await pins.release()
+                await session.identity_proven()
                 if not self.options.read_licenses:
                     return ScanResult(device, name, True, datetime.now(UTC), facts)
                 licenses, read, failure = await self._read_licenses(driver)

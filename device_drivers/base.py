@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from device_drivers.context import DriverContext
 from device_drivers.errors import MalformedReply, NotSupported
@@ -104,3 +104,10 @@ class DeviceDriver(ABC):
 
     async def close(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Release per-device sessions (e.g. log out of VideoOS). Shared clients stay open."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Leaving the block (normally, on error or on cancellation) releases the sessions."""
+        await self.close()

@@ -20,9 +20,9 @@ from controller.cli.import_report import (
     finish_import,
     import_limits,
     parse_or_exit,
-    rejected_rows,
 )
 from controller.cli.output import emit_rows
+from controller.usecases.imports import ImportMode, import_contracts
 from inventory.contract_files import parse_contract_file
 from inventory.contract_store import ContractStore
 from inventory.models import Contract
@@ -91,25 +91,12 @@ def import_(
     parsed = parse_or_exit(lambda: parse_contract_file(file, fmt=file_format, limits=limits))
     for warning in parsed.warnings:
         cli.warn(f"{file}:{warning.line}: {warning.message}")
-    rejected = rejected_rows(parsed.rejected)
-    write = not dry_run and not (strict and rejected)
+    mode = ImportMode(dry_run=dry_run, strict=strict)
 
     async def apply() -> dict[str, Any]:
         async with cli.store() as store:
-            contracts = ContractStore(store.engine)
-            report = await contracts.upsert_contracts(parsed.contracts, dry_run=not write)
-            serials = [s for contract in parsed.contracts for s in contract.serials]
-            unknown = await contracts.unknown_serials(serials)
-        return {
-            "file": str(file),
-            "written": write,
-            "inserted": report.inserted,
-            "updated": report.updated,
-            "unchanged": report.unchanged,
-            "rejected_rows": len({r["line"] for r in rejected}),
-            "rejected": rejected,
-            "serials_not_in_inventory": unknown,
-        }
+            result = await import_contracts(store, file, parsed, mode)
+        return result.model_dump(mode="json")
 
     summary = run(apply)
     unknown = summary["serials_not_in_inventory"]

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
 from controller.discovery import (
-    Discovered,
-    Discoverer,
     DiscoveryError,
-    Outcome,
-    device_from_discovery,
     expand_targets,
 )
-from controller.scan import open_transports
-from device_drivers.context import Timeouts
-from device_drivers.registry import DriverRegistry
-from inventory.credential_store import CredentialStore, ProfileNotFound
+from controller.usecases.discover import DiscoveredAddress, DiscoverRequest
+from controller.usecases.discover import discover as discover_usecase
+from inventory.credential_store import ProfileNotFound
 from inventory.models import DevicePorts
-from inventory.secret_box import SecretBox
 
 COLUMNS = ("address", "outcome", "action", "serial", "mac", "model", "driver", "detail")
 
@@ -63,42 +57,25 @@ def discover(
     except DiscoveryError as exc:
         fail(str(exc), ExitCode.UNUSABLE_INPUT)
 
-    warnings: list[str] = []
+    request = DiscoverRequest(
+        addresses=addresses,
+        site=site,
+        credentials=credentials or [],
+        concurrency=concurrency,
+        timeout=timeout,
+        ports=DevicePorts(snmp=snmp_port, https=https_port, ssh=ssh_port),
+    )
 
-    async def go() -> list[dict[str, Any]]:
+    async def go() -> list[DiscoveredAddress]:
         async with cli.store() as store:
-            creds = CredentialStore(store.engine, SecretBox.from_environment())
-            profiles = [await creds.get(name) for name in credentials or []]
-            transports = open_transports(concurrency)
-            try:
-                discoverer = Discoverer(
-                    DriverRegistry(),
-                    transports,
-                    profiles,
-                    timeouts=Timeouts(snmp=timeout, snmp_retries=0, http=timeout * 3, ssh=5.0),
-                    concurrency=concurrency,
-                    ports=DevicePorts(snmp=snmp_port, https=https_port, ssh=ssh_port),
-                )
-                results = await discoverer.discover(addresses)
-            finally:
-                await transports.close()
-            found = [r for r in results if r.outcome is Outcome.FOUND]
-            devices = [device_from_discovery(r, site=site) for r in found]
-            known = {d.serial for d in devices if await store.find_device(d.serial) is not None}
-            report = await store.upsert_devices(devices)
-            actions = {
-                id(r): "updated" if d.serial in known else "added"
-                for r, d in zip(found, devices, strict=True)
-            }
-            for conflict in report.conflicts:
-                actions[id(found[conflict.index])] = f"conflict: {conflict.error}"
-            warnings.extend(f"{r.address}: {r.warning}" for r in results if r.warning)
-            return [_row(r, actions.get(id(r), "")) for r in results]
+            return await discover_usecase(store, request)
 
     try:
-        rows = run(go)
+        results = run(go)
     except ProfileNotFound as exc:
         fail(str(exc))
+    rows = [r.model_dump(exclude={"warning"}) for r in results]
+    warnings = [f"{r.address}: {r.warning}" for r in results if r.warning]
     if output is OutputFormat.JSON:
         emit_json(rows)
     else:
@@ -107,17 +84,3 @@ def discover(
         cli.warn(warning)
     counts = Counter(row["outcome"] for row in rows)
     cli.info("discovered: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-
-
-def _row(result: Discovered, action: str) -> dict[str, Any]:
-    facts = result.facts
-    return {
-        "address": result.address,
-        "outcome": result.outcome.value,
-        "action": action or None,
-        "serial": facts.serial if facts else None,
-        "mac": facts.mac if facts else None,
-        "model": facts.model if facts else None,
-        "driver": result.driver,
-        "detail": result.detail,
-    }

@@ -17,16 +17,13 @@ import re
 import sys
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple, NoReturn
+from typing import Annotated, NoReturn
 
-import sqlalchemy as sa
 import typer
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.cli.console import labelled
 from controller.cli.context import CliContext, get_context
@@ -36,9 +33,6 @@ from controller.health import (
     FleetHealth,
     Health,
     HealthPolicy,
-    LicenseLike,
-    LicenseSummary,
-    classify,
     nagios_line,
     render_json,
     render_nagios,
@@ -47,12 +41,10 @@ from controller.health import (
 )
 from controller.run_lock import LockHeld, LockUnavailable, RunLock, default_lock_path
 from controller.settings import ConfigError, load_settings
+from controller.usecases.health import check_fleet
 from inventory.database import resolve_db
 from inventory.errors import InventoryError
 from inventory.gc_pause import gc_paused
-from inventory.models import LicenseRead, LicenseState
-from inventory.observation_store import license_read_from_row
-from inventory.schema import device_status, devices, licenses
 from inventory.store import InventoryStore
 
 log = logging.getLogger(__name__)
@@ -119,216 +111,6 @@ def parse_format(text: str) -> HealthFormat:
     except ValueError:
         names = ", ".join(f.value for f in HealthFormat)
         raise InvalidOption(f"invalid --format {text!r}: expected one of {names}") from None
-
-
-# -- loading -------------------------------------------------------------------------------------
-
-
-class _Device(NamedTuple):
-    serial: str
-    mac: str | None
-    site: str | None
-    model: str | None
-    driver: str | None
-    last_seen: datetime | None
-
-
-class _License(NamedTuple):
-    feature: str
-    state: LicenseState
-    expires_at: datetime | None
-    observed_at: datetime
-
-
-class _Status(NamedTuple):
-    observed_at: datetime
-    reachable: bool
-    error_kind: str | None
-    error: str | None
-    identity_mismatch: str | None
-    licenses: Sequence[LicenseLike]
-    license_read: LicenseRead | None
-
-
-class _Timestamps:
-    """Timestamp columns read fast: on SQLite the stored UTC text parsed by `fromisoformat`
-    (C, with the offset appended) instead of the per-value TypeDecorator, ten times faster over
-    100,000s of values; on PostgreSQL the driver's aware datetimes as they come."""
-
-    def __init__(self, dialect: str) -> None:
-        self.sqlite = dialect == "sqlite"
-
-    def column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        kind: sa.types.TypeEngine[Any] = sa.String() if self.sqlite else sa.DateTime(timezone=True)
-        return sa.type_coerce(column, kind).label(column.name)
-
-    def required(self, raw: Any) -> datetime:
-        moment = self.value(raw)
-        if moment is None:
-            raise ValueError("NULL in a NOT NULL timestamp column")
-        return moment
-
-    def value(self, raw: Any) -> datetime | None:
-        if raw is None:
-            return None
-        if not self.sqlite:
-            moment: datetime = raw
-            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        try:
-            return datetime.fromisoformat(raw + "+00:00")  # stored as naive UTC
-        except ValueError:  # not the storage format we know: parse it the general way
-            parsed = datetime.fromisoformat(raw)
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-
-
-async def _licenses_by_serial(
-    engine: AsyncEngine, site: str | None, *, notable_before: datetime | None = None
-) -> dict[str, list[_License]]:
-    """Licenses per serial: all of them, or with `notable_before` only those not active or
-    expiring before then (the few that classification has something to say about)."""
-    ts = _Timestamps(engine.dialect.name)
-    query = sa.select(
-        licenses.c.serial,
-        licenses.c.feature,
-        licenses.c.state,
-        ts.column(licenses.c.expires_at),
-        ts.column(licenses.c.observed_at),
-    ).order_by(licenses.c.serial, licenses.c.feature)
-    if notable_before is not None:
-        query = query.where(
-            sa.or_(
-                licenses.c.state != LicenseState.ACTIVE.value,
-                licenses.c.expires_at <= notable_before,
-            )
-        )
-    if site is not None:
-        query = query.join(devices, devices.c.serial == licenses.c.serial).where(
-            devices.c.site == site
-        )
-    states = {s.value: s for s in LicenseState}
-    found: dict[str, list[_License]] = defaultdict(list)
-    async with engine.connect() as conn:
-        result = await conn.stream(query.execution_options(yield_per=_BATCH))
-        # Whole partitions, not rows: each async step is a greenlet switch, too dear per row.
-        value, required = ts.value, ts.required
-        async for part in result.partitions():
-            for serial, feature, state, expires_at, observed_at in part:
-                found[serial].append(
-                    _License(feature, states[state], value(expires_at), required(observed_at))
-                )
-    return found
-
-
-Pair = tuple[_Device, _Status | None, LicenseSummary | None]
-_READ_COLUMNS = (
-    "license_read_ok", "license_read_call", "license_read_detail", "license_read_modeled",
-)  # fmt: skip
-
-
-async def _devices_with_status(
-    engine: AsyncEngine,
-    site: str | None,
-    licensed: dict[str, list[_License]],
-    *,
-    summarized: bool,
-) -> AsyncIterator[list[Pair]]:
-    """Devices (by serial) with their latest status, streamed in batches, never held whole.
-    With `summarized` the store counts each device's licenses (LicenseSummary) and `licensed`
-    need only hold the notable ones."""
-    s = device_status.c
-    ts = _Timestamps(engine.dialect.name)
-    columns: list[sa.ColumnElement[Any]] = [
-        devices.c.serial,
-        devices.c.mac,
-        devices.c.site,
-        devices.c.model,
-        devices.c.driver,
-        ts.column(devices.c.last_seen),
-        ts.column(s.observed_at),
-        s.reachable,
-        s.error_kind,
-        s.error,
-        s.identity_mismatch,
-        s.license_read_ok,
-        s.license_read_call,
-        s.license_read_detail,
-        s.license_read_modeled,
-    ]
-    joined = devices.outerjoin(device_status, s.serial == devices.c.serial)
-    if summarized:
-        counts = (
-            sa.select(
-                licenses.c.serial,
-                sa.func.count().label("total"),
-                sa.func.min(licenses.c.expires_at).label("next_expiry"),
-                sa.func.max(licenses.c.observed_at).label("newest"),
-            )
-            .group_by(licenses.c.serial)
-            .subquery("license_counts")
-        )
-        joined = joined.outerjoin(counts, counts.c.serial == devices.c.serial)
-        columns += [
-            counts.c.total,
-            ts.column(counts.c.next_expiry),
-            ts.column(counts.c.newest),
-        ]
-    query = sa.select(*columns).select_from(joined).order_by(devices.c.serial)
-    if site is not None:
-        query = query.where(devices.c.site == site)
-    value, required = ts.value, ts.required
-    async with engine.connect() as conn:
-        result = await conn.stream(query.execution_options(yield_per=_BATCH))
-        async for part in result.partitions():
-            batch: list[Pair] = []
-            for row in part:
-                serial, mac, site_, model, driver, last_seen, observed_at, *rest = row
-                reachable, error_kind, error, mismatch = rest[:4]
-                read_columns = dict(zip(_READ_COLUMNS, rest[4:8], strict=True))
-                # When the latest scan read the device, classification never looks further back:
-                # skip parsing last_seen and the newest license time (most of the fleet).
-                read_now = observed_at is None or (reachable and error is None and not mismatch)
-                device = _Device(
-                    serial, mac, site_, model, driver, None if read_now else value(last_seen)
-                )
-                summary = None
-                if summarized:
-                    total, next_expiry, newest = rest[8:]
-                    newest_at = None if read_now else value(newest)
-                    summary = LicenseSummary(total or 0, value(next_expiry), newest_at)
-                if observed_at is None:
-                    batch.append((device, None, summary))
-                    continue
-                lics = licensed.get(serial, ())
-                status = _Status(
-                    required(observed_at), bool(reachable), error_kind, error, mismatch, lics,
-                    license_read_from_row(read_columns),
-                )  # fmt: skip
-                batch.append((device, status, summary))
-            yield batch
-
-
-async def check_fleet(
-    engine: AsyncEngine,
-    site: str | None,
-    now: datetime,
-    policy: HealthPolicy,
-    *,
-    all_licenses: bool = False,
-) -> FleetHealth:
-    """Classify every inventory device (of `site`) from the store.
-
-    Unless `all_licenses` is asked for (Prometheus shows every license) or features are
-    required, only notable licenses are loaded and the store counts the rest: a fleet of
-    100,000 healthy devices then costs one row per device, not one per license.
-    """
-    full = all_licenses or bool(policy.required_features)
-    notable_before = None if full else now + policy.warn
-    licensed = await _licenses_by_serial(engine, site, notable_before=notable_before)
-    fleet = FleetHealth(now)
-    async for batch in _devices_with_status(engine, site, licensed, summarized=not full):
-        for device, status, summary in batch:
-            fleet.add(classify(device, status, now, policy, summary))
-    return fleet
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -493,12 +275,12 @@ def _no_licensed_features(path: Path | None) -> Callable[[str | None], str | Non
 
 
 async def _scan_first(cli: CliContext, site: str | None) -> None:
-    from controller.cli.scan_cmd import SKIPPED_KINDS, run_scan  # scan stack: only for --scan
-    from controller.scan import ScanOptions
+    from controller.usecases import scan  # scan stack: only for --scan
 
     cli.info("scanning before the health check …")
-    results = await run_scan(cli, site=site, ids=None, options=ScanOptions(), credentials=None)
-    failed = sum(1 for r in results if not r.ok and r.error_kind not in SKIPPED_KINDS)
+    async with cli.store() as store:
+        results = await scan.run_scan(store, scan.ScanRequest(site=site))
+    failed = sum(1 for r in results if not r.ok and r.error_kind not in scan.SKIPPED_KINDS)
     cli.info(f"scanned {len(results)} device(s), {failed} failed")
 
 

@@ -7,9 +7,9 @@ and reason; `--strict` writes nothing when a row is rejected; exit 1 when any ro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -19,17 +19,6 @@ from inventory.errors import ImportRefused
 from inventory.input_files import ReadLimits
 
 T = TypeVar("T")
-
-
-class RowProblem(Protocol):
-    """A rejected row as the parsers report it."""
-
-    @property
-    def line(self) -> int: ...
-    @property
-    def column(self) -> str | None: ...
-    @property
-    def reason(self) -> str: ...
 
 
 FileFormat = Literal["csv", "json"]
@@ -68,11 +57,6 @@ def parse_or_exit(parse: Callable[[], T]) -> T:
         return parse()
     except ImportRefused as exc:
         fail(str(exc), ExitCode.UNUSABLE_INPUT)
-
-
-def rejected_rows(problems: Sequence[RowProblem]) -> list[dict[str, Any]]:
-    """Rejections as JSON-ready records (one per problem; a row may have several)."""
-    return [{"line": p.line, "column": p.column, "reason": p.reason} for p in problems]
 
 
 def finish_import(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -17,9 +15,9 @@ from controller.cli.import_report import (
     check_format,
     finish_import,
     import_limits,
-    rejected_rows,
 )
 from controller.cli.output import emit_rows
+from controller.usecases.imports import ImportMode, import_devices
 from inventory.catalog import product_group_for_model
 from inventory.exporter import write_devices
 from inventory.identifiers import format_mac, mac_warning
@@ -68,38 +66,16 @@ def import_(
     cli = get_context(ctx)
     file_format = check_format(fmt)
     limits = import_limits(cli, max_bytes)
+    mode = ImportMode(dry_run=dry_run, strict=strict)
+
+    def warn(line: int, message: str) -> None:
+        cli.warn(f"{file}:{line}: {message}")
 
     async def apply() -> dict[str, Any]:
-        rejected: list[dict[str, Any]] = []
         batches = read_device_batches(file, fmt=file_format, default_site=site, limits=limits)
-        async with cli.store() as store, store.bulk_upsert() as bulk:
-            async for batch in _read_ahead(batches):
-                rejected.extend(rejected_rows(batch.rejected))
-                for warning in batch.warnings:
-                    cli.warn(f"{file}:{warning.line}: {warning.message}")
-                conflicts = await bulk.add(batch.devices, distinct=True)  # dups: rejected
-                rejected.extend(
-                    {
-                        "line": batch.accepted[c.index].line,
-                        "column": "mac",
-                        "reason": f"identity conflict: {c.error}",
-                    }
-                    for c in conflicts
-                )
-            rejected.sort(key=lambda r: r["line"])
-            written = not dry_run and not (strict and rejected)
-            if written:
-                bulk.keep()
-            report = bulk.report
-        return {
-            "file": str(file),
-            "written": written,
-            "inserted": report.inserted,
-            "updated": report.updated,
-            "unchanged": report.unchanged,
-            "rejected_rows": len({r["line"] for r in rejected}),
-            "rejected": rejected,
-        }
+        async with cli.store() as store:
+            result = await import_devices(store, file, batches, mode, on_warning=warn)
+        return result.model_dump(mode="json")
 
     summary = run(apply)
     total = summary["inserted"] + summary["updated"] + summary["unchanged"]
@@ -108,17 +84,6 @@ def import_(
         done=f"{total} device(s): {summary['inserted']} new, {summary['updated']} updated, "
         f"{summary['unchanged']} unchanged",
     )  # fmt: skip
-
-
-async def _read_ahead(items: Iterator[T]) -> AsyncIterator[T]:
-    """The items of `items`, each next one made in a worker thread while the caller handles
-    this one: parsing batch N+1 overlaps writing batch N (SQLite works without the GIL)."""
-    loop = asyncio.get_running_loop()
-    end = object()
-    pending = loop.run_in_executor(None, next, items, end)
-    while (item := await pending) is not end:
-        pending = loop.run_in_executor(None, next, items, end)
-        yield cast(T, item)
 
 
 @app.command()

@@ -21,11 +21,11 @@ from controller.cli.import_report import (
     finish_import,
     import_limits,
     parse_or_exit,
-    rejected_rows,
 )
 from controller.cli.output import emit_rows
+from controller.usecases.imports import ImportMode, import_keys
 from inventory.key_files import parse_key_file
-from inventory.key_store import KeyInfo, KeyStore, NewKey
+from inventory.key_store import KeyInfo, KeyStore
 from inventory.secret_box import SecretBox
 
 app = typer.Typer(help="Activation keys per serial and feature.", no_args_is_help=True)
@@ -63,34 +63,12 @@ def import_(
     cli = get_context(ctx)
     limits = import_limits(cli, max_bytes)
     parsed = parse_or_exit(lambda: parse_key_file(file, limits=limits))
-    rejected = rejected_rows(parsed.rejected)
-    source = f"file:{file.name}"[:64]
+    mode = ImportMode(dry_run=dry_run, strict=strict)
 
     async def apply() -> dict[str, Any]:
         async with cli.store() as store:
-            keys = KeyStore(store.engine, SecretBox.from_environment())
-            known = await keys.known_serials([row.serial for row in parsed.accepted])
-            new = [
-                NewKey(row.serial, row.feature, row.key, row.expires_at, source)
-                for row in parsed.accepted
-            ]
-            write = not dry_run and not (strict and rejected)
-            report = await keys.add_many(new, dry_run=not write)
-        duplicates = [parsed.accepted[i] for i in report.duplicates]
-        return {
-            "file": str(file),
-            "written": write,
-            "imported": report.inserted,
-            "already_stored": len(duplicates),
-            "rejected_rows": len(parsed.rejected_lines),
-            "rejected": rejected,
-            "already_stored_lines": [row.line for row in duplicates],
-            "unknown_serials": [
-                {"line": row.line, "serial": row.serial}
-                for row in parsed.accepted
-                if row.serial not in known
-            ],
-        }
+            result = await import_keys(store, file, parsed, mode)
+        return result.model_dump(mode="json")
 
     summary = run(apply)
     for item in summary["unknown_serials"]:

@@ -8,9 +8,9 @@ import typer
 
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
-from controller.cli.scan_cmd import load_profiles
-from controller.probe import CallLog, ProbeReport, modeled_matcher, probe_device, recording_context
-from controller.scan import ScanEngine, ScanOptions, open_transports
+from controller.device_session import SessionFactory, TrustOptions, open_transports
+from controller.probe import ProbeReport, probe_inventory_device
+from controller.usecases.scan import load_profiles
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry, DriverRegistryError
 from inventory.credential_store import CredentialStore, ProfileNotFound
@@ -35,11 +35,8 @@ def probe(
     cli = get_context(ctx)
     if output is OutputFormat.CSV:
         fail("probe prints a table or json, not csv", ExitCode.UNUSABLE_INPUT)
-    options = ScanOptions(
-        timeouts=Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 5.0)),
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
+    timeouts = Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 5.0))
+    trust = TrustOptions(ca_bundle=ca_bundle, insecure=insecure)
 
     async def go() -> ProbeReport:
         async with cli.store(
@@ -48,18 +45,16 @@ def probe(
             device = await store.get_device(device_id)
             creds = CredentialStore(store.engine, SecretBox.from_environment())
             profiles = await load_profiles(creds, [device], credentials)
-        registry = DriverRegistry()
-        driver_cls = registry.driver_for(device)
-        transports = open_transports(1)
-        try:
-            engine = ScanEngine(
-                registry, transports, profiles, options=options, default_credentials=credentials
+        async with open_transports(1) as transports:
+            sessions = SessionFactory(
+                DriverRegistry(),
+                transports,
+                profiles,
+                default_profile=credentials,
+                timeouts=timeouts,
+                trust=trust,
             )
-            log = CallLog(modeled_matcher(driver_cls.modeled_calls, driver_cls.params_in_force()))
-            driver = driver_cls(recording_context(engine.context_for(device), log))
-            return await probe_device(driver, log)
-        finally:
-            await transports.close()
+            return await probe_inventory_device(sessions, device)
 
     try:
         report = run(go)

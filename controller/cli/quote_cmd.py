@@ -20,7 +20,8 @@ from controller.cli.contracts_cmd import parse_date_option
 from controller.cli.output import data_table, emit_json, shown
 from controller.eligibility import Quote
 from controller.policy import Policy, PolicyError, load_policy
-from controller.quoting import quote_device
+from controller.usecases.quote import QuoteRequest
+from controller.usecases.quote import quote as quote_usecase
 from inventory.identifiers import format_mac
 
 
@@ -57,10 +58,11 @@ def quote(
     day = parse_date_option(on, "--on") or date.today()
     policy = resolve_policy(cli, policy_file)
 
+    request = QuoteRequest(device_id=device_id, feature=feature, on=day)
+
     async def build() -> Quote:
         async with cli.store(read_only=True) as store:
-            device = await store.get_device(device_id)
-            return await quote_device(store.engine, device, policy, day, feature=feature)
+            return await quote_usecase(store, request, policy)
 
     result = run(build)
     if output is OutputFormat.JSON:

@@ -19,25 +19,21 @@ from controller.cli.console import styled
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
 from controller.cli.quote_cmd import resolve_policy
-from controller.cli.scan_cmd import load_profiles, progress_bar
+from controller.cli.scan_cmd import progress_bar
 from controller.confirmations import canonical_record
 from controller.eligibility import Quote
 from controller.entitlements import EntitlementUnavailable, provider_from_settings
-from controller.reactivation import (
-    HELD,
-    Outcome,
-    Reactivator,
-    Status,
-    features_to_reactivate,
+from controller.reactivation import HELD, Outcome, Reactivator, Status
+from controller.usecases.reactivate import (
+    NoLicenseOnRecord,
+    SessionSettings,
+    TargetQuery,
+    reactivator,
+    run_batch,
+    select_targets,
 )
-from controller.scan import open_transports
-from device_drivers.context import Timeouts
-from device_drivers.registry import DriverRegistry
-from inventory.credential_store import CredentialStore
+from inventory.credential_store import ProfileNotFound
 from inventory.models import Device
-from inventory.observation_store import DeviceStatus, ObservationStore
-from inventory.secret_box import SecretBox
-from inventory.store import InventoryStore
 
 log = logging.getLogger("polyfleet.reactivate")
 MAX_LISTED = 20
@@ -65,6 +61,11 @@ def reactivate(
     concurrency: Annotated[int, typer.Option(min=1, max=256)] = 16,
     timeout: Annotated[float, typer.Option(min=0.5, max=120, help="per request (s)")] = 5.0,
     policy_file: Annotated[Path | None, typer.Option("--policy")] = None,
+    credentials: Annotated[
+        str | None, typer.Option(help="profile for devices that name none")
+    ] = None,
+    ca_bundle: Annotated[str | None, typer.Option(help="verify TLS against this CA file")] = None,
+    insecure: Annotated[bool, typer.Option(help="skip TLS verification and pinning")] = False,
     actor: Annotated[str | None, typer.Option(help="who to record (default: user@host)")] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
 ) -> None:
@@ -81,29 +82,33 @@ def reactivate(
         provider = provider_from_settings(cli.settings.portal)
     except EntitlementUnavailable as exc:
         fail(str(exc), ExitCode.UNUSABLE_INPUT)
-    who = actor or default_actor()
-    timeouts = Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 10.0))
+    if insecure:
+        cli.warn("--insecure: TLS certificates are neither verified nor pinned")
+    session = SessionSettings(
+        actor=actor or default_actor(),
+        concurrency=concurrency,
+        timeout=timeout,
+        credentials=credentials,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+    )
 
     unread: list[str] = []
+    query = TargetQuery(device_id=device_id, feature=feature, site=site)
 
     async def go() -> list[Outcome]:
         async with cli.store() as store:
-            targets = await _targets(store, device_id, feature, all_expired, site, unread)
-            creds = CredentialStore(store.engine, SecretBox.from_environment())
-            profiles = await load_profiles(creds, [d for d, _ in targets], None)
-            transports = open_transports(concurrency)
             try:
-                flow = Reactivator(
-                    store,
-                    registry=DriverRegistry(),
-                    transports=transports,
-                    profiles=profiles,
-                    policy=policy,
-                    provider=provider,
-                    actor=who,
-                    approve=None if (yes or all_expired) else _ask(cli),
-                    timeouts=timeouts,
-                )
+                selected = await select_targets(store, query)
+            except NoLicenseOnRecord as exc:
+                fail(str(exc))
+            unread.extend(selected.unread)
+            targets = selected.pairs
+            approve = None if (yes or all_expired) else _ask(cli)
+            devices = [d for d, _ in targets]
+            async with reactivator(
+                store, devices, session, policy=policy, provider=provider, approve=approve
+            ) as flow:
                 if dry_run:
                     return [await flow.plan(d, f) for d, f in targets]
                 if all_expired and not yes and targets:
@@ -112,10 +117,11 @@ def reactivate(
                     if not typer.confirm(f"Re-activate {len(targets)} feature(s)?", err=True):
                         fail("nothing done", ExitCode.FAILED)
                 return await _run_all(cli, flow, targets, concurrency)
-            finally:
-                await transports.close()
 
-    outcomes = run(go)
+    try:
+        outcomes = run(go)
+    except ProfileNotFound as exc:
+        fail(str(exc))
     _report(cli, outcomes, output, dry_run)
     if unread:
         shown = ", ".join(unread[:MAX_LISTED]) + (
@@ -126,59 +132,6 @@ def reactivate(
             f"(run `polyfleet scan`, then again): {shown}"
         )
     raise typer.Exit(_exit_code(outcomes, batch=all_expired))
-
-
-async def _targets(
-    store: InventoryStore,
-    device_id: str | None,
-    feature: str | None,
-    all_expired: bool,
-    site: str | None,
-    unread: list[str],
-) -> list[tuple[Device, str]]:
-    """(device, feature) pairs: the named feature, else those last seen expired/deactivated.
-
-    With --all-expired, networked devices with no license state on record go to `unread`: the
-    batch cannot tell whether they need a re-activation, so it names them instead of passing
-    over them in silence."""
-    observations = ObservationStore(store.engine)
-    if device_id is not None:
-        device = await store.get_device(device_id)
-        if feature:
-            return [(device, feature)]
-        licenses = await observations.licenses_of(device.serial)
-        # Nothing expired on record: ask about every known feature, so a repeated command
-        # answers with the existing confirmations instead of doing anything twice.
-        features = features_to_reactivate(licenses) or sorted(lic.feature for lic in licenses)
-        if not features:
-            fail(
-                f"no license of device {device.serial} on record "
-                "(run `polyfleet scan --id` first, or name the feature with --feature)"
-            )
-        return [(device, f) for f in features]
-    devices = {d.serial: d for d in await store.list_devices(site=site)}
-    statuses = await observations.statuses(list(devices))
-    unread.extend(
-        serial
-        for serial, device in sorted(devices.items())
-        if device.host and _license_state_unknown(statuses.get(serial))
-    )
-    return [
-        (devices[serial], f)
-        for serial, status in sorted(statuses.items())
-        for f in features_to_reactivate(status.licenses)
-        if feature is None or f == feature
-    ]
-
-
-def _license_state_unknown(status: DeviceStatus | None) -> bool:
-    """Never observed, or observed without its license state read (issue 10's license_read;
-    an observation from before it was recorded counts as unread when it lists nothing)."""
-    if status is None:
-        return True
-    if status.license_read is not None:
-        return not status.license_read.ok
-    return not status.licenses
 
 
 def _ask(cli: CliContext) -> Any:
@@ -199,37 +152,14 @@ def _ask(cli: CliContext) -> Any:
 async def _run_all(
     cli: CliContext, flow: Reactivator, targets: Sequence[tuple[Device, str]], concurrency: int
 ) -> list[Outcome]:
-    """Bounded concurrency over devices; one operation at a time per device. Whatever happens to
-    one device is that device's result: it never stops the batch nor loses another's report."""
-    by_device: dict[str, list[tuple[Device, str]]] = defaultdict(list)
-    for device, feature in targets:
-        by_device[device.serial].append((device, feature))
-    limit = asyncio.Semaphore(concurrency)
-    results: dict[tuple[str, str], Outcome] = {}
+    """The batch use case with a progress bar."""
     with progress_bar(cli, len(targets)) as advance:
 
-        async def one_device(items: list[tuple[Device, str]]) -> None:
-            async with limit:
-                for device, feature in items:
-                    results[(device.serial, feature)] = await _one(flow, device, feature)
-                    if advance is not None:
-                        advance()
+        async def step(_: Outcome) -> None:
+            if advance is not None:
+                advance()
 
-        async with asyncio.TaskGroup() as group:
-            for items in by_device.values():
-                group.create_task(one_device(items))
-    return [results[(d.serial, f)] for d, f in targets]
-
-
-async def _one(flow: Reactivator, device: Device, feature: str) -> Outcome:
-    """One device feature's outcome; an unexpected error becomes a failed result in one line
-    (its traceback only in debug logging), so the batch and the other devices' reports go on."""
-    try:
-        return await flow.reactivate(device, feature)
-    except Exception as exc:
-        log.debug("re-activating %s %s failed", device.serial, feature, exc_info=True)
-        reason = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
-        return Outcome(device.serial, feature, Status.FAILED, reason, resumable=True)
+        return await run_batch(flow, targets, concurrency=concurrency, on_outcome=step)
 
 
 def _row(outcome: Outcome) -> dict[str, Any]:

@@ -5,35 +5,48 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from typing import Annotated, Any
+from contextlib import contextmanager
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
-from controller.scan import ScanEngine, ScanOptions, ScanResult, open_transports
-from controller.scan_recorder import ScanRecorder
+from controller.scan import ScanOptions, ScanResult
+from controller.usecases.scan import SKIPPED_KINDS, ScanRequest, run_scan
 from device_drivers.context import Timeouts
-from device_drivers.errors import ErrorKind
-from device_drivers.registry import DriverRegistry
 from inventory.catalog import family_for_model, unknown_model_warning
-from inventory.credential_store import CredentialStore, ProfileNotFound
-from inventory.models import CredentialProfile, Device
-from inventory.observation_store import ObservationStore
-from inventory.secret_box import SecretBox
-from inventory.store import InventoryStore
+from inventory.credential_store import ProfileNotFound
 
-SKIPPED_KINDS = frozenset({ErrorKind.NOT_SUPPORTED})
 RESULT_COLUMNS = (
     "serial", "host", "site", "driver", "reachable", "firmware", "licenses", "license_read",
     "error",
 )  # fmt: skip
 
 
+class _Ticker:
+    """Advances a progress bar; `set_total` for a count known only once devices are chosen."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress, self._task = progress, task
+
+    def set_total(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def __call__(self, *_: object) -> None:
+        self._progress.advance(self._task)
+
+
 @contextmanager
-def progress_bar(cli: CliContext, total: int) -> Iterator[Any]:
+def progress_bar(cli: CliContext, total: int | None = None) -> Iterator[_Ticker | None]:
     """A rich progress bar on a terminal; nothing at all when stderr is not a TTY (cron)."""
     if cli.quiet or not sys.stderr.isatty():
         yield None
@@ -46,90 +59,7 @@ def progress_bar(cli: CliContext, total: int) -> Iterator[Any]:
         console=cli.err,
         transient=True,
     ) as progress:
-        task = progress.add_task("scan", total=total)
-        yield lambda: progress.advance(task)
-
-
-async def select_devices(
-    store: InventoryStore, site: str | None, ids: Sequence[str] | None
-) -> list[Device]:
-    """Devices by --id (any spelling, each must exist) or by --site, else the whole inventory."""
-    if ids:
-        chosen = [await store.get_device(device_id) for device_id in ids]
-        return [d for d in chosen if site is None or d.site == site]
-    return await store.list_devices(site=site)
-
-
-async def load_profiles(
-    creds: CredentialStore, devices: Sequence[Device], default: str | None
-) -> dict[str, CredentialProfile]:
-    """Every credential profile the devices (or --credentials) name, decrypted once."""
-    names = {d.credentials for d in devices if d.credentials}
-    if default:
-        names.add(default)
-    profiles = {}
-    for name in sorted(names):
-        try:
-            profiles[name] = await creds.get(name)
-        except ProfileNotFound:
-            if name == default:
-                raise
-    return profiles
-
-
-async def run_scan(
-    cli: CliContext,
-    *,
-    site: str | None,
-    ids: Sequence[str] | None,
-    options: ScanOptions,
-    credentials: str | None,
-    progress: bool = False,
-) -> list[ScanResult]:
-    """Select, scan and record; shared by `scan` and `health --scan`."""
-    async with cli.store() as store:
-        devices = await select_devices(store, site, ids)
-        with progress_bar(cli, len(devices)) if progress else nullcontext() as advance:
-            return await _scan_selected(cli, store, devices, options, credentials, advance)
-
-
-async def _scan_selected(
-    cli: CliContext,
-    store: InventoryStore,
-    devices: Sequence[Device],
-    options: ScanOptions,
-    credentials: str | None,
-    advance: Any,
-) -> list[ScanResult]:
-    """Scan already selected devices, recording results and pins as they arrive."""
-    creds = CredentialStore(store.engine, SecretBox.from_environment())
-    profiles = await load_profiles(creds, devices, credentials)
-    observations = ObservationStore(store.engine)
-    transports = open_transports(options.concurrency)
-    try:
-        async with ScanRecorder(
-            observations,
-            pin_writer=store.pin_first_use_many,
-            pending_writer=store.set_pending_pin,
-        ) as recorder:
-            engine = ScanEngine(
-                DriverRegistry(),
-                transports,
-                profiles,
-                options=options,
-                default_credentials=credentials,
-                pin_store=recorder.pin,  # batched with the results, not a commit per pin
-                on_trust_mismatch=recorder.pending_pin,
-            )
-
-            async def on_result(result: ScanResult) -> None:
-                await recorder.add(result)
-                if advance is not None:
-                    advance()
-
-            return await engine.scan(devices, on_result)
-    finally:
-        await transports.close()
+        yield _Ticker(progress, progress.add_task("scan", total=total))
 
 
 def outcome(result: ScanResult) -> str:
@@ -180,15 +110,17 @@ def scan(
         insecure=insecure,
     )
 
+    request = ScanRequest(site=site, ids=device_ids, credentials=credentials, options=options)
+
     async def go() -> list[ScanResult]:
-        return await run_scan(
-            cli,
-            site=site,
-            ids=device_ids,
-            options=options,
-            credentials=credentials,
-            progress=True,
-        )
+        async with cli.store() as store:
+            with progress_bar(cli) as ticker:
+                return await run_scan(
+                    store,
+                    request,
+                    on_selected=ticker.set_total if ticker else None,
+                    on_result=ticker,
+                )
 
     try:
         results = run(go)

@@ -292,67 +292,68 @@ class AsyncsshClient:
         watcher = _HostKeyWatcher()
         where = f"{target.host}:{target.port}"
         conn: asyncssh.SSHClientConnection | None = None
+        # Whatever ends the attempt once `connect` has returned (a timeout during login or
+        # channel open, a refused pin, cancellation) must not leave that connection open.
         try:
-            async with asyncio.timeout(target.timeout):  # connect, login and channel open
-                conn = await asyncssh.connect(
-                    target.host,
-                    target.port,
-                    username=target.user,
-                    password=target.password,
-                    client_keys=client_keys,
-                    known_hosts=known_hosts,
-                    client_factory=lambda: watcher,
-                    connect_timeout=target.timeout,
-                    agent_path=None,
-                    config=None,
-                    preferred_auth=("publickey", "keyboard-interactive", "password")
-                    if client_keys
-                    else ("keyboard-interactive", "password"),
-                    kbdint_auth=target.password is not None,
-                    password_auth=target.password is not None,
-                    public_key_auth=bool(client_keys),
-                )
-                if pin is None and not target.trust.insecure:
-                    await self._first_contact(target, conn)
-                process = await conn.create_process(
-                    term_type=self._term_type if self._pty else None,
-                    term_size=TERM_SIZE if self._pty else None,
-                    encoding="utf-8",
-                    errors="replace",
-                )
-        except DeviceError:
+            try:
+                async with asyncio.timeout(target.timeout):  # connect, login and channel open
+                    conn = await asyncssh.connect(
+                        target.host,
+                        target.port,
+                        username=target.user,
+                        password=target.password,
+                        client_keys=client_keys,
+                        known_hosts=known_hosts,
+                        client_factory=lambda: watcher,
+                        connect_timeout=target.timeout,
+                        agent_path=None,
+                        config=None,
+                        preferred_auth=("publickey", "keyboard-interactive", "password")
+                        if client_keys
+                        else ("keyboard-interactive", "password"),
+                        kbdint_auth=target.password is not None,
+                        password_auth=target.password is not None,
+                        public_key_auth=bool(client_keys),
+                    )
+                    if pin is None and not target.trust.insecure:
+                        await self._first_contact(target, conn)
+                    process = await conn.create_process(
+                        term_type=self._term_type if self._pty else None,
+                        term_size=TERM_SIZE if self._pty else None,
+                        encoding="utf-8",
+                        errors="replace",
+                    )
+            except asyncssh.HostKeyNotVerifiable as exc:
+                raise _host_key_mismatch(target, pin, watcher.rejected) from exc
+            except asyncssh.PermissionDenied as exc:
+                raise AuthenticationFailed(
+                    f"SSH login to {where} as {target.user!r} rejected", host=target.host
+                ) from exc
+            except asyncssh.ChannelOpenError as exc:
+                raise DeviceBusy(
+                    f"device refused an SSH session ({exc.reason}); retry later", host=target.host
+                ) from exc
+            except TimeoutError as exc:
+                raise DeviceTimeout(
+                    f"SSH connect and login to {where} took over {target.timeout:g} s",
+                    host=target.host,
+                ) from exc
+            except ConnectionRefusedError as exc:
+                raise DeviceUnreachable(
+                    f"SSH connection to {where} refused", host=target.host
+                ) from exc
+            except asyncssh.ProtocolError as exc:
+                raise MalformedReply(
+                    f"SSH protocol error from {where}: {_reason(exc)}", host=target.host
+                ) from exc
+            except (asyncssh.Error, OSError) as exc:
+                raise DeviceUnreachable(
+                    f"SSH connection to {where} failed: {_reason(exc)}", host=target.host
+                ) from exc
+        except BaseException:
             if conn is not None:
                 conn.close()
             raise
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise _host_key_mismatch(target, pin, watcher.rejected) from exc
-        except asyncssh.PermissionDenied as exc:
-            raise AuthenticationFailed(
-                f"SSH login to {where} as {target.user!r} rejected", host=target.host
-            ) from exc
-        except asyncssh.ChannelOpenError as exc:
-            if conn is not None:
-                conn.close()
-            raise DeviceBusy(
-                f"device refused an SSH session ({exc.reason}); retry later", host=target.host
-            ) from exc
-        except TimeoutError as exc:
-            raise DeviceTimeout(
-                f"SSH connect and login to {where} took over {target.timeout:g} s",
-                host=target.host,
-            ) from exc
-        except ConnectionRefusedError as exc:
-            raise DeviceUnreachable(f"SSH connection to {where} refused", host=target.host) from exc
-        except asyncssh.ProtocolError as exc:
-            raise MalformedReply(
-                f"SSH protocol error from {where}: {_reason(exc)}", host=target.host
-            ) from exc
-        except (asyncssh.Error, OSError) as exc:
-            if conn is not None:
-                conn.close()
-            raise DeviceUnreachable(
-                f"SSH connection to {where} failed: {_reason(exc)}", host=target.host
-            ) from exc
         session = AsyncsshSession(
             target,
             conn,

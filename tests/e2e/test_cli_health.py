@@ -12,14 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controller.cli.context import CliContext
+from controller.usecases.scan import ScanRequest
 from inventory.database import DatabaseTarget
 from inventory.models import Device, License, LicenseState
 from inventory.observation_store import DeviceObservation, ObservationStore
@@ -407,25 +406,22 @@ def test_scan_refreshes_the_store_before_classifying(
     assert health(db_url).code == 3
     calls: list[str | None] = []
 
-    async def fake_run_scan(
-        cli: CliContext, *, site: str | None, ids: Sequence[str] | None, **_: Any
-    ) -> list[Any]:
-        calls.append(site)
+    async def fake_run_scan(store: InventoryStore, request: ScanRequest, **_: Any) -> list[Any]:
+        calls.append(request.site)
         now = datetime.now(UTC)
-        async with cli.store() as store:
-            await ObservationStore(store.engine).record(
-                [
-                    DeviceObservation(
-                        serial="NEVER0",
-                        observed_at=now,
-                        reachable=True,
-                        licenses=[_license("NEVER0", "base", LicenseState.ACTIVE, None, now)],
-                    )
-                ]
-            )
+        await ObservationStore(store.engine).record(
+            [
+                DeviceObservation(
+                    serial="NEVER0",
+                    observed_at=now,
+                    reachable=True,
+                    licenses=[_license("NEVER0", "base", LicenseState.ACTIVE, None, now)],
+                )
+            ]
+        )
         return []
 
-    monkeypatch.setattr("controller.cli.scan_cmd.run_scan", fake_run_scan)
+    monkeypatch.setattr("controller.usecases.scan.run_scan", fake_run_scan)
     result = health(db_url, "--scan", "--site", "hq", "--format", "json")
     assert calls == ["hq"]
     assert result.code == 0, result.stderr

@@ -153,7 +153,7 @@ def test_discover_table_shows_what_devices_report_literally(
     async def discover(self: object, addresses: Iterable[str]) -> list[Discovered]:
         return found
 
-    monkeypatch.setattr("controller.cli.discover_cmd.Discoverer.discover", discover)
+    monkeypatch.setattr("controller.discovery.Discoverer.discover", discover)
     done = polyfleet(str(tmp_path / "p.db"), "discover", "10.0.0.7/31")
     assert done.code == 0, done.stderr
     shown_as_data(done.stdout, SITE_BLINK, SITE_ESCAPE_SHOWN, SITE_LINK)

@@ -6,7 +6,9 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
+import asyncssh
 import pytest
 
 from device_drivers.errors import (
@@ -228,3 +230,41 @@ async def test_without_a_pty_lines_end_in_lf(
         await plain.close()  # closes the session its owner left open
     with pytest.raises(DeviceUnreachable, match="closed"):
         await session.command("enablesnmp get")
+
+
+async def test_a_timeout_after_connect_returned_leaves_no_connection_open(
+    fleet: tuple[list[SimDevice], SshServerHandle],
+    client: AsyncsshClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`asyncssh.connect` has returned, then the time runs out while the shell channel opens:
+    the connection must be closed, not left to the server's idle timeout (issue 11)."""
+    devices, handle = fleet
+    opened: list[asyncssh.SSHClientConnection] = []
+    real_connect = asyncssh.connect
+
+    async def counting_connect(*args: Any, **kwargs: Any) -> asyncssh.SSHClientConnection:
+        conn = await real_connect(*args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    async def stalled_channel(self: object, *args: object, **kwargs: object) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(asyncssh, "connect", counting_connect)
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "create_process", stalled_channel)
+    for _ in range(3):
+        with pytest.raises(DeviceTimeout):
+            await client.open(_target(devices[0], handle, timeout=0.5))
+    assert len(opened) == 3  # each attempt got as far as a connection
+
+    async def closes(conn: asyncssh.SSHClientConnection) -> bool:
+        try:
+            async with asyncio.timeout(2.0):  # closing is a message exchange: allow for it
+                await conn.wait_closed()
+        except TimeoutError:
+            return False
+        return True
+
+    still_open = [conn for conn in opened if not await closes(conn)]
+    assert still_open == []

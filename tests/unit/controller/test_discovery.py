@@ -11,6 +11,7 @@ from typing import ClassVar
 import pytest
 from pydantic import SecretStr
 
+from controller.device_session import Transports
 from controller.discovery import (
     MAX_ADDRESSES,
     Discovered,
@@ -20,7 +21,6 @@ from controller.discovery import (
     device_from_discovery,
     expand_targets,
 )
-from controller.scan import Transports
 from device_drivers.base import Capability, DeviceDriver
 from device_drivers.errors import (
     AuthenticationFailed,

@@ -7,9 +7,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from controller.cli.context import CliContext
-from controller.cli.reactivate_cmd import _license_state_unknown, _run_all
 from controller.reactivation import Outcome, Reactivator, Status
+from controller.usecases.reactivate import license_state_unknown, run_batch
 from inventory.models import Device, LicenseRead
 from inventory.observation_store import DeviceStatus
 from inventory.reactivation_store import TransitionRefused
@@ -38,11 +37,16 @@ async def test_an_error_in_one_device_is_its_row_and_the_batch_goes_on() -> None
     serials = ["SN-BROKEN", "SN-OK", "SN-ODD", "SN-SLOW"]
     targets = [(Device(serial=s), FEATURE) for s in serials]
     flow = _Flow()
-    cli = CliContext(quiet=True)
-    outcomes = await _run_all(cli, cast(Reactivator, flow), targets, concurrency=4)
+    seen: list[str] = []
+
+    async def sink(outcome: Outcome) -> None:
+        seen.append(outcome.serial)
+
+    outcomes = await run_batch(cast(Reactivator, flow), targets, concurrency=4, on_outcome=sink)
     assert [o.serial for o in outcomes] == serials  # every device reported, in order
     by_serial: dict[str, Any] = {o.serial: o for o in outcomes}
     assert sorted(flow.finished) == ["SN-OK", "SN-SLOW"]  # the slow one was not cancelled
+    assert sorted(seen) == sorted(serials)  # the failures reached the sink as results too
     assert by_serial["SN-OK"].status is Status.CONFIRMED
     broken, odd = by_serial["SN-BROKEN"], by_serial["SN-ODD"]
     assert (broken.status, odd.status) == (Status.FAILED, Status.FAILED)
@@ -60,7 +64,7 @@ def test_a_device_whose_license_state_was_not_read_is_not_judged() -> None:
         return DeviceStatus("SN-1", datetime.now(UTC), True, "poly-uc", None, None, None, [], read)
 
     route = "GET /api/v1/mgmt/license/info"
-    assert _license_state_unknown(None)  # never observed
-    assert _license_state_unknown(status(LicenseRead(ok=False, call=route, detail="HTTP 404")))
-    assert not _license_state_unknown(status(LicenseRead(ok=True, call=route, detail="0")))
-    assert _license_state_unknown(status(None))  # older observation listing nothing
+    assert license_state_unknown(None)  # never observed
+    assert license_state_unknown(status(LicenseRead(ok=False, call=route, detail="HTTP 404")))
+    assert not license_state_unknown(status(LicenseRead(ok=True, call=route, detail="0")))
+    assert license_state_unknown(status(None))  # older observation listing nothing

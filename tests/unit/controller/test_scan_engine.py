@@ -14,7 +14,8 @@ from typing import ClassVar, cast
 
 import pytest
 
-from controller.scan import ScanEngine, ScanOptions, ScanResult, Transports
+from controller.device_session import Transports
+from controller.scan import ScanEngine, ScanOptions, ScanResult
 from controller.scan_recorder import ScanRecorder
 from device_drivers.base import Capability, DeviceDriver
 from device_drivers.errors import (
@@ -25,6 +26,7 @@ from device_drivers.errors import (
 )
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
 from device_drivers.registry import DriverRegistry
+from device_drivers.transports import HttpClient
 from inventory.models import Device, DevicePorts, LicenseState
 from inventory.observation_store import DeviceObservation, ObservationStore
 from inventory.store import InventoryStore
@@ -354,3 +356,30 @@ async def test_a_write_in_flight_when_the_scan_ends_is_finished_not_lost() -> No
         await recorder.add(second)  # arrives while that write is in flight
     assert sorted(slow.written) == ["FAKE0001", "FAKE0002"]
     assert not slow.overlapped
+
+
+async def test_a_failing_result_sink_stops_the_scan_cleanly_and_reports_its_error() -> None:
+    """The store behind the sink fails mid-scan: every sibling device task stops (none runs on
+    against transports being closed), the transports close only after the tasks have ended, and
+    the sink's own error is what the caller sees (issue 11)."""
+    fleet = FakeFleet()
+    fleet.behaviours = {f"FAKE{n:04d}": Behaviour(hang=True) for n in range(2, 7)}
+    running_at_close: list[int] = []
+
+    class Http:
+        async def close(self) -> None:
+            running_at_close.append(fleet.running["all"])
+
+    transports = Transports(http=cast(HttpClient, Http()))
+    scan = ScanEngine(registry_for(fleet), transports, {}, options=FAST)
+
+    async def failing_sink(result: ScanResult) -> None:
+        raise OSError(f"disk full while recording {result.device.serial}")
+
+    started = time.monotonic()
+    with pytest.raises(OSError, match="disk full while recording FAKE0001"):
+        async with transports:
+            await scan.scan(devices(6), failing_sink)
+    assert time.monotonic() - started < HANG_S / 3  # the hanging siblings were cancelled
+    assert fleet.calls["FAKE0006"] == 1  # they had started: they were stopped, not skipped
+    assert running_at_close == [0]  # closed once, after every device task had ended

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from polyfleet_example_driver import SYS_DESCR, SYS_NAME, LabPhoneDriver
 
+from controller.device_session import Transports
 from controller.discovery import Discoverer
-from controller.scan import ScanEngine, ScanOptions, Transports
+from controller.scan import ScanEngine, ScanOptions
 from device_drivers.models import DeviceFacts
 from device_drivers.poly.uc import PolyUcDriver
 from device_drivers.registry import (

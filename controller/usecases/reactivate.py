@@ -1,0 +1,177 @@
+"""Re-activation use cases: which (device, feature) pairs to re-activate, and the batch run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from pydantic import BaseModel, ConfigDict
+
+from controller.device_session import TrustOptions, open_transports
+from controller.entitlements import EntitlementProvider
+from controller.fanout import fan_out
+from controller.policy import Policy
+from controller.reactivation import (
+    Approver,
+    Outcome,
+    Reactivator,
+    Status,
+    features_to_reactivate,
+)
+from controller.usecases.scan import profiles_for
+from device_drivers.context import Timeouts
+from device_drivers.registry import DriverRegistry
+from inventory.models import Device
+from inventory.observation_store import DeviceStatus, ObservationStore
+from inventory.store import InventoryStore
+
+log = logging.getLogger("polyfleet.reactivate")
+
+
+class NoLicenseOnRecord(LookupError):
+    """A single device was named without a feature and no license of it is on record."""
+
+
+class TargetQuery(BaseModel):
+    """Which features to re-activate: one device (`device_id`) or every expired one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    device_id: str | None = None
+    feature: str | None = None
+    site: str | None = None
+    """Only with every expired device: only this site."""
+
+
+class Targets(BaseModel):
+    """The (device, feature) pairs to re-activate, and the devices that could not be judged."""
+
+    pairs: list[tuple[Device, str]]
+    unread: list[str] = []
+    """Networked devices whose license state was never read: the batch names them instead of
+    passing over them in silence."""
+
+
+class SessionSettings(BaseModel):
+    """How a re-activation run reaches its devices: as a scan does (profiles, trust, timeouts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: str
+    """Who is re-activating, for the audit record."""
+    concurrency: int = 16
+    timeout: float = 5.0
+    """Per request (s); SSH gets at least 10 s."""
+    credentials: str | None = None
+    """The profile of devices that name none."""
+    ca_bundle: str | None = None
+    insecure: bool = False
+
+
+@asynccontextmanager
+async def reactivator(
+    store: InventoryStore,
+    devices: Sequence[Device],
+    settings: SessionSettings,
+    *,
+    policy: Policy,
+    provider: EntitlementProvider | None,
+    approve: Approver | None = None,
+) -> AsyncIterator[Reactivator]:
+    """A Reactivator for `devices` with their profiles and shared transports, closed on exit
+    (also on cancellation: every operation stays at its last committed state)."""
+    profiles = await profiles_for(store, devices, settings.credentials)
+    timeout = settings.timeout
+    async with open_transports(settings.concurrency) as transports:
+        yield Reactivator(
+            store,
+            registry=DriverRegistry(),
+            transports=transports,
+            profiles=profiles,
+            policy=policy,
+            provider=provider,
+            actor=settings.actor,
+            approve=approve,
+            timeouts=Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 10.0)),
+            default_credentials=settings.credentials,
+            trust=TrustOptions(ca_bundle=settings.ca_bundle, insecure=settings.insecure),
+        )
+
+
+async def select_targets(store: InventoryStore, query: TargetQuery) -> Targets:
+    """The named feature, else those last seen expired/deactivated. Raises NoLicenseOnRecord
+    for a device with no license on record and no feature named."""
+    observations = ObservationStore(store.engine)
+    if query.device_id is not None:
+        device = await store.get_device(query.device_id)
+        if query.feature:
+            return Targets(pairs=[(device, query.feature)])
+        licenses = await observations.licenses_of(device.serial)
+        # Nothing expired on record: ask about every known feature, so a repeated command
+        # answers with the existing confirmations instead of doing anything twice.
+        features = features_to_reactivate(licenses) or sorted(lic.feature for lic in licenses)
+        if not features:
+            raise NoLicenseOnRecord(
+                f"no license of device {device.serial} on record "
+                "(run `polyfleet scan --id` first, or name the feature with --feature)"
+            )
+        return Targets(pairs=[(device, f) for f in features])
+    devices = {d.serial: d for d in await store.list_devices(site=query.site)}
+    statuses = await observations.statuses(list(devices))
+    unread = [
+        serial
+        for serial, device in sorted(devices.items())
+        if device.host and license_state_unknown(statuses.get(serial))
+    ]
+    pairs = [
+        (devices[serial], f)
+        for serial, status in sorted(statuses.items())
+        for f in features_to_reactivate(status.licenses)
+        if query.feature is None or f == query.feature
+    ]
+    return Targets(pairs=pairs, unread=unread)
+
+
+def license_state_unknown(status: DeviceStatus | None) -> bool:
+    """Never observed, or observed without its license state read (issue 10's license_read;
+    an observation from before it was recorded counts as unread when it lists nothing)."""
+    if status is None:
+        return True
+    if status.license_read is not None:
+        return not status.license_read.ok
+    return not status.licenses
+
+
+async def run_batch(
+    flow: Reactivator,
+    targets: Sequence[tuple[Device, str]],
+    *,
+    concurrency: int,
+    on_outcome: Callable[[Outcome], Awaitable[None]] | None = None,
+) -> list[Outcome]:
+    """Bounded concurrency over devices; one operation at a time per device. Whatever happens to
+    one device is that device's result: it never stops the batch nor loses another's report.
+    A cancelled batch leaves each operation at its last committed state, for a rerun to resume."""
+
+    async def one(target: tuple[Device, str]) -> Outcome:
+        device, feature = target
+        return await flow.reactivate(device, feature)
+
+    return await fan_out(
+        targets,
+        one,
+        on_error=_unexpected,
+        concurrency=concurrency,
+        one_at_a_time=lambda target: target[0].serial,
+        on_result=on_outcome,
+    )
+
+
+def _unexpected(target: tuple[Device, str], exc: Exception) -> Outcome:
+    """An unexpected error as a failed result in one line (its traceback only in debug
+    logging), so the batch and the other devices' reports go on."""
+    device, feature = target
+    log.debug("re-activating %s %s failed", device.serial, feature, exc_info=exc)
+    reason = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
+    return Outcome(device.serial, feature, Status.FAILED, reason, resumable=True)
