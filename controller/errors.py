@@ -15,7 +15,9 @@ refused this, with a message for the user" from a bug with a single `except`.
     │   └── EntitlementUnavailable    no answer to act on (retry later)
     ├── WrongDevice                 reactivation: another device answers at the address
     │                               (also a device_drivers DeviceError, kind identity_mismatch)
-    └── InvalidOption               cli.health_cmd: an option value that cannot be used
+    ├── InvalidOption               cli.health_cmd: an option value that cannot be used
+    └── NoLicenseOnRecord           usecases.reactivate: a device named without a feature has
+                                    no license on record (also LookupError)
 
 Each class lives next to the code that raises it; the classes that were ValueErrors still are.
 """

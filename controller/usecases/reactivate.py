@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from controller.device_session import TrustOptions, open_transports
 from controller.entitlements import EntitlementProvider
+from controller.errors import ControllerError
 from controller.fanout import fan_out
 from controller.policy import Policy
 from controller.reactivation import (
@@ -29,7 +30,7 @@ from inventory.store import InventoryStore
 log = logging.getLogger("polyfleet.reactivate")
 
 
-class NoLicenseOnRecord(LookupError):
+class NoLicenseOnRecord(ControllerError, LookupError):
     """A single device was named without a feature and no license of it is on record."""
 
 
