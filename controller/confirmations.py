@@ -23,6 +23,7 @@ operations and a checkpoint kept elsewhere (`Checkpoint`) do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -248,6 +249,22 @@ def _check(
         )
     why = key.check(record_message(row["hash"]), str(signature))
     return None if why is None else problem("signature", why)
+
+
+def rows_from_export(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records read back from `confirmations export` (JSON, or CSV with its formula-neutralising
+    quotes already taken off) as rows `verify_chain` checks: empty cells are None, timestamps
+    parsed; a timestamp that does not parse stays text, so its record fails to hash by name."""
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        row: dict[str, Any] = {k: (None if v in ("", None) else v) for k, v in record.items()}
+        for name in _TIMESTAMPS:
+            value = row.get(name)
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    row[name] = datetime.fromisoformat(value)
+        rows.append(row)
+    return rows
 
 
 def verify_chain(

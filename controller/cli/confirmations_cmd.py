@@ -10,6 +10,7 @@ leading `'` (`inventory.safe_text.csv_cell`); the hash is of the value, so take 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -34,13 +35,14 @@ from controller.confirmations import (
     CheckpointForged,
     confirmation_store,
     cross_check,
+    rows_from_export,
     signed_record,
     verify_chain,
 )
 from inventory.errors import InvalidIdentifier, InventoryError, StoreError
 from inventory.identifiers import format_mac, normalize_mac, normalize_serial
 from inventory.models import Confirmation
-from inventory.safe_text import CsvWriter
+from inventory.safe_text import CsvWriter, csv_value
 from inventory.signing_key import SigningKey, VerifyKey, signing_key_file
 
 T = TypeVar("T")
@@ -307,11 +309,21 @@ def verify(
             help="accept records up to this number unsigned (written before signing existed)",
         ),
     ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            metavar="FILE",
+            help="check a file `confirmations export` wrote (csv or json) instead of the store",
+        ),
+    ] = None,
 ) -> None:
     """Check the record; exit 0 intact, 1 naming the first record that fails.
 
     Recomputes every hash, link and signature, checks that every confirmation the
     re-activations name exists, and with --checkpoint that nothing it covers changed since.
+    With --export, the same checks (but the cross-check with re-activations) run on an export
+    file, so an auditor can verify a copy without the database.
     """
     cli = get_context(ctx)
     if output not in ("text", "json"):
@@ -328,7 +340,10 @@ def verify(
     trusted = None
     if checkpoint is not None and key is not None:
         trusted = _read_checkpoint(checkpoint, key)
-    report, rows = _audit(cli, key, unsigned_until=legacy, trusted=trusted)
+    if export is None:
+        report, rows = _audit(cli, key, unsigned_until=legacy, trusted=trusted)
+    else:
+        report, rows = _audit_export(export, key, unsigned_until=legacy, trusted=trusted)
     if key is None and (len(rows) > legacy or checkpoint is not None):
         fail(
             f"cannot check signatures: no signing key at {signing_key_file()}; pass "
@@ -355,6 +370,32 @@ def verify(
         typer.echo(
             f"confirmation chain intact: {report.count} record(s), head hash {head}{signed}{since}"
         )
+
+
+def _audit_export(
+    file: Path, key: VerifyKey | None, *, unsigned_until: int, trusted: Checkpoint | None
+) -> tuple[ChainReport, list[dict[str, Any]]]:
+    """`_audit` on an export file: CSV cells have their neutralising quote taken off, so the
+    hashes are recomputed over the stored values, exactly as in the store."""
+    try:
+        with file.open(encoding="utf-8", newline="") as stream:
+            if file.suffix.lower() == ".json":
+                records = json.load(stream)
+                if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                    fail(f"{file}: not a confirmations export (a JSON list of records)", 2)
+            else:
+                records = [
+                    {k: csv_value(v) for k, v in row.items()} for row in csv.DictReader(stream)
+                ]
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        fail(f"cannot read export {file}: {exc}", ExitCode.UNUSABLE_INPUT)
+    rows = rows_from_export(records)
+    report = verify_chain(rows, key=key, unsigned_until=unsigned_until)
+    if report.intact and trusted is not None:
+        problem = trusted.check(rows)
+        if problem:
+            report = ChainReport(report.count, report.head_hash, problem)
+    return report, rows
 
 
 @app.command()

@@ -303,3 +303,32 @@ def test_verify_without_any_key_says_how_to_check(
     assert missing.code == 2
     assert "--public-key" in missing.stderr
     assert verify(db_url, "--public-key", str(tmp_path / "polyfleet.pub")).code == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_export_verifies_on_its_own_and_an_edit_to_it_is_found(
+    db_url: str, db_target: DatabaseTarget, tmp_path: Path, fmt: str
+) -> None:
+    """An auditor checks a copy without the database; CSV cells neutralised against formulas
+    (an actor of `=HYPERLINK(…)`) still verify, because hashes are of the stored values."""
+    numbers = seed_confirmed(db_target, 3)
+    formula = '=HYPERLINK("http://evil.example","x")'
+
+    def formula_actor(rows: Rows) -> Rows:  # written so through the product, it would hash so
+        rows[1]["actor"] = formula
+        return rechain(rows, 1, SigningKey.load_or_create())
+
+    tamper(db_target, formula_actor)
+    assert verify(db_url).code == 0
+    export = tmp_path / f"record.{fmt}"
+    assert polyfleet(db_url, "confirmations", "export", str(export), "--format", fmt).code == 0
+    if fmt == "csv":
+        assert "'=HYPERLINK" in export.read_text(encoding="utf-8")  # neutralised in the file
+    intact = verify(db_url, "--export", str(export))
+    assert intact.code == 0, intact.stderr
+    assert "intact: 3 record(s)" in intact.stdout
+
+    edited = export.read_text(encoding="utf-8").replace("195.00", "0.00", 1)
+    assert edited != export.read_text(encoding="utf-8")
+    export.write_text(edited, encoding="utf-8")
+    assert_tampered(verify(db_url, "--export", str(export)), numbers[0], 1, "hash")
