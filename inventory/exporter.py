@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
-from inventory.identifiers import format_mac
 from inventory.models import Device
 from inventory.safe_text import CsvWriter
 
@@ -87,7 +86,7 @@ def _write_csv(devices: Iterable[Device], out: TextIO, tag_names: Iterable[str] 
         writer.writerow(
             [
                 device.serial,
-                format_mac(device.mac) if device.mac else "",
+                device.mac or "",  # 12 lower-case hex digits, as in every JSON and CSV output
                 device.model or "",
                 device.product_group.value if device.product_group else "",
                 device.driver or "",

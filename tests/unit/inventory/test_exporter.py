@@ -130,9 +130,10 @@ def test_export_file_imports_back_through_parse_device_file(tmp_path: Path, fmt:
 
 
 def test_csv_has_fixed_columns_then_sorted_tags_and_spreadsheet_safe_values() -> None:
+    """A MAC is 12 lower-case hex digits in every CSV, as in JSON (PRODUCT.md)."""
     lines = _export(SAMPLE, "csv").splitlines()
     assert lines[0] == ",".join([*CSV_COLUMNS, "tag:notes", "tag:rack"])
-    assert lines[1].startswith("SN-1,48:25:67:12:34:56,VVX 450,soundpoint-ip,poly-uc,10.0.0.1,")
+    assert lines[1].startswith("SN-1,482567123456,VVX 450,soundpoint-ip,poly-uc,10.0.0.1,")
     assert "2024-05-01T12:00:00+02:00,2024-06-01T12:00:00.123456+00:00" in lines[1]
     assert lines[1].endswith(',"line one')
 
