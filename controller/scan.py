@@ -210,10 +210,7 @@ class ScanEngine:
     ) -> None:
         self.registry = registry
         self.transports = transports
-        self.credentials = credentials
         self.options = options or ScanOptions()
-        self.default_credentials = default_credentials
-        self.pin_store = pin_store
         self.on_trust_mismatch = on_trust_mismatch
         self.sessions = SessionFactory(
             registry,
