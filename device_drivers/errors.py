@@ -1,31 +1,38 @@
-"""Device error tree: every transport translates its library's exceptions into these, once.
+"""device_drivers error tree: one root, so a caller can tell "the drivers refused this" from a
+bug with one `except`. Every transport translates its library's exceptions into DeviceErrors, once.
 
-    DeviceError                    (carries host and, where known, serial)
-    ├── DeviceConnectionError      the device could not be talked to
-    │   ├── DeviceUnreachable      refused, no route, no answer at all
-    │   │   └── DeviceDisconnected   it closed the connection instead of answering (retryable)
-    │   └── DeviceTimeout          it answered too slowly (retryable)
-    ├── AuthenticationFailed       credentials rejected: fix them, retrying will not help
-    ├── TrustMismatch              the device is not the one we pinned
-    │   ├── TlsFingerprintMismatch   its TLS certificate changed
-    │   └── HostKeyMismatch          its SSH host key changed
-    ├── MalformedReply             it answered something we cannot parse
-    ├── ProtocolError              it answered with an error status of its protocol (`status`)
-    │   ├── HttpStatusError          an HTTP status no caller handles (5xx, 400, ...)
-    │   ├── ApiStatusError           a UC API envelope `Status` other than 2000
-    │   ├── SnmpErrorStatus          an SNMP error-status (genErr, tooBig, ...)
-    │   └── CommandErrorLine         an SSH command API error line
-    ├── DeviceBusy                 it said "busy" (UC Status 4001, HTTP 403 on VideoOS): retry later
-    ├── ActivationRejected         it refused an activation key (reason from the device)
-    └── NotSupported               this driver or device cannot do that operation
+DeviceDriversError
+├── DeviceError                    (carries host and, where known, serial)
+│   ├── DeviceConnectionError      the device could not be talked to
+│   │   ├── DeviceUnreachable      refused, no route, no answer at all
+│   │   │   └── DeviceDisconnected   it closed the connection instead of answering (retryable)
+│   │   └── DeviceTimeout          it answered too slowly (retryable)
+│   ├── AuthenticationFailed       credentials rejected: fix them, retrying will not help
+│   ├── TrustMismatch              the device is not the one we pinned
+│   │   ├── TlsFingerprintMismatch   its TLS certificate changed
+│   │   └── HostKeyMismatch          its SSH host key changed
+│   ├── MalformedReply             it answered something we cannot parse
+│   ├── ProtocolError              it answered with an error status of its protocol (`status`)
+│   │   ├── HttpStatusError          an HTTP status no caller handles (5xx, 400, ...)
+│   │   ├── ApiStatusError           a UC API envelope `Status` other than 2000
+│   │   ├── SnmpErrorStatus          an SNMP error-status (genErr, tooBig, ...)
+│   │   └── CommandErrorLine         an SSH command API error line
+│   ├── DeviceBusy                 it said "busy" (UC Status 4001, HTTP 403 on VideoOS): retry later
+│   ├── ActivationRejected         it refused an activation key (reason from the device)
+│   └── NotSupported               this driver or device cannot do that operation
+├── DriverRegistryError            registry: a driver cannot be registered or found
+│   ├── DriverAlreadyRegistered    two drivers claim one name
+│   └── DriverNotFound             no driver of that name (also LookupError)
+└── ModeledSettingsError           modeled_settings: a bad `[drivers.<name>]` section
+                                   (also ValueError)
 
-Each class has its own `ErrorKind`, and the kind, not its spelling, says whether the device was
-reached and whether another try may help: callers retry `DeviceTimeout`, `DeviceBusy` and
-`DeviceDisconnected` and never retry `AuthenticationFailed` or `TrustMismatch`. A timeout is
+Each DeviceError class has its own `ErrorKind`, and the kind, not its spelling, says whether the
+device was reached and whether another try may help: callers retry `DeviceTimeout`, `DeviceBusy`
+and `DeviceDisconnected` and never retry `AuthenticationFailed` or `TrustMismatch`. A timeout is
 never reported as bad credentials.
 
-Not device errors (configuration of the drivers themselves): `registry.DriverRegistryError`
-(`DriverAlreadyRegistered`, `DriverNotFound`) and `modeled_settings.ModeledSettingsError`.
+The registry and modeled-settings errors are about the drivers themselves (their configuration),
+not a device: they live next to the code that raises them and carry no `ErrorKind`.
 """
 
 from __future__ import annotations
@@ -86,7 +93,11 @@ _NOT_REACHED = frozenset(
 _RETRYABLE = frozenset({ErrorKind.DISCONNECTED, ErrorKind.TIMEOUT, ErrorKind.BUSY})
 
 
-class DeviceError(Exception):
+class DeviceDriversError(Exception):
+    """Root of every error the device drivers raise on purpose."""
+
+
+class DeviceError(DeviceDriversError):
     """Root of every device-side error; `host` says which device, `kind` what to do."""
 
     kind: ClassVar[ErrorKind] = ErrorKind.ERROR

@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from device_drivers.errors import DeviceDriversError
+
 _CONFIGURED: dict[str, Mapping[str, Any]] = {}
 
 
@@ -29,7 +31,7 @@ class ModeledParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
-class ModeledSettingsError(ValueError):
+class ModeledSettingsError(DeviceDriversError, ValueError):
     """A `[drivers.<name>]` section names an unknown driver or holds an invalid value."""
 
 

@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 
 from device_drivers.base import DeviceDriver
+from device_drivers.errors import DeviceDriversError
 from inventory.catalog import family_for_model, squash_model
 from inventory.models import Device
 
 ENTRY_POINT_GROUP = "polyfleet.drivers"
 
 
-class DriverRegistryError(Exception):
+class DriverRegistryError(DeviceDriversError):
     """A driver cannot be registered or found."""
 
 

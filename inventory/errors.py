@@ -1,14 +1,24 @@
-"""Inventory error tree: everything the store and the importers raise.
+"""Inventory error tree: one root for everything the store and the importers raise on purpose.
 
 InventoryError
 ├── InvalidIdentifier     a serial or MAC that cannot be normalised (field, value, reason)
-├── InvalidRecord         a record that fails validation for another reason
-├── DeviceNotFound        no device has that serial or MAC
+│                         (also ValueError)
+├── InvalidRecord         a record that fails validation for another reason (also ValueError)
+├── DeviceNotFound        no device has that serial or MAC (also LookupError)
 ├── IdentityConflict      serial matches one device, MAC another: never merged silently
 ├── ImportRefused         the whole file is unusable (unreadable, not UTF-8, empty, no ids)
 ├── StoreError            the database cannot be opened or migrated
-└── SecretError           the secret key is missing, unreadable or wrong
-"""
+├── SecretError           the secret key is missing, unreadable or wrong
+├── ProfileNotFound       credential_store: no credential profile has that name (also LookupError)
+├── ContractNotFound      contract_store: no contract has that number (also LookupError)
+├── ConfirmationNotFound  confirmation_store: no confirmation has that number (also LookupError)
+├── KeyNotFound           key_store: no stored activation key has that id (also LookupError)
+├── KeyInUse              key_store: the key is claimed by another re-activation
+├── DuplicateKey          key_store: that key for that serial and feature is stored already
+└── TransitionRefused     reactivation_store: the operation is not in the state the step
+                          starts from (another run moved it)
+
+The classes above the store names live here; each store's own lives next to the store."""
 
 from __future__ import annotations
 

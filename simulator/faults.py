@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from simulator.errors import SimulatorError
 from simulator.state import SimDevice
 
 FAULT_NAMES: tuple[str, ...] = (
@@ -44,7 +45,7 @@ HANG_S = 300.0
 _SEEN_PEERS = 4096
 
 
-class FaultSpecError(ValueError):
+class FaultSpecError(SimulatorError, ValueError):
     """A `--faults` value that cannot be used; the message names the bad part."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from inventory.catalog import MODEL_FAMILIES, POLY_OUIS, ModelFamily
+from simulator.errors import SimulatorError
 from simulator.licensing import FEATURES_BY_FAMILY, end_of_day
 from simulator.state import LicenseState, SimCredentials, SimDevice, SimLicense
 
@@ -84,7 +85,7 @@ DEFAULT_LICENSE_MIX: dict[str, int] = {
 """`--license-mix`: the share of devices whose first feature is in each category."""
 
 
-class MixError(ValueError):
+class MixError(SimulatorError, ValueError):
     """A `--mix` value that cannot be used; the message says which part and why."""
 
 

@@ -29,6 +29,7 @@ from aiohttp import web
 from simulator.activation_keys import issue_key
 from simulator.context import FleetSecrets
 from simulator.contracts import SimContract
+from simulator.errors import SimulatorError
 from simulator.licensing import FEATURES_BY_FAMILY, end_of_day
 from simulator.state import SimDevice
 
@@ -49,7 +50,7 @@ class IssuedKey:
     contract: str
 
 
-class Refusal(Exception):
+class Refusal(SimulatorError):
     """Why the portal will not issue a key; `status` is the HTTP status to answer with."""
 
     def __init__(self, status: int, error: str, reason: str) -> None:
