@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from controller.device_session import SessionFactory, Transports
 from controller.errors import ControllerError
@@ -66,9 +68,10 @@ class Outcome(StrEnum):
     """No transport answered at all."""
 
 
-@dataclass(frozen=True, slots=True)
-class Discovered:
-    """One probed address."""
+class Discovered(BaseModel):
+    """One probed address (the discovery use case turns it into a `DiscoveredAddress`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     address: str
     outcome: Outcome
@@ -76,7 +79,7 @@ class Discovered:
     facts: DeviceFacts | None = None
     detail: str | None = None
     credentials: str | None = None
-    ports: DevicePorts = field(default_factory=DevicePorts)
+    ports: DevicePorts = Field(default_factory=DevicePorts)
     """The non-standard ports it was found on (recorded in inventory, used by scans)."""
     warning: str | None = None
     """Something the user should act on, e.g. a model the catalogue does not know."""
@@ -136,7 +139,7 @@ class SnmpAccess:
 
 def _probe_failed(address: str, exc: Exception) -> Discovered:
     detail = f"probe failed unexpectedly: {type(exc).__name__}: {exc}".splitlines()[0]
-    return Discovered(address, Outcome.NOT_RECOGNISED, detail=detail)
+    return Discovered(address=address, outcome=Outcome.NOT_RECOGNISED, detail=detail)
 
 
 class Discoverer:
@@ -283,7 +286,7 @@ class Discoverer:
                 if facts.model and family_for_model(facts.model) is None:
                     warning = unknown_model_warning(facts.model)
                 return Discovered(
-                    address, Outcome.FOUND, name, facts,
+                    address=address, outcome=Outcome.FOUND, driver=name, facts=facts,
                     credentials=profile.name if profile else None,
                     ports=self._recorded_ports(name), warning=warning,
                 )  # fmt: skip
@@ -291,7 +294,7 @@ class Discoverer:
             name, facts = no_serial
             what = f"{name}, {facts.model}" if facts.model else name
             return Discovered(
-                address, Outcome.UNIDENTIFIED, name,
+                address=address, outcome=Outcome.UNIDENTIFIED, driver=name,
                 detail=f"answers as {what} but reports no serial number; not added "
                 "(add it with `polyfleet inventory add`, or give credentials that read it)",
             )  # fmt: skip
@@ -300,16 +303,20 @@ class Discoverer:
             # before routing refuses the other families' probes too.
             tried = ", ".join(p.name for p in self.profiles if p) or "no credentials"
             return Discovered(
-                address, Outcome.CREDENTIALS_REFUSED, refused_by[0],
+                address=address, outcome=Outcome.CREDENTIALS_REFUSED, driver=refused_by[0],
                 detail=f"answers as {' or '.join(refused_by)} but refused the credentials "
                 f"({tried})",
             )  # fmt: skip
         if answered:
             what = "; ".join(seen) or "; ".join(errors) or "nothing usable"
             return Discovered(
-                address, Outcome.NOT_RECOGNISED, detail=f"answered but not recognised: {what}"
+                address=address,
+                outcome=Outcome.NOT_RECOGNISED,
+                detail=f"answered but not recognised: {what}",
             )
-        return Discovered(address, Outcome.SILENT, detail="no answer on SNMP, HTTPS or SSH")
+        return Discovered(
+            address=address, outcome=Outcome.SILENT, detail="no answer on SNMP, HTTPS or SSH"
+        )
 
     def _driver_for(self, detection: Detection | None) -> str | None:
         """The registry's driver for what SNMP identity said: its family's, else the fallback

@@ -11,8 +11,9 @@ what the driver concluded. Nothing is applied and nothing is written to the stor
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, Field, model_serializer
 
 from controller.device_session import SessionFactory
 from device_drivers import identity_oids
@@ -54,9 +55,10 @@ def snippet(text: str) -> str:
     return flat if len(flat) <= ANSWER_CHARS else flat[: ANSWER_CHARS - 1] + "…"
 
 
-@dataclass(slots=True)
-class ProbedCall:
-    """One call on the wire: what was asked, what came back, what the driver made of it."""
+class ProbedCall(BaseModel):
+    """One call on the wire: what was asked, what came back, what the driver made of it.
+    Serialised, it is one of `probe -o json`'s `calls` (with `documented`, the opposite of
+    `modeled`, for scripts that ask the positive question)."""
 
     operation: str
     call: str
@@ -65,7 +67,8 @@ class ProbedCall:
     answer: str
     conclusion: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    @model_serializer
+    def _call(self) -> dict[str, Any]:
         return {
             "operation": self.operation,
             "call": self.call,
@@ -77,8 +80,7 @@ class ProbedCall:
         }
 
 
-@dataclass(slots=True)
-class ProbedOperation:
+class ProbedOperation(BaseModel):
     """One driver operation and its outcome."""
 
     name: str
@@ -86,18 +88,17 @@ class ProbedOperation:
     detail: str
 
 
-@dataclass(slots=True)
-class ProbeReport:
-    """Everything `probe` learnt about one device."""
+class ProbeReport(BaseModel):
+    """Everything `probe` learnt about one device; serialised, `probe -o json`'s document."""
 
     serial: str
     host: str | None
     driver: str
     abilities: list[str]
-    calls: list[ProbedCall] = field(default_factory=list)
-    operations: list[ProbedOperation] = field(default_factory=list)
-    modeled_calls: dict[str, str] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
+    calls: list[ProbedCall] = Field(default_factory=list)
+    operations: list[ProbedOperation] = Field(default_factory=list)
+    modeled_calls: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
     """The modeled parameters in force for this driver (defaults or the config file's)."""
 
     @property
@@ -108,17 +109,16 @@ class ProbeReport:
     def failing_calls(self) -> list[ProbedCall]:
         return [c for c in self.calls if not c.conclusion.startswith(("ok", "answered"))]
 
-    def to_json(self) -> dict[str, Any]:
+    @model_serializer
+    def _report(self) -> dict[str, Any]:
         return {
             "serial": self.serial,
             "host": self.host,
             "driver": self.driver,
             "ok": self.ok,
             "abilities": self.abilities,
-            "operations": [
-                {"name": o.name, "ok": o.ok, "detail": o.detail} for o in self.operations
-            ],
-            "calls": [c.to_json() for c in self.calls],
+            "operations": [o.model_dump() for o in self.operations],
+            "calls": [c.model_dump() for c in self.calls],
             "modeled_calls": self.modeled_calls,
             "settings": self.settings,
         }
@@ -134,7 +134,13 @@ class CallLog:
 
     def add(self, call: str, answered: bool, answer: str, *, modeled_key: str) -> None:
         self.calls.append(
-            ProbedCall(self.operation, call, self.modeled(modeled_key), answered, answer)
+            ProbedCall(
+                operation=self.operation,
+                call=call,
+                modeled=self.modeled(modeled_key),
+                answered=answered,
+                answer=answer,
+            )
         )
 
     def failed(self, call: str, exc: DeviceError, *, modeled_key: str) -> None:
@@ -302,7 +308,7 @@ async def _operation(
         ok = True
     except DeviceError as exc:
         detail, ok = f"{exc.kind}: {exc.message}", False
-    report.operations.append(ProbedOperation(name, ok, detail))
+    report.operations.append(ProbedOperation(name=name, ok=ok, detail=detail))
     mine = log.calls[first:]
     for index, call in enumerate(mine):
         last = index == len(mine) - 1
@@ -314,7 +320,11 @@ async def _operation(
             call.conclusion = "answered"
     if not mine:  # the driver refused before any call (no access for it)
         text, modeled = named if named is not None else (f"({name})", False)
-        log.calls.append(ProbedCall(name, text, modeled, False, "not attempted"))
+        log.calls.append(
+            ProbedCall(
+                operation=name, call=text, modeled=modeled, answered=False, answer="not attempted"
+            )
+        )
         log.calls[-1].conclusion = ("ok: " if ok else "FAILED: ") + detail
 
 
@@ -359,7 +369,8 @@ async def probe_device(
 
 
 async def probe_inventory_device(sessions: SessionFactory, device: Device) -> ProbeReport:
-    """The probe use case: the device's driver, wired like a scan's, with every call recorded.
+    """The device's driver, wired like a scan's, with every call recorded (the use case,
+    `controller.usecases.probe`, finds the device and its profiles).
     Raises LookupError when its driver is not installed."""
     driver_cls = sessions.registry.driver_for(device)
     log = CallLog(modeled_matcher(driver_cls.modeled_calls, driver_cls.params_in_force()))

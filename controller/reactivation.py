@@ -21,13 +21,14 @@ import random
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from controller.confirmations import confirmation_store
+from pydantic import BaseModel, ConfigDict, model_serializer
+
+from controller.confirmations import canonical_record, confirmation_store
 from controller.device_session import (
     RETRY_ATTEMPTS,
     RETRY_BACKOFF_S,
@@ -108,9 +109,12 @@ class Status(StrEnum):
     PLANNED = "planned"  # --dry-run
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one device feature's re-activation (or of its dry run)."""
+class Outcome(BaseModel):
+    """The result of one device feature's re-activation (or of its dry run). Serialised
+    (`model_dump(mode="json")`), it is one entry of `reactivate -o json`: the status, the fee
+    as `AMOUNT CURRENCY`, and the whole confirmation record in PRODUCT.md's keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     serial: str
     feature: str
@@ -131,6 +135,25 @@ class Outcome:
             Status.ALREADY_ACTIVE,
             Status.PLANNED,
         )
+
+    @model_serializer
+    def _reactivation(self) -> dict[str, Any]:
+        record = self.confirmation
+        quote = self.quote
+        fee = record.fee if record else (quote.fee if quote else None)
+        currency = record.currency if record else (quote.currency if quote else "")
+        return {
+            "serial": self.serial,
+            "feature": self.feature,
+            "status": self.status.value,
+            "operation": self.operation,
+            "confirmation": canonical_record(record) if record else None,
+            "fee": f"{fee} {currency}".strip() if fee is not None else None,
+            "contract": record.contract if record else (quote.contract if quote else None),
+            "reason": self.reason,
+            "resumable": self.resumable,
+            "plan": list(self.plan),
+        }
 
 
 Approver = Callable[[Device, str, Quote, Decimal], Awaitable[bool]]
@@ -226,7 +249,7 @@ class Reactivator:
                 reason = str(exc) if isinstance(exc, WrongDevice) else f"cannot read: {exc}"
                 resumable = op is not None
                 return Outcome(
-                    device.serial, feature, Status.FAILED, reason,
+                    serial=device.serial, feature=feature, status=Status.FAILED, reason=reason,
                     operation=op.id if op else None, resumable=resumable,
                 )  # fmt: skip
             await session.identity_proven()
@@ -246,8 +269,8 @@ class Reactivator:
                 held_by = await self.ops.claim(op.id)
                 if held_by is not None:
                     return Outcome(
-                        device.serial, feature, Status.HELD, f"{HELD} ({held_by})",
-                        operation=op.id, resumable=True,
+                        serial=device.serial, feature=feature, status=Status.HELD,
+                        reason=f"{HELD} ({held_by})", operation=op.id, resumable=True,
                     )  # fmt: skip
                 op = await self.ops.get(op.id)  # as the previous holder left it
                 if op.finished:
@@ -275,13 +298,15 @@ class Reactivator:
         if op.state is OpState.CONFIRMED and op.confirmation:
             record = await self.confirmations.get(op.confirmation)
             return Outcome(
-                op.serial, op.feature, Status.ALREADY_CONFIRMED,
-                f"confirmed by another run as {record.number}",
+                serial=op.serial, feature=op.feature, status=Status.ALREADY_CONFIRMED,
+                reason=f"confirmed by another run as {record.number}",
                 operation=op.id, confirmation=record,
             )  # fmt: skip
         status = Status.INELIGIBLE if op.state is OpState.INELIGIBLE else Status.FAILED
         reason = f"another run ended it: {op.reason or op.state}"
-        return Outcome(op.serial, op.feature, status, reason, operation=op.id)
+        return Outcome(
+            serial=op.serial, feature=op.feature, status=status, reason=reason, operation=op.id
+        )
 
     async def _already_done(
         self, driver: DeviceDriver, device: Device, feature: str, previous: Operation | None
@@ -290,18 +315,26 @@ class Reactivator:
         try:
             live = await self.retrying(lambda: driver.verify(feature))
         except DeviceError as exc:
-            return Outcome(device.serial, feature, Status.FAILED, f"cannot read the device: {exc}")
+            return Outcome(
+                serial=device.serial,
+                feature=feature,
+                status=Status.FAILED,
+                reason=f"cannot read the device: {exc}",
+            )
         if live.state is not LicenseState.ACTIVE:
             return None
         if previous is not None and previous.confirmation:
             record = await self.confirmations.get(previous.confirmation)
             return Outcome(
-                device.serial, feature, Status.ALREADY_CONFIRMED,
-                f"already active; confirmed earlier as {record.number}",
+                serial=device.serial, feature=feature, status=Status.ALREADY_CONFIRMED,
+                reason=f"already active; confirmed earlier as {record.number}",
                 operation=previous.id, confirmation=record,
             )  # fmt: skip
         return Outcome(
-            device.serial, feature, Status.ALREADY_ACTIVE, "feature is active: nothing to do"
+            serial=device.serial,
+            feature=feature,
+            status=Status.ALREADY_ACTIVE,
+            reason="feature is active: nothing to do",
         )
 
     async def _run(
@@ -398,9 +431,16 @@ class Reactivator:
                 await session.identity_proven()
                 live = await self.retrying(lambda: driver.verify(feature))
             except WrongDevice as exc:
-                return Outcome(device.serial, feature, Status.FAILED, str(exc))
+                return Outcome(
+                    serial=device.serial, feature=feature, status=Status.FAILED, reason=str(exc)
+                )
             except DeviceError as exc:
-                return Outcome(device.serial, feature, Status.FAILED, f"cannot read: {exc}")
+                return Outcome(
+                    serial=device.serial,
+                    feature=feature,
+                    status=Status.FAILED,
+                    reason=f"cannot read: {exc}",
+                )
             quote = await self._quote(device, feature)
             steps = [
                 f"device at {device.host} is {device.serial} (serial and MAC match the inventory)",
@@ -438,8 +478,8 @@ class Reactivator:
                 else (Status.INELIGIBLE)
             )
             return Outcome(
-                device.serial, feature, status, quote=quote, state_before=live.state,
-                plan=tuple(steps),
+                serial=device.serial, feature=feature, status=status, quote=quote,
+                state_before=live.state, plan=tuple(steps),
             )  # fmt: skip
         finally:
             await driver.close()
@@ -579,14 +619,14 @@ class _Run:
         op = self.op
         before = LicenseState(op.state_before) if op.state_before else None
         return Outcome(
-            op.serial,
-            op.feature,
-            status,
-            reason or op.reason,
-            op.id,
-            confirmation,
-            self.quote_,
-            before,
+            serial=op.serial,
+            feature=op.feature,
+            status=status,
+            reason=reason or op.reason,
+            operation=op.id,
+            confirmation=confirmation,
+            quote=self.quote_,
+            state_before=before,
             resumable=resumable,
         )
 

@@ -14,9 +14,10 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from controller.device_session import (
     RETRY_ATTEMPTS,
@@ -47,9 +48,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class ScanOptions:
+class ScanOptions(BaseModel):
     """Knobs of one scan; the defaults suit a fleet on a LAN or a site WAN link."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     concurrency: int = 256
     per_site: int = 64
@@ -57,14 +59,24 @@ class ScanOptions:
     attempts: int = RETRY_ATTEMPTS
     backoff: float = RETRY_BACKOFF_S
     read_licenses: bool = True
-    timeouts: Timeouts = field(default_factory=Timeouts)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     ca_bundle: str | None = None
     insecure: bool = False
 
 
-@dataclass(slots=True)
-class ScanResult:
-    """One device as this scan saw it; `to_json` gives the keys PRODUCT.md promises."""
+SKIPPED_KINDS = frozenset({ErrorKind.NOT_SUPPORTED})
+"""Error kinds that mean "not scanned on purpose" (no address, no such capability)."""
+
+
+class ScanResult(BaseModel):
+    """One device as this scan saw it. Serialised (`model_dump(mode="json")`), it is the
+    scanned device of PRODUCT.md, key for key: what `scan -o json` prints and the API returns.
+
+    The engine builds one per device with `model_construct` from values that are already
+    validated models (Device, DeviceFacts, LicenseStatus), so a 10,000-device scan does not pay
+    for validating them twice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     device: Device
     driver: str | None
@@ -78,6 +90,35 @@ class ScanResult:
     license_read: LicenseRead | None = None
     """Whether the license state was read (None: not attempted, e.g. identity failed)."""
 
+    @classmethod
+    def of(
+        cls,
+        device: Device,
+        driver: str | None,
+        reachable: bool,
+        observed_at: datetime,
+        *,
+        facts: DeviceFacts | None = None,
+        licenses: list[LicenseStatus] | None = None,
+        error: str | None = None,
+        error_kind: ErrorKind | None = None,
+        identity_mismatch: str | None = None,
+        license_read: LicenseRead | None = None,
+    ) -> ScanResult:
+        """A result from values that are valid already (no second validation)."""
+        return cls.model_construct(
+            device=device,
+            driver=driver,
+            reachable=reachable,
+            observed_at=observed_at,
+            facts=facts,
+            licenses=licenses,
+            error=error,
+            error_kind=error_kind,
+            identity_mismatch=identity_mismatch,
+            license_read=license_read,
+        )
+
     @property
     def ok(self) -> bool:
         return self.reachable and self.error is None
@@ -87,22 +128,39 @@ class ScanResult:
         """Reached, but its license state could not be read: never to be taken for "none"."""
         return self.license_read is not None and not self.license_read.ok
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def outcome(self) -> str:
+        """`ok`, `license_unread` (reached, license state not read), `skipped` (not scanned on
+        purpose) or the error kind: what a scan's summary counts."""
+        if self.ok:
+            return "license_unread" if self.license_unread else "ok"
+        if self.error_kind in SKIPPED_KINDS:
+            return "skipped"
+        return self.error_kind or "error"
+
+    @property
+    def failed(self) -> bool:
+        """Failed, or reached without its license state read: either fails the scan."""
+        return self.outcome not in ("ok", "skipped")
+
+    @model_serializer
+    def _scanned_device(self) -> dict[str, Any]:
+        """The scanned-device keys of PRODUCT.md, timestamps ISO 8601 as `isoformat` spells them."""
         facts = self.facts
+        device = self.device
+        read = self.license_read
         return {
-            "serial": self.device.serial,
-            "mac": self.device.mac,
-            "model": (facts.model if facts and facts.model else self.device.model),
-            "product_group": (
-                self.device.product_group.value if self.device.product_group else None
-            ),
+            "serial": device.serial,
+            "mac": device.mac,
+            "model": (facts.model if facts and facts.model else device.model),
+            "product_group": device.product_group.value if device.product_group else None,
             "driver": self.driver,
-            "host": self.device.host,
-            "site": self.device.site,
+            "host": device.host,
+            "site": device.site,
             "reachable": self.reachable,
             "error": self.error,
             "error_kind": self.error_kind.value if self.error_kind else None,
-            "firmware": facts.firmware if facts else self.device.firmware,
+            "firmware": facts.firmware if facts else device.firmware,
             "licenses": [
                 {
                     "feature": lic.feature,
@@ -111,7 +169,7 @@ class ScanResult:
                 }
                 for lic in self.licenses or []
             ],
-            "license_read": self.license_read.to_json() if self.license_read else None,
+            "license_read": read.to_json() if read else None,
             "observed_at": self.observed_at.isoformat(),
         }
 
@@ -261,17 +319,17 @@ class ScanEngine:
                 facts = await self._with_retries(driver.identify)
                 mismatch = identity_mismatch(device, facts)
                 if mismatch is not None:
-                    return ScanResult(
+                    return ScanResult.of(
                         device, name, True, datetime.now(UTC), facts=facts,
                         error=mismatch, error_kind=ErrorKind.IDENTITY_MISMATCH,
                         identity_mismatch=mismatch,
                     )  # fmt: skip
                 await session.identity_proven()
                 if not self.options.read_licenses:
-                    return ScanResult(device, name, True, datetime.now(UTC), facts)
+                    return ScanResult.of(device, name, True, datetime.now(UTC), facts=facts)
                 licenses, read, failure = await self._read_licenses(driver)
-                return ScanResult(
-                    device, name, True, datetime.now(UTC), facts, licenses,
+                return ScanResult.of(
+                    device, name, True, datetime.now(UTC), facts=facts, licenses=licenses,
                     error=failure.message if failure else None,
                     error_kind=failure.kind if failure else None,
                     license_read=read,
@@ -329,4 +387,4 @@ class ScanEngine:
     def _failed(
         device: Device, name: str | None, started: datetime, kind: ErrorKind, message: str
     ) -> ScanResult:
-        return ScanResult(device, name, kind.reached, started, error=message, error_kind=kind)
+        return ScanResult.of(device, name, kind.reached, started, error=message, error_kind=kind)

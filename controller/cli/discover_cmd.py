@@ -74,7 +74,7 @@ def discover(
         results = run(go)
     except ProfileNotFound as exc:
         fail(str(exc))
-    rows = [r.model_dump(exclude={"warning"}) for r in results]
+    rows = [r.model_dump(mode="json") for r in results]
     warnings = [f"{r.address}: {r.warning}" for r in results if r.warning]
     if output is OutputFormat.JSON:
         emit_json(rows)

@@ -8,13 +8,11 @@ import typer
 
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
-from controller.device_session import SessionFactory, TrustOptions, open_transports
-from controller.probe import ProbeReport, probe_inventory_device
-from controller.usecases.scan import load_profiles
-from device_drivers.context import Timeouts
-from device_drivers.registry import DriverRegistry, DriverRegistryError
-from inventory.credential_store import CredentialStore, ProfileNotFound
-from inventory.secret_box import SecretBox
+from controller.probe import ProbeReport
+from controller.usecases.probe import ProbeRequest
+from controller.usecases.probe import probe as probe_usecase
+from device_drivers.registry import DriverRegistryError
+from inventory.credential_store import ProfileNotFound
 
 COLUMNS = ("operation", "call", "kind", "answer", "conclusion")
 
@@ -35,26 +33,17 @@ def probe(
     cli = get_context(ctx)
     if output is OutputFormat.CSV:
         fail("probe prints a table or json, not csv", ExitCode.UNUSABLE_INPUT)
-    timeouts = Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 5.0))
-    trust = TrustOptions(ca_bundle=ca_bundle, insecure=insecure)
+    request = ProbeRequest(
+        device_id=device_id,
+        timeout=timeout,
+        credentials=credentials,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+    )
 
     async def go() -> ProbeReport:
-        async with cli.store(
-            read_only=True
-        ) as store:  # also puts [drivers.<name>] parameters in force
-            device = await store.get_device(device_id)
-            creds = CredentialStore(store.engine, SecretBox.from_environment())
-            profiles = await load_profiles(creds, [device], credentials)
-        async with open_transports(1) as transports:
-            sessions = SessionFactory(
-                DriverRegistry(),
-                transports,
-                profiles,
-                default_profile=credentials,
-                timeouts=timeouts,
-                trust=trust,
-            )
-            return await probe_inventory_device(sessions, device)
+        async with cli.store(read_only=True) as store:  # puts [drivers.<name>] values in force
+            return await probe_usecase(store, request)
 
     try:
         report = run(go)
@@ -68,7 +57,7 @@ def probe(
 def render(cli: CliContext, report: ProbeReport, output: OutputFormat) -> None:
     """JSON on stdout, or the table of calls and a verdict naming what failed."""
     if output is OutputFormat.JSON:
-        emit_json(report.to_json())
+        emit_json(report.model_dump(mode="json"))
         return
     rows = [
         {

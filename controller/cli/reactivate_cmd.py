@@ -20,7 +20,6 @@ from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get
 from controller.cli.output import emit_json, emit_rows
 from controller.cli.quote_cmd import resolve_policy
 from controller.cli.scan_cmd import progress_bar
-from controller.confirmations import canonical_record
 from controller.eligibility import Quote
 from controller.entitlements import EntitlementUnavailable, provider_from_settings
 from controller.reactivation import HELD, Outcome, Reactivator, Status
@@ -163,23 +162,9 @@ async def _run_all(
 
 
 def _row(outcome: Outcome) -> dict[str, Any]:
+    """The outcome's JSON with the confirmation by its number, for a table or CSV row."""
     record = outcome.confirmation
-    quote = outcome.quote
-    fee = record.fee if record else (quote.fee if quote else None)
-    return {
-        "serial": outcome.serial,
-        "feature": outcome.feature,
-        "status": outcome.status.value,
-        "operation": outcome.operation,
-        "confirmation": record.number if record else None,
-        "fee": f"{fee} {record.currency if record else quote.currency if quote else ''}".strip()
-        if fee is not None
-        else None,
-        "contract": record.contract if record else (quote.contract if quote else None),
-        "reason": outcome.reason,
-        "resumable": outcome.resumable,
-        "plan": list(outcome.plan),
-    }
+    return {**outcome.model_dump(mode="json"), "confirmation": record.number if record else None}
 
 
 def _show_plans(cli: CliContext, plans: Sequence[Outcome]) -> None:
@@ -189,15 +174,7 @@ def _show_plans(cli: CliContext, plans: Sequence[Outcome]) -> None:
 
 def _report(cli: CliContext, outcomes: Sequence[Outcome], output: OutputFormat, dry: bool) -> None:
     if output is OutputFormat.JSON:
-        emit_json(
-            [
-                {
-                    **_row(o),
-                    "confirmation": canonical_record(o.confirmation) if o.confirmation else None,
-                }
-                for o in outcomes
-            ]
-        )
+        emit_json([o.model_dump(mode="json") for o in outcomes])
     elif dry and output is OutputFormat.TABLE:
         for outcome in outcomes:
             cli.out.print(styled(f"{outcome.serial} {outcome.feature}", "bold"))

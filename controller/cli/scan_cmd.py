@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated
@@ -21,7 +20,7 @@ from rich.progress import (
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
 from controller.scan import ScanOptions, ScanResult
-from controller.usecases.scan import SKIPPED_KINDS, ScanRequest, run_scan
+from controller.usecases.scan import ScanRequest, run_scan, summarize
 from device_drivers.context import Timeouts
 from inventory.catalog import family_for_model, unknown_model_warning
 from inventory.credential_store import ProfileNotFound
@@ -60,22 +59,6 @@ def progress_bar(cli: CliContext, total: int | None = None) -> Iterator[_Ticker 
         transient=True,
     ) as progress:
         yield _Ticker(progress, progress.add_task("scan", total=total))
-
-
-def outcome(result: ScanResult) -> str:
-    """`ok`, `license_unread` (reached, license state not read), `skipped` or the error kind."""
-    if result.ok:
-        return "license_unread" if result.license_unread else "ok"
-    return "skipped" if result.error_kind in SKIPPED_KINDS else result.error_kind or "error"
-
-
-def not_ok(result: ScanResult) -> bool:
-    """Failed, or reached without its license state read: either makes `scan` exit 1."""
-    return outcome(result) not in ("ok", "skipped")
-
-
-def summarize(results: Sequence[ScanResult]) -> dict[str, int]:
-    return dict(sorted(Counter(outcome(r) for r in results).items()))
 
 
 def scan(
@@ -127,7 +110,7 @@ def scan(
     except ProfileNotFound as exc:
         fail(str(exc))
     report(cli, results, output)
-    if any(not_ok(r) for r in results):
+    if any(r.failed for r in results):
         raise typer.Exit(ExitCode.FAILED)
 
 
@@ -145,18 +128,18 @@ def license_read_text(result: ScanResult) -> str | None:
 def report(cli: CliContext, results: Sequence[ScanResult], output: OutputFormat) -> None:
     """JSON/CSV of every result on stdout; on a terminal a summary and the failures."""
     if output is OutputFormat.JSON:
-        emit_json([r.to_json() for r in results])
+        emit_json([r.model_dump(mode="json") for r in results])
     else:
         rows = []
         for r in results:
-            record = r.to_json()
+            record = r.model_dump(mode="json")
             record["licenses"] = [f"{x['feature']}={x['state']}" for x in record["licenses"]]
             record["license_read"] = license_read_text(r)
             rows.append(record)
         if output is OutputFormat.CSV:
             emit_rows(rows, RESULT_COLUMNS, output, console=cli.out)
         else:
-            shown = [row for row, r in zip(rows, results, strict=True) if not_ok(r)]
+            shown = [row for row, r in zip(rows, results, strict=True) if r.failed]
             if shown:
                 emit_rows(shown, RESULT_COLUMNS, output, console=cli.out, title="not OK")
     counts = summarize(results)

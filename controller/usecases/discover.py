@@ -30,7 +30,11 @@ class DiscoverRequest(BaseModel):
 
 
 class DiscoveredAddress(BaseModel):
-    """One probed address and what was done about it (`action`: added, updated, conflict)."""
+    """One probed address and what was done about it (`action`: added, updated, conflict).
+    Serialised, it is one row of `discover -o json`; `warning` (something to act on, e.g. a
+    model the catalogue does not know) is a message beside the data, not one of its keys."""
+
+    model_config = ConfigDict(frozen=True)
 
     address: str
     outcome: str
@@ -40,7 +44,7 @@ class DiscoveredAddress(BaseModel):
     model: str | None
     driver: str | None
     detail: str | None
-    warning: str | None = None
+    warning: str | None = Field(default=None, exclude=True)
 
 
 async def discover(store: InventoryStore, request: DiscoverRequest) -> list[DiscoveredAddress]:

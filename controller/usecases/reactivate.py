@@ -175,4 +175,6 @@ def _unexpected(target: tuple[Device, str], exc: Exception) -> Outcome:
     device, feature = target
     log.debug("re-activating %s %s failed", device.serial, feature, exc_info=exc)
     reason = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
-    return Outcome(device.serial, feature, Status.FAILED, reason, resumable=True)
+    return Outcome(
+        serial=device.serial, feature=feature, status=Status.FAILED, reason=reason, resumable=True
+    )

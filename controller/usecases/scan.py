@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.device_session import open_transports
+from controller.scan import SKIPPED_KINDS as SKIPPED_KINDS  # what `health --scan` counts
 from controller.scan import ScanEngine, ScanOptions, ScanResult
 from controller.scan_recorder import ScanRecorder
-from device_drivers.errors import ErrorKind
 from device_drivers.registry import DriverRegistry
 from inventory.credential_store import CredentialStore, ProfileNotFound
 from inventory.models import CredentialProfile, Device
 from inventory.observation_store import ObservationStore
 from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
-
-SKIPPED_KINDS = frozenset({ErrorKind.NOT_SUPPORTED})
-"""Error kinds that mean "not scanned on purpose" (no address, no such capability)."""
 
 
 class ScanRequest(BaseModel):
@@ -31,6 +29,11 @@ class ScanRequest(BaseModel):
     credentials: str | None = None
     """The profile of devices that name none."""
     options: ScanOptions = Field(default_factory=ScanOptions)
+
+
+def summarize(results: Sequence[ScanResult]) -> dict[str, int]:
+    """How many results had each outcome (`ok`, `license_unread`, `skipped`, an error kind)."""
+    return dict(sorted(Counter(r.outcome for r in results).items()))
 
 
 async def select_devices(

@@ -146,8 +146,14 @@ def test_discover_table_shows_what_devices_report_literally(
     """A device's answers (model, sysDescr) are as untrusted as an import file."""
     reported = DeviceFacts(serial="SN1", mac=emoji_macs()[0], model=SITE_BLINK)
     found = [
-        Discovered("10.0.0.7", Outcome.UNIDENTIFIED, "poly-uc", reported, detail=SITE_ESCAPE),
-        Discovered("10.0.0.8", Outcome.NOT_POLY, detail=f"sysDescr {SITE_LINK}"),
+        Discovered(
+            address="10.0.0.7",
+            outcome=Outcome.UNIDENTIFIED,
+            driver="poly-uc",
+            facts=reported,
+            detail=SITE_ESCAPE,
+        ),
+        Discovered(address="10.0.0.8", outcome=Outcome.NOT_POLY, detail=f"sysDescr {SITE_LINK}"),
     ]
 
     async def discover(self: object, addresses: Iterable[str]) -> list[Discovered]:

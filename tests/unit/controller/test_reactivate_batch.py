@@ -30,7 +30,7 @@ class _Flow:
         if device.serial == "SN-SLOW":
             await asyncio.sleep(0.05)  # still running when the others have raised
         self.finished.append(device.serial)
-        return Outcome(device.serial, feature, Status.CONFIRMED)
+        return Outcome(serial=device.serial, feature=feature, status=Status.CONFIRMED)
 
 
 async def test_an_error_in_one_device_is_its_row_and_the_batch_goes_on() -> None:

@@ -309,7 +309,7 @@ async def test_a_license_read_that_fails_is_recorded_with_the_call_and_what_came
     # Reached, identity fine, no license state: never an empty list that reads as "none".
     assert (not_found.reachable, not_found.error, not_found.licenses) == (True, None, None)
     assert not_found.license_unread
-    assert not_found.to_json()["license_read"] == {
+    assert not_found.model_dump(mode="json")["license_read"] == {
         "ok": False,
         "call": "GET /api/v1/mgmt/license/info",
         "detail": "HTTP 404 (REST API disabled, or no such route)",
