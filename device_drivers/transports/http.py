@@ -13,8 +13,7 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +22,13 @@ import aiohttp
 from device_drivers.errors import (
     AuthenticationFailed,
     DeviceDisconnected,
-    DeviceError,
     DeviceTimeout,
     DeviceUnreachable,
     MalformedReply,
     TlsFingerprintMismatch,
 )
 from device_drivers.transports import HttpReply, HttpTarget
+from device_drivers.transports.translation import ErrorTable, translated
 from device_drivers.transports.trust import FirstUsePins, parse_sha256_pin, sha256_pin
 
 log = logging.getLogger(__name__)
@@ -107,8 +106,7 @@ def _cert_reason(exc: aiohttp.ClientConnectorCertificateError) -> str:
     return getattr(error, "verify_message", None) or str(error)
 
 
-_Caught = type[BaseException] | tuple[type[BaseException], ...]
-_LIBRARY_ERRORS: tuple[tuple[_Caught, Callable[[Any, _Exchange], DeviceError]], ...] = (
+_LIBRARY_ERRORS: ErrorTable[_Exchange] = (
     (
         aiohttp.ServerFingerprintMismatch,
         lambda exc, x: _pin_mismatch(
@@ -173,21 +171,6 @@ _LIBRARY_ERRORS: tuple[tuple[_Caught, Callable[[Any, _Exchange], DeviceError]], 
 )
 """aiohttp's exceptions and the device error each becomes, most specific first (the first
 match wins: a certificate error is also an SSL error, a fingerprint mismatch a connection one)."""
-
-
-@contextmanager
-def _translated(exchange: _Exchange) -> Iterator[None]:
-    """Translate the library exceptions of one exchange once, by `_LIBRARY_ERRORS`; our own
-    errors (credentials refused, a body too large) pass through."""
-    try:
-        yield
-    except DeviceError:
-        raise
-    except Exception as exc:
-        for library_error, device_error in _LIBRARY_ERRORS:
-            if isinstance(exc, library_error):
-                raise device_error(exc, exchange) from exc
-        raise
 
 
 class AiohttpClient:
@@ -339,7 +322,7 @@ class AiohttpClient:
                 send_headers["Authorization"] = _basic(target)
         exchange = _Exchange(target, method, path, pin)
         first_use_pin: str | None = None
-        with _translated(exchange):
+        with translated(_LIBRARY_ERRORS, exchange):
             async with self._session.request(
                 method,
                 url,

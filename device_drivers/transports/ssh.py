@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
@@ -28,6 +29,7 @@ from device_drivers.errors import (
     MalformedReply,
 )
 from device_drivers.transports import SshTarget
+from device_drivers.transports.translation import ErrorTable, translated
 from device_drivers.transports.trust import FirstUsePins
 
 log = logging.getLogger(__name__)
@@ -220,6 +222,70 @@ class AsyncsshSession:
                 await self._conn.wait_closed()
 
 
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One connection attempt, as its error messages name it."""
+
+    target: SshTarget
+    pin: str | None
+    """The host key pin in force (None: first use or --insecure)."""
+    watcher: _HostKeyWatcher
+    """Holds the key the server offered if it was refused."""
+
+    @property
+    def where(self) -> str:
+        return f"{self.target.host}:{self.target.port}"
+
+    @property
+    def host(self) -> str:
+        return self.target.host
+
+
+_OPEN_ERRORS: ErrorTable[_Attempt] = (
+    (
+        asyncssh.HostKeyNotVerifiable,
+        lambda exc, x: _host_key_mismatch(x.target, x.pin, x.watcher.rejected),
+    ),
+    (
+        asyncssh.PermissionDenied,
+        lambda exc, x: AuthenticationFailed(
+            f"SSH login to {x.where} as {x.target.user!r} rejected", host=x.host
+        ),
+    ),
+    (
+        asyncssh.ChannelOpenError,
+        lambda exc, x: DeviceBusy(
+            f"device refused an SSH session ({exc.reason}); retry later", host=x.host
+        ),
+    ),
+    (
+        TimeoutError,
+        lambda exc, x: DeviceTimeout(
+            f"SSH connect and login to {x.where} took over {x.target.timeout:g} s", host=x.host
+        ),
+    ),
+    (
+        ConnectionRefusedError,
+        lambda exc, x: DeviceUnreachable(f"SSH connection to {x.where} refused", host=x.host),
+    ),
+    (
+        asyncssh.ProtocolError,
+        lambda exc, x: MalformedReply(
+            f"SSH protocol error from {x.where}: {_reason(exc)}", host=x.host
+        ),
+    ),
+    (
+        (asyncssh.Error, OSError),
+        lambda exc, x: DeviceUnreachable(
+            f"SSH connection to {x.where} failed: {_reason(exc)}", host=x.host
+        ),
+    ),
+)
+"""asyncssh's (and the socket's) exceptions while opening a session and the device error each
+becomes, most specific first (the first match wins: a refused host key or login is also a
+disconnect, a refused connection an OSError)."""
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, asyncssh.Error):
         return exc.reason or type(exc).__name__
@@ -290,12 +356,11 @@ class AsyncsshClient:
         known_hosts, pin = self._known_hosts(target)
         client_keys = await self._client_key(target)
         watcher = _HostKeyWatcher()
-        where = f"{target.host}:{target.port}"
         conn: asyncssh.SSHClientConnection | None = None
         # Whatever ends the attempt once `connect` has returned (a timeout during login or
         # channel open, a refused pin, cancellation) must not leave that connection open.
         try:
-            try:
+            with translated(_OPEN_ERRORS, _Attempt(target, pin, watcher)):
                 async with asyncio.timeout(target.timeout):  # connect, login and channel open
                     conn = await asyncssh.connect(
                         target.host,
@@ -323,33 +388,6 @@ class AsyncsshClient:
                         encoding="utf-8",
                         errors="replace",
                     )
-            except asyncssh.HostKeyNotVerifiable as exc:
-                raise _host_key_mismatch(target, pin, watcher.rejected) from exc
-            except asyncssh.PermissionDenied as exc:
-                raise AuthenticationFailed(
-                    f"SSH login to {where} as {target.user!r} rejected", host=target.host
-                ) from exc
-            except asyncssh.ChannelOpenError as exc:
-                raise DeviceBusy(
-                    f"device refused an SSH session ({exc.reason}); retry later", host=target.host
-                ) from exc
-            except TimeoutError as exc:
-                raise DeviceTimeout(
-                    f"SSH connect and login to {where} took over {target.timeout:g} s",
-                    host=target.host,
-                ) from exc
-            except ConnectionRefusedError as exc:
-                raise DeviceUnreachable(
-                    f"SSH connection to {where} refused", host=target.host
-                ) from exc
-            except asyncssh.ProtocolError as exc:
-                raise MalformedReply(
-                    f"SSH protocol error from {where}: {_reason(exc)}", host=target.host
-                ) from exc
-            except (asyncssh.Error, OSError) as exc:
-                raise DeviceUnreachable(
-                    f"SSH connection to {where} failed: {_reason(exc)}", host=target.host
-                ) from exc
         except BaseException:
             if conn is not None:
                 conn.close()
