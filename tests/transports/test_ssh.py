@@ -13,12 +13,22 @@ import pytest
 
 from device_drivers.errors import (
     AuthenticationFailed,
+    DeviceBusy,
+    DeviceError,
     DeviceTimeout,
     DeviceUnreachable,
     HostKeyMismatch,
+    MalformedReply,
 )
 from device_drivers.transports import SshTarget, TrustPolicy
-from device_drivers.transports.ssh import AsyncsshClient, normalize_newlines
+from device_drivers.transports.ssh import (
+    _OPEN_ERRORS,
+    AsyncsshClient,
+    _Attempt,
+    _HostKeyWatcher,
+    normalize_newlines,
+)
+from device_drivers.transports.translation import translated
 from simulator import ssh_server
 from simulator.ssh_server import SshServerHandle, start_ssh_servers
 from simulator.state import SimDevice
@@ -268,3 +278,41 @@ async def test_a_timeout_after_connect_returned_leaves_no_connection_open(
 
     still_open = [conn for conn in opened if not await closes(conn)]
     assert still_open == []
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "said"),
+    [
+        (asyncssh.PermissionDenied("no"), AuthenticationFailed, "as 'admin' rejected"),
+        (
+            asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "busy"),
+            DeviceBusy,
+            "refused an SSH session (busy); retry later",
+        ),
+        (TimeoutError(), DeviceTimeout, "took over 3 s"),
+        (ConnectionRefusedError(), DeviceUnreachable, "192.0.2.9:2222 refused"),
+        (asyncssh.ProtocolError("bad packet"), MalformedReply, "protocol error from"),
+        (asyncssh.ConnectionLost("reset by peer"), DeviceUnreachable, "failed: reset by peer"),
+        (OSError(113, "No route to host"), DeviceUnreachable, "failed: No route to host"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else None,
+)
+def test_a_library_error_while_opening_becomes_one_device_error(
+    raised: BaseException, expected: type[DeviceError], said: str
+) -> None:
+    """What the technician reads and what the scan does next (retry a busy device, never
+    bad credentials) follow from the one translation of asyncssh's exception."""
+    target = SshTarget("192.0.2.9", 2222, user="admin", timeout=3.0)
+    attempt = _Attempt(target, None, _HostKeyWatcher())
+    with pytest.raises(DeviceError) as caught, translated(_OPEN_ERRORS, attempt):
+        raise raised
+    assert type(caught.value) is expected
+    assert said in caught.value.message
+    assert (caught.value.host, caught.value.__cause__) == ("192.0.2.9", raised)
+    assert caught.value.retryable is (expected in (DeviceBusy, DeviceTimeout))
+
+
+def test_an_error_that_is_no_library_error_is_not_translated() -> None:
+    attempt = _Attempt(SshTarget("192.0.2.9"), None, _HostKeyWatcher())
+    with pytest.raises(KeyError), translated(_OPEN_ERRORS, attempt):
+        raise KeyError("a bug stays a bug")
