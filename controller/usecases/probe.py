@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel, ConfigDict
 
 from controller.device_session import SessionFactory, TrustOptions, open_transports
@@ -9,6 +11,7 @@ from controller.probe import ProbeReport, probe_inventory_device
 from controller.usecases.scan import profiles_for
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
+from inventory.models import CredentialProfile
 from inventory.store import InventoryStore
 
 
@@ -26,12 +29,19 @@ class ProbeRequest(BaseModel):
     insecure: bool = False
 
 
-async def probe(store: InventoryStore, request: ProbeRequest) -> ProbeReport:
+async def probe(
+    store: InventoryStore,
+    request: ProbeRequest,
+    *,
+    profiles: Mapping[str, CredentialProfile] | None = None,
+) -> ProbeReport:
     """Every read-only call of the device's driver and what came back; nothing is applied or
-    written. Raises DeviceNotFound, ProfileNotFound, or DriverRegistryError / LookupError when
-    the device's driver is not installed."""
+    written. `profiles` replaces the store's credentials (a site agent holds its own). Raises
+    DeviceNotFound, ProfileNotFound, or DriverRegistryError / LookupError when the device's
+    driver is not installed."""
     device = await store.get_device(request.device_id)
-    profiles = await profiles_for(store, [device], request.credentials)
+    if profiles is None:
+        profiles = await profiles_for(store, [device], request.credentials)
     timeout = request.timeout
     async with open_transports(1) as transports:
         sessions = SessionFactory(
