@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import stat
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from controller.cli.health_cmd import (
-    HealthFormat,
-    InvalidOption,
-    parse_duration,
-    parse_format,
-    parse_int,
-    parse_seconds,
-    write_atomically,
-)
 from controller.health import (
     DeviceHealth,
     FleetHealth,
@@ -33,7 +20,6 @@ from controller.health import (
     render_prometheus,
     render_text_lines,
 )
-from controller.run_lock import LockHeld, RunLock, default_lock_path
 from inventory.models import Device, License, LicenseRead, LicenseState
 from inventory.observation_store import DeviceStatus
 
@@ -430,77 +416,6 @@ def test_prometheus_families_are_declared_once_and_contiguous() -> None:
         f"{int(expected.timestamp())}" in text
     )
     assert f"polyfleet_health_run_timestamp_seconds {int(NOW.timestamp())}" in text
-
-
-# -- option parsing, output file, lock -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("90m", timedelta(minutes=90)),
-        ("26h", timedelta(hours=26)),
-        ("2d", timedelta(days=2)),
-        ("1w", timedelta(weeks=1)),
-        (" 45S ", timedelta(seconds=45)),
-        ("1.5h", timedelta(minutes=90)),
-    ],
-)
-def test_durations(text: str, expected: timedelta) -> None:
-    assert parse_duration("--max-age", text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "26", "5x", "0h", "-1d", "h", "99999999999w"])
-def test_bad_durations_name_the_option(text: str) -> None:
-    with pytest.raises(InvalidOption, match="--max-age"):
-        parse_duration("--max-age", text)
-
-
-def test_bad_numbers_and_formats_name_the_option() -> None:
-    with pytest.raises(InvalidOption, match="--warn-days 'ten': expected a whole number"):
-        parse_int("--warn-days", "ten", low=0, high=100)
-    with pytest.raises(InvalidOption, match="expected 0 to 100"):
-        parse_int("--warn-days", "-1", low=0, high=100)
-    with pytest.raises(InvalidOption, match="--timeout"):
-        parse_seconds("--timeout", "0", high=10)
-    with pytest.raises(InvalidOption, match="text, json, nagios, prometheus"):
-        parse_format("xml")
-    assert parse_format("NAGIOS") is HealthFormat.NAGIOS
-
-
-def test_atomic_write_leaves_a_readable_file_and_no_temp_files(tmp_path: Path) -> None:
-    target = tmp_path / "polyfleet.prom"
-    write_atomically(target, "a 1\n")
-    write_atomically(target, "a 2\n")
-    assert target.read_text() == "a 2\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    assert [p.name for p in tmp_path.iterdir()] == ["polyfleet.prom"]
-
-
-def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
-    path = tmp_path / "health.lock"
-    with RunLock(path, job="health run"):
-        with pytest.raises(LockHeld) as caught:
-            RunLock(path, job="health run").acquire()
-        assert f"pid {os.getpid()}" in str(caught.value)
-        assert str(path) in str(caught.value)
-    with RunLock(path):  # released on exit
-        pass
-
-
-def test_lock_held_by_another_open_file_description(tmp_path: Path) -> None:
-    path = tmp_path / "x.lock"
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(LockHeld, match="another nightly job holds"):
-            RunLock(path, job="nightly job").acquire()
-
-
-def test_default_lock_path_is_per_store() -> None:
-    one = default_lock_path("health", "sqlite:///a.db")
-    assert one != default_lock_path("health", "sqlite:///b.db")
-    assert one.name.startswith("health-")
-    assert one.suffix == ".lock"
 
 
 def test_json_lines_match_to_json_for_awkward_text() -> None:
