@@ -12,12 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from controller.cli.context import (
-    OutputFormat,
-    get_context,
-    parse_date_option,
-    run,
-)
+from controller.cli.context import OutputFormat, get_context, parse_date_option, run
 from controller.cli.import_report import (
     MaxBytesOption,
     check_format,
