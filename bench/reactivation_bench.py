@@ -24,6 +24,8 @@ command) are recorded next to wall times, since the machine is shared.
         [--batch-runs 3] [--workers 2] [--skip-single] [--skip-batch] [--no-write]
         [--baseline-tree DIR]   # `git archive HEAD | tar -x -C DIR`: "before" figures of the
                                 # commands (printed only; in-process is always this tree)
+        [--compare-tree DIR]    # single device: the commands alternate between DIR ("before")
+                                # and this tree on one fleet, so both see the same load
 """
 
 from __future__ import annotations
@@ -193,11 +195,19 @@ async def expired_targets(db: str) -> list[Target]:
     ]
 
 
-def single_cli(env: dict[str, str], targets: list[Target]) -> list[Run]:
+def single_cli(envs: list[dict[str, str]], targets: list[Target]) -> list[Run]:
+    """One whole command per target, the `envs` taking turns (target i runs with envs[i % n])."""
     runs = []
-    for target in targets:
+    for i, target in enumerate(targets):
         run = polyfleet(
-            env, "reactivate", target.serial, "--feature", target.feature, "--yes", "-o", "json"
+            envs[i % len(envs)],
+            "reactivate",
+            target.serial,
+            "--feature",
+            target.feature,
+            "--yes",
+            "-o",
+            "json",
         )
         statuses = [row["status"] for row in json.loads(run.stdout)]
         if statuses != ["confirmed"]:
@@ -248,23 +258,35 @@ def family_of(model: str) -> str:
 
 
 def bench_single(
-    runs: int, workers: int, seed: int, pycache: Path, baseline: Path | None
+    runs: int,
+    workers: int,
+    seed: int,
+    pycache: Path,
+    baseline: Path | None,
+    compare: Path | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="polyfleet-rbench-") as tmp:
         work = Path(tmp)
         env = fleet_env(work, pycache, baseline)
-        devices = 2 * runs + 10
+        envs = [env] if compare is None else [env, {**env, BASELINE_TREE: str(compare)}]
+        parts = len(envs) + 1  # command samples per tree, then in-process
+        devices = parts * runs + 10
         with simulated_fleet(work, env, devices, workers, SINGLE_BASE, seed):
             scan_s = prepare_store(work, env)
             targets = asyncio.run(expired_targets(env["POLYFLEET_DB"]))
-            if len(targets) < 2 * runs:
-                raise BenchError(f"only {len(targets)} expired features, need {2 * runs}")
+            if len(targets) < parts * runs:
+                raise BenchError(f"only {len(targets)} expired features, need {parts * runs}")
             # A seeded shuffle mixes the families (sorted serials group them); alternate
             # picks give the command and the in-process halves the same mix.
             random.Random(seed).shuffle(targets)
-            cli_targets, inproc_targets = targets[0 : 2 * runs : 2], targets[1 : 2 * runs : 2]
+            chosen = targets[: parts * runs]
+            cli_targets = [t for i, t in enumerate(chosen) if i % parts != 1]
+            inproc_targets = chosen[1::parts]
             # Warm-up, not measured: fills the bytecode cache for the reactivate code path.
-            polyfleet(env, "reactivate", "--all-expired", "--dry-run", "-o", "json", ok=(0, 1, 4))
+            for each in envs:
+                polyfleet(
+                    each, "reactivate", "--all-expired", "--dry-run", "-o", "json", ok=(0, 1, 4)
+                )
             # Start-up with and without the bytecode cache, alternating (same machine load).
             uncached_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
             uncached_env.pop("PYTHONPYCACHEPREFIX")
@@ -272,7 +294,9 @@ def bench_single(
             for _ in range(max(5, runs // 2)):
                 boot.append(polyfleet(env, "--version"))
                 boot_uncached.append(polyfleet(uncached_env, "--version"))
-            cli_runs = single_cli(env, cli_targets)
+            all_runs = single_cli(envs, cli_targets)
+            cli_runs, before_runs = all_runs[:: len(envs)], all_runs[1 :: len(envs)]
+            cli_targets = cli_targets[:: len(envs)]
             inproc = asyncio.run(single_in_process(env, inproc_targets))
             verify_out = polyfleet(env, "confirmations", "verify").stdout
     by_family: dict[str, list[float]] = {}
@@ -286,6 +310,9 @@ def bench_single(
         "startup_uncached": [r.wall for r in boot_uncached],
         "cli": [r.wall for r in cli_runs],
         "cli_cpu": [r.cpu for r in cli_runs],
+        "before": [r.wall for r in before_runs],
+        "before_cpu": [r.cpu for r in before_runs],
+        "compare": str(compare) if compare else None,
         "cli_families": dict(Counter(family_of(t.model) for t in cli_targets)),
         "cli_by_family": {k: statistics.median(v) for k, v in sorted(by_family.items())},
         "in_process": inproc["samples"],
@@ -368,6 +395,16 @@ def render(
             f"included), {len(single['cli'])} distinct expired devices | {cli:.2f} s | "
             f"{statistics.median(single['cli_cpu']):.2f} s | <= 1 s | "
             f"{verdict(cli, SINGLE_TARGET_S)} |",
+            *(
+                [
+                    f"| the same command, before: tree {single['compare']}, alternating with "
+                    f"the row above on the same fleet, {len(single['before'])} other devices | "
+                    f"{statistics.median(single['before']):.2f} s | "
+                    f"{statistics.median(single['before_cpu']):.2f} s | | |"
+                ]
+                if single["before"]
+                else []
+            ),
             f"| the same work in-process (`Reactivator.reactivate`, open store), "
             f"{len(single['in_process'])} other devices | {inproc * 1000:.0f} ms | | | |",
             f"| `polyfleet --version` (interpreter and CLI start-up) | {boot:.2f} s | "
@@ -385,7 +422,13 @@ def render(
             f"`confirmations verify`: {single['verify']}",
             "",
             f"Samples (s): command wall {_r(single['cli'])}; command CPU "
-            f"{_r(single['cli_cpu'])}; in-process {_r(single['in_process'], 3)}; --version "
+            f"{_r(single['cli_cpu'])}; "
+            + (
+                f"before wall {_r(single['before'])}; before CPU {_r(single['before_cpu'])}; "
+                if single["before"]
+                else ""
+            )
+            + f"in-process {_r(single['in_process'], 3)}; --version "
             f"{_r(single['startup'])}.",
         ]
     if batch is not None:
@@ -419,6 +462,11 @@ def main() -> None:
     parser.add_argument(
         "--baseline-tree", type=Path, help="run the controller from this source tree ('before')"
     )
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="single device: alternate the commands between this source tree and ours",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
     baseline = args.baseline_tree.resolve() if args.baseline_tree else None
@@ -429,7 +477,14 @@ def main() -> None:
         single = (
             None
             if args.skip_single
-            else bench_single(args.single_runs, args.workers, args.seed, pycache, baseline)
+            else bench_single(
+                args.single_runs,
+                args.workers,
+                args.seed,
+                pycache,
+                baseline,
+                args.compare_tree.resolve() if args.compare_tree else None,
+            )
         )
         batch = (
             None

@@ -43,24 +43,47 @@ CONTRACT = (
     f"number,kind,serial,start,end\nC-BENCH,extended-reactivation,{QUOTED},2026-01-01,2027-12-31\n"
 )
 NOTES = """\
-What changed (issue 11, item 6): `controller/cli/context.py`, imported by the root command,
-imports settings (pydantic-settings), the store (SQLAlchemy), rich and asyncio where they are
-first used, so a command pays only for what it uses; `polyfleet --version` on its own is
-answered by the console-script entry point (`controller.cli:main`) before typer builds the
+What changed (issue 11, item 6), in two steps. First (059487e): `controller/cli/context.py`,
+imported by the root command, imports settings, the store (SQLAlchemy), rich and asyncio where
+they are first used, so a command pays only for what it uses; `polyfleet --version` on its own
+is answered by the console-script entry point (`controller.cli:main`) before typer builds the
 command line (any other argument list, `--version` among other options included, goes to click
-as before).
+as before); its run at 12:45, load 3-5, against 8e2a1f7: `--version` 824 -> 102 ms,
+`health` 1106 -> 1056 ms, `quote` 1084 -> 1021 ms. Then (branch `startup`, the "after" column):
+- Public holidays come from a cache (`controller/holiday_data.py`): one JSON file per country
+  or subdivision and year, and the list of supported countries, in the user cache directory
+  (`~/.cache/polyfleet/holidays-<release>/`, one directory per `holidays` release). `holidays`
+  builds any calendar only after importing `holidays.countries`, whose package imports every
+  country (150 ms, plus 60 ms for the library): the SLA of a quote and the policy's country
+  check now read two small files (2 ms); the first run after a `holidays` upgrade pays the import
+  once. `health` no longer imports `holidays` at all.
+- Settings read the `POLYFLEET_*` variables themselves (`controller/settings.py`) instead of
+  through pydantic-settings (its import and sources were about 0.1 s of every command).
+- `quote` no longer imports `contracts_cmd`, and with it the import stack (importer, contract
+  files, key store, cryptography), for its `--on` date parser (now in `context.py`).
+- Inventory models build their validators when first used (`defer_build`), so a command builds
+  only the models it validates.
 
-Where the rest goes (CPU, in-process import steps in order, measured 2026-12-06 at load 3-4,
-cached bytecode): typer and the root command 85 ms; pydantic + pydantic-settings + settings
-250 ms (pydantic-settings alone 90 ms); SQLAlchemy core and the SQLite dialect 270 ms;
-`sqlalchemy.ext.asyncio` 120 ms more, because its package `__init__` imports `AsyncSession`
-and with it the ORM: there is no import path to `AsyncEngine` that skips it, so the one code
-path for SQLite and PostgreSQL keeps it; inventory models, schema and store 65 ms; the health
-modules 50 ms; `controller.policy` with `holidays` 60 ms, and validating the default policy
-150 ms more, because its `DE-BY` site makes `holidays` import `holidays.countries`, whose
-package imports every country (reading the registry instead of `list_supported_countries()`
-was tried and saves nothing for that reason). `health` and `quote` are bound by these library
-imports, not by their work (about 15 ms for 1,000 devices).
+Where the rest goes (CPU, in-process import steps in order, medians of 9 processes, measured
+2026-12-06 14:24 at load 2.7, holiday cache filled): interpreter and site 25 ms; typer and the
+root command 54 ms; typer's parameter adapters, which import pydantic, 84 ms; rich 27 ms;
+asyncio and uvloop 22 ms; SQLAlchemy core 176 ms; `sqlalchemy.ext.asyncio` 74 ms more, because
+its package `__init__` imports `AsyncSession` and with it the ORM; the SQLite dialect and
+aiosqlite 12 ms; inventory store, models and schema 58 ms; the health modules 24 ms; the policy
+(import and default) 25 ms; the quote modules 17 ms. The commands' own work is about 15 ms.
+
+What bounds `health` and `quote` above 400 ms on this host: the interpreter, typer with
+pydantic and SQLAlchemy core alone take 339 ms of CPU (25 + 54 + 84 + 176), asyncio 22 ms
+more, before the asyncio engine's ORM import, rich and polyfleet's own modules. Not done, and
+why:
+- `AsyncEngine` without the ORM: no import path to it skips `sqlalchemy.ext.asyncio`'s package
+  `__init__`. A sync Core engine run in a thread for SQLite would be a second code path beside
+  PostgreSQL's asyncpg engine (or would need a sync PostgreSQL driver as well): rejected.
+- Turning off pydantic's plugin look-up (`PYDANTIC_DISABLE_PLUGINS`): no measurable change
+  (`health` 552 against 559 ms CPU, medians of 9).
+- `health` still validates the whole policy for its `[licensing] no_licensed_features` (25 ms);
+  validating only that section would save about 20 ms but let `health` accept a policy file
+  that `quote` refuses. rich (27 ms) is what the text format renders with.
 
 The editable install's meta-path finder (`__editable___polyfleet_0_1_0_finder`, loaded by
 `site`) adds 24 ms to a bare `python -c pass` (50 ms against 24 ms with a plain path entry
@@ -168,6 +191,9 @@ def main() -> None:
             # A bytecode cache, as an installed package has (the warm-up runs fill it); with
             # PYTHONDONTWRITEBYTECODE=1 an editable install compiles our modules every run.
             "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
+            # The holiday cache (controller.holiday_data), which the warm-up runs fill too, as
+            # a user's first quote does.
+            "XDG_CACHE_HOME": str(tmp / "cache"),
         }
         common.pop("PYTHONDONTWRITEBYTECODE", None)
         trees = {"before": base_tree, "after": ROOT}

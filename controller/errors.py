@@ -4,7 +4,8 @@ refused this, with a message for the user" from a bug with a single `except`.
     ControllerError
     ├── ConfigError                 settings: the config file is unreadable or invalid
     ├── PolicyError                 policy: the policy file is unreadable or invalid
-    ├── UnknownCountry              sla: no holiday calendar for that country (also ValueError)
+    ├── UnknownCountry              holiday_data: no holiday calendar for that country
+    │                               (also ValueError)
     ├── DiscoveryError              discovery: unusable address list (also ValueError)
     ├── CheckpointError             confirmations: a checkpoint cannot be made or read
     │   └── CheckpointForged          its signature does not verify

@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import holidays
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,6 +30,7 @@ from pydantic import (
 )
 
 from controller.errors import ControllerError
+from controller.holiday_data import supported_countries
 from inventory.catalog import PRODUCT_GROUP_TITLES, ProductGroup, product_group_for_model
 from inventory.input_files import parse_toml, read_small_text
 from inventory.models import ContractKind, Device, Pricing
@@ -85,7 +85,7 @@ def _check_country(value: str) -> str:
     """An ISO 3166 country the holidays library knows, optionally with a subdivision (`DE-BY`)."""
     code = value.strip().upper()
     country, _, subdivision = code.partition("-")
-    supported = holidays.list_supported_countries()
+    supported = supported_countries()
     if country not in supported:
         raise ValueError(f"{value!r} is not a country the holidays library knows (ISO 3166 code)")
     if subdivision and subdivision not in supported[country]:

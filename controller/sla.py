@@ -2,45 +2,25 @@
 
 The seed promises activation "within 1-2 business days"; a due date that ignores a site's
 public holidays (Thanksgiving in the US, Whit Monday in Germany) would be a promise we break.
-Calendars come from the maintained `holidays` library; weekends are the country's own.
+Calendars come from the maintained `holidays` library (through `holiday_data`, which caches
+them); weekends are the country's own.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import lru_cache
 
-import holidays
+from controller.holiday_data import UnknownCountry, holiday_year
 
-from controller.errors import ControllerError
+__all__ = ["UnknownCountry", "add_business_days", "holidays_between", "is_business_day"]
 
-_DEFAULT_WEEKEND = frozenset({5, 6})  # Saturday, Sunday
 _MAX_BUSINESS_DAYS = 366
-
-
-class UnknownCountry(ControllerError, ValueError):
-    """A country (or subdivision) the holidays library has no calendar for."""
-
-
-@lru_cache(maxsize=64)
-def calendar_for(country: str) -> holidays.HolidayBase:
-    """The holiday calendar of `CC` or `CC-SUBDIVISION` (e.g. `DE-BY`); years load on demand."""
-    code, _, subdivision = country.strip().upper().partition("-")
-    try:
-        return holidays.country_holidays(code, subdiv=subdivision or None)
-    except NotImplementedError:
-        raise UnknownCountry(f"no holiday calendar for country {country!r}") from None
-
-
-def _weekend(calendar: holidays.HolidayBase) -> frozenset[int]:
-    weekend = getattr(calendar, "weekend", None)
-    return frozenset(weekend) if weekend else _DEFAULT_WEEKEND
 
 
 def is_business_day(day: date, country: str) -> bool:
     """Neither a weekend day of that country nor one of its public holidays."""
-    calendar = calendar_for(country)
-    return day.weekday() not in _weekend(calendar) and day not in calendar
+    year = holiday_year(country, day.year)
+    return day.weekday() not in year.weekend and day not in year.names
 
 
 def add_business_days(start: date, days: int, country: str) -> date:
@@ -58,11 +38,10 @@ def add_business_days(start: date, days: int, country: str) -> date:
 
 def holidays_between(start: date, end: date, country: str) -> list[tuple[date, str]]:
     """Public holidays after `start` up to and including `end` (to explain a due date)."""
-    calendar = calendar_for(country)
     found: list[tuple[date, str]] = []
     day = start + timedelta(days=1)
     while day <= end:
-        name = calendar.get(day)
+        name = holiday_year(country, day.year).names.get(day)
         if name is not None:
             found.append((day, str(name)))
         day += timedelta(days=1)

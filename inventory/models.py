@@ -47,7 +47,9 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", str_strip_whitespace=True, defer_build=True
+    )
 
 
 class LicenseState(StrEnum):

@@ -43,6 +43,7 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("POLYFLEET_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for name in ("POLYFLEET_DB", "POLYFLEET_CONFIG"):
         monkeypatch.delenv(name, raising=False)
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
@@ -157,6 +158,16 @@ def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
 
     _data_console(sys.stderr).print(labelled("error:", "red", message))
     raise typer.Exit(code)
+
+
+def parse_date_option(value: str | None, option: str) -> date | None:
+    """An ISO date given on the command line; a wrong one is a usage error (exit 2)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)", ExitCode.UNUSABLE_INPUT)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

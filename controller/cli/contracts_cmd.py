@@ -7,13 +7,12 @@ with `--strict`, nothing), and an unreadable file is exit 2.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
+from controller.cli.context import OutputFormat, get_context, parse_date_option, run
 from controller.cli.import_report import (
     MaxBytesOption,
     check_format,
@@ -46,16 +45,6 @@ _TABLE_SERIALS = 1
 OutputOption = Annotated[
     OutputFormat, typer.Option("--output", "-o", help="table for people, json or csv for scripts")
 ]
-
-
-def parse_date_option(value: str | None, option: str) -> date | None:
-    """An ISO date given on the command line; a wrong one is a usage error (exit 2)."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)", ExitCode.UNUSABLE_INPUT)
 
 
 def contract_record(contract: Contract) -> dict[str, Any]:

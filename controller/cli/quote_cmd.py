@@ -15,8 +15,15 @@ import typer
 from rich.text import Text
 
 from controller.cli.console import labelled, styled
-from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
-from controller.cli.contracts_cmd import parse_date_option
+from controller.cli.context import (
+    CliContext,
+    ExitCode,
+    OutputFormat,
+    fail,
+    get_context,
+    parse_date_option,
+    run,
+)
 from controller.cli.output import data_table, emit_json, shown
 from controller.eligibility import Quote
 from controller.policy import Policy, PolicyError, load_policy
