@@ -11,11 +11,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from controller.errors import ControllerError
@@ -28,8 +29,11 @@ class ConfigError(ControllerError):
     """The config file cannot be read or holds invalid values."""
 
 
-class PortalSettings(BaseSettings):
-    """The licensing portal used as entitlement provider."""
+class PortalSettings(BaseModel):
+    """The licensing portal used as entitlement provider (a section: only `POLYFLEET_PORTAL…`
+    variables reach it, never a bare `URL` or `TOKEN`)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     url: str | None = None
     token: SecretStr | None = None
@@ -52,7 +56,7 @@ class PolyfleetSettings(BaseSettings):
         ge=1,
         description="longest CSV line or JSON item an import accepts (characters)",
     )
-    portal: PortalSettings = PortalSettings()
+    portal: PortalSettings = Field(default_factory=PortalSettings)
     drivers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="modeled parameters per driver: [drivers.<name>] key = value",
@@ -88,3 +92,5 @@ def load_settings(config_file: Path | None) -> PolyfleetSettings:
         return PolyfleetSettings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(f"invalid settings (config file {path}): {exc}") from exc
+    except SettingsError as exc:  # e.g. POLYFLEET_PORTAL='{not json'
+        raise ConfigError(f"invalid POLYFLEET_* environment variable: {exc}") from None
