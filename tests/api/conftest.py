@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from controller.api.app import create_app
@@ -14,6 +15,7 @@ from inventory.store import InventoryStore
 from inventory.token_store import Role, TokenStore
 
 MakeToken = Callable[..., Awaitable[str]]
+Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
@@ -22,9 +24,7 @@ def throttle() -> FailedAuthThrottle:
 
 
 @pytest.fixture
-async def client(
-    store: InventoryStore, throttle: FailedAuthThrottle
-) -> AsyncIterator[TestClient[object, object]]:
+async def client(store: InventoryStore, throttle: FailedAuthThrottle) -> AsyncIterator[Client]:
     app = create_app(store, throttle=throttle)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
