@@ -26,6 +26,9 @@ ROUTE_MODULES: tuple[str, ...] = (
     "controller.api.routes.ops",
     "controller.api.routes.me",
     "controller.api.routes.tokens",
+    "controller.api.routes.devices",
+    "controller.api.routes.fleet",
+    "controller.api.routes.confirmations",
     "controller.api.routes.openapi_doc",
 )
 """Every module of API routes, each with a module-level `routes` (an ApiRoutes)."""
