@@ -31,7 +31,9 @@ ROUTE_MODULES: tuple[str, ...] = (
     "controller.api.routes.confirmations",
     "controller.api.routes.openapi_doc",
 )
-"""Every module of API routes, each with a module-level `routes` (an ApiRoutes)."""
+"""Every module of API routes, each with a module-level `routes` (an ApiRoutes) and, if it
+needs one, a `setup(app)` called once the services are in place (start-up and clean-up hooks,
+metrics gauges, `Services.agents_last_seen`)."""
 
 
 def route_tables() -> list[ApiRoutes]:
@@ -42,6 +44,13 @@ def route_tables() -> list[ApiRoutes]:
         assert isinstance(routes, ApiRoutes), f"{name}.routes is not an ApiRoutes"
         tables.append(routes)
     return tables
+
+
+def _set_up_modules(app: web.Application) -> None:
+    for name in ROUTE_MODULES:
+        setup = getattr(import_module(name), "setup", None)
+        if setup is not None:
+            setup(app)
 
 
 def create_app(
@@ -67,4 +76,5 @@ def create_app(
     for table in tables:
         table.register(app)
     app[DOCUMENT] = openapi_document(tables, version=version("polyfleet"))
+    _set_up_modules(app)
     return app

@@ -134,6 +134,6 @@ class Authenticator:
         principal = Principal.of(found)
         if not principal.may(needed):
             raise Problem(
-                403, f"a {principal.role} token may not use this route (it needs {needed})"
+                403, f"this {principal.role} token may not use this route (it needs {needed})"
             )
         return principal

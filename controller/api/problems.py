@@ -13,6 +13,7 @@ from http import HTTPStatus
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from controller.errors import ControllerError
 from inventory.errors import DeviceNotFound, InvalidIdentifier
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class ProblemDetail(BaseModel):
     )
 
 
-class Problem(Exception):
+class Problem(ControllerError):
     """An error answer: raise it from a handler and the client gets it as problem+json."""
 
     def __init__(

@@ -56,9 +56,6 @@ class Call:
         assert self.principal is not None, "a public endpoint has no caller"
         return self.principal
 
-    def app_value(self, key: web.AppKey[Any]) -> Any:
-        return self.request.app[key]
-
 
 Handler = Callable[[Call], Awaitable[BaseModel | web.StreamResponse | None]]
 
