@@ -17,8 +17,10 @@ refused this, with a message for the user" from a bug with a single `except`.
     ├── WrongDevice                 reactivation: another device answers at the address
     │                               (also a device_drivers DeviceError, kind identity_mismatch)
     ├── InvalidOption               cli.health_cmd: an option value that cannot be used
-    └── NoLicenseOnRecord           usecases.reactivate: a device named without a feature has
-                                    no license on record (also LookupError)
+    ├── NoLicenseOnRecord           usecases.reactivate: a device named without a feature has
+    │                               no license on record (also LookupError)
+    ├── Problem                     api.problems: an HTTP error answer (RFC 9457 problem)
+    └── ServeError                  api.server: `serve` cannot listen or load its certificate
 
 Each class lives next to the code that raises it; the classes that were ValueErrors still are.
 """
