@@ -275,7 +275,10 @@ class Reactivator:
                 op = await self.ops.get(op.id)  # as the previous holder left it
                 if op.finished:
                     return await self._finished_elsewhere(op)
-            return await self._run(op, driver, device, feature)
+            outcome = await self._run(op, driver, device, feature)
+            if not outcome.resumable:  # finished: its last transition gave up the claim
+                op = None
+            return outcome
         finally:
             try:
                 if op is not None:

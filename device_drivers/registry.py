@@ -41,6 +41,7 @@ class DriverRegistry:
         self.group = group
         self._drivers: dict[str, type[DeviceDriver]] = {}
         self._origins: dict[str, str] = {}
+        self._by_model: dict[str, type[DeviceDriver] | None] = {}
         self._loaded = False
 
     def register(self, driver: type[DeviceDriver], *, origin: str = "code") -> None:
@@ -57,6 +58,7 @@ class DriverRegistry:
             )
         self._drivers[name] = driver
         self._origins[name] = origin
+        self._by_model.clear()
 
     def load_entry_points(self, points: Iterable[EntryPoint] | None = None) -> None:
         """Register every driver declared in the entry-point group (once)."""
@@ -109,7 +111,15 @@ class DriverRegistry:
         return claims[0] if claims else None
 
     def for_model(self, model: str) -> type[DeviceDriver] | None:
-        """The driver of a model: one that lists the model itself, else its family's."""
+        """The driver of a model: one that lists the model itself, else its family's. Cached
+        per model until a driver is registered: a scan asks once per device, a fleet has few
+        models, and the catalogue's family match is fuzzy (slow)."""
+        self.load_entry_points()
+        if model not in self._by_model:
+            self._by_model[model] = self._match_model(model)
+        return self._by_model[model]
+
+    def _match_model(self, model: str) -> type[DeviceDriver] | None:
         wanted = squash_model(model)
         for driver in self.all():
             if any(squash_model(m) == wanted for m in driver.models):

@@ -139,10 +139,56 @@ async def licenses_by_serial(
     return found
 
 
+class CleanRead(NamedTuple):
+    """A device whose latest scan read it cleanly (reached, no error, identity confirmed, license
+    state read), recently (at or after `clean_since`) and with no notable license: the store
+    found nothing for classification to weigh, so the check takes it as it is."""
+
+    device: HealthDevice
+    observed_at: datetime
+    summary: LicenseSummary
+    license_read: LicenseRead | None
+
+
 HealthRow = tuple[HealthDevice, HealthStatus | None, LicenseSummary | None]
 _READ_COLUMNS = (
     "license_read_ok", "license_read_call", "license_read_detail", "license_read_modeled",
 )  # fmt: skip
+
+
+def _clean_read(notable_before: datetime, clean_since: datetime) -> sa.ColumnElement[Any]:
+    """1 where the latest observation read the device cleanly since `clean_since` and none of
+    its licenses is notable (not active, or expiring before `notable_before`), else 0."""
+    s = device_status.c
+    notable = sa.func.coalesce(
+        sa.func.sum(
+            sa.case(
+                (
+                    sa.or_(
+                        licenses.c.state != LicenseState.ACTIVE.value,
+                        licenses.c.expires_at <= notable_before,
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        ),
+        0,
+    )
+    return sa.case(
+        (
+            sa.and_(
+                s.reachable.is_(True),
+                s.error.is_(None),
+                s.identity_mismatch.is_(None),
+                sa.or_(s.license_read_ok.is_(None), s.license_read_ok.is_(True)),
+                s.observed_at >= clean_since,
+                notable == 0,
+            ),
+            1,
+        ),
+        else_=0,
+    ).label("clean")
 
 
 async def devices_with_status(
@@ -152,10 +198,14 @@ async def devices_with_status(
     *,
     summarized: bool,
     matching: DeviceFilter | None = None,
-) -> AsyncIterator[list[HealthRow]]:
+    clean_since: datetime | None = None,
+    notable_before: datetime | None = None,
+) -> AsyncIterator[list[HealthRow | CleanRead]]:
     """Devices (by serial) with their latest status, streamed in batches, never held whole.
     With `summarized` the store counts each device's licenses (LicenseSummary) and `licensed`
-    need only hold the notable ones."""
+    need only hold the notable ones. With `clean_since` and `notable_before` as well, the store
+    also tells which devices were read cleanly since then with nothing notable: those come as
+    CleanRead, without the columns that only classification of the others needs."""
     s = device_status.c
     ts = FastTimestamps(engine.dialect.name)
     columns: list[sa.ColumnElement[Any]] = [
@@ -176,35 +226,50 @@ async def devices_with_status(
         s.license_read_modeled,
     ]
     joined = devices.outerjoin(device_status, s.serial == devices.c.serial)
+    query = sa.select(*columns)
     if summarized:
-        counts = (
-            sa.select(
-                licenses.c.serial,
-                sa.func.count().label("total"),
-                sa.func.min(licenses.c.expires_at).label("next_expiry"),
-                sa.func.max(licenses.c.observed_at).label("newest"),
-            )
-            .group_by(licenses.c.serial)
-            .subquery("license_counts")
+        # One pass over the licenses by their primary key, grouped per device: no aggregate
+        # table materialised and joined back (a third of the query's time on SQLite).
+        joined = joined.outerjoin(licenses, licenses.c.serial == devices.c.serial)
+        query = query.add_columns(
+            sa.func.count(licenses.c.serial).label("total"),
+            ts.column(sa.func.min(licenses.c.expires_at).label("next_expiry")),
+            ts.column(sa.func.max(licenses.c.observed_at).label("newest")),
         )
-        joined = joined.outerjoin(counts, counts.c.serial == devices.c.serial)
-        columns += [
-            counts.c.total,
-            ts.column(counts.c.next_expiry),
-            ts.column(counts.c.newest),
-        ]
-    query = sa.select(*columns).select_from(joined).order_by(devices.c.serial)
+        if ts.sqlite:  # in the serial index's order: no sort
+            query = query.group_by(devices.c.serial)
+        else:  # PostgreSQL takes the other columns only as functions of the primary keys
+            query = query.group_by(devices.c.id, s.serial)
+    flagged = summarized and clean_since is not None and notable_before is not None
+    if flagged and clean_since is not None and notable_before is not None:
+        query = query.add_columns(_clean_read(notable_before, clean_since))
+    query = query.select_from(joined).order_by(devices.c.serial)
     if site is not None:
         query = query.where(devices.c.site == site)
     if matching is not None:
         query = query.where(matching.clause())
     value, required = ts.value, ts.required
+    reads: dict[tuple[Any, ...], LicenseRead | None] = {}  # a fleet has few distinct ones
     async with engine.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=_BATCH))
         async for part in result.partitions():
-            batch: list[HealthRow] = []
+            batch: list[HealthRow | CleanRead] = []
             for row in part:
                 serial, mac, site_, model, driver, last_seen, observed_at, *rest = row
+                if flagged and rest[11]:  # read cleanly, nothing notable: nothing to weigh
+                    read_key = tuple(rest[4:8])
+                    if read_key not in reads:
+                        read_row = dict(zip(_READ_COLUMNS, read_key, strict=True))
+                        reads[read_key] = license_read_from_row(read_row)
+                    batch.append(
+                        CleanRead(
+                            HealthDevice(serial, mac, site_, model, driver, None),
+                            required(observed_at),
+                            LicenseSummary(rest[8], value(rest[9]), None),
+                            reads[read_key],
+                        )
+                    )
+                    continue
                 reachable, error_kind, error, mismatch = rest[:4]
                 read_columns = dict(zip(_READ_COLUMNS, rest[4:8], strict=True))
                 # When the latest scan read the device, classification never looks further back:
@@ -215,7 +280,7 @@ async def devices_with_status(
                 )
                 summary = None
                 if summarized:
-                    total, next_expiry, newest = rest[8:]
+                    total, next_expiry, newest = rest[8:11]
                     newest_at = None if read_now else value(newest)
                     summary = LicenseSummary(total or 0, value(next_expiry), newest_at)
                 if observed_at is None:

@@ -164,10 +164,9 @@ class OperationStore:
 
     async def open(self, serial: str, feature: str, actor: str) -> tuple[Operation, bool]:
         """The unfinished operation for serial+feature, or a new one: (operation, created).
-        A new operation is claimed by our owner from the start (an existing one is not)."""
-        existing = await self.unfinished(serial, feature)
-        if existing is not None:
-            return existing, False
+        A new operation is claimed by our owner from the start (an existing one is not).
+        The insert comes first: the unique open key refuses it while one is unfinished, so the
+        usual case (none) costs no look-up."""
         now = datetime.now(UTC)
         op_id = f"RA-{now:%Y%m%d}-{uuid.uuid4().hex[:12]}"
         row = {
@@ -190,7 +189,7 @@ class OperationStore:
                         reactivation_id=op_id, state=OpState.REQUESTED.value, at=now, detail=None
                     )
                 )
-        except IntegrityError:  # another run opened it between our read and write
+        except IntegrityError:  # one is unfinished (opened earlier, or just now by another run)
             raced = await self.unfinished(serial, feature)
             if raced is None:
                 raise

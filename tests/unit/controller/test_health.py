@@ -263,7 +263,7 @@ def test_several_problems_are_all_named_worst_first() -> None:
 
 
 def fleet_of(*statuses: Health) -> FleetHealth:
-    fleet = FleetHealth(NOW)
+    fleet = FleetHealth(checked_at=NOW)
     for index, health in enumerate(statuses):
         fleet.add(DeviceHealth(f"S{index}", None, None, health, "why"))
     return fleet
@@ -370,7 +370,7 @@ def test_json_has_the_product_keys_for_every_device() -> None:
         ("B1", "0004f2000001", "OK"),
     ]
     assert {"serial", "mac", "status", "reason"} <= set(data["devices"][0])
-    assert json.loads(render_json(FleetHealth(NOW)))["devices"] == []
+    assert json.loads(render_json(FleetHealth(checked_at=NOW)))["devices"] == []
 
 
 def test_nagios_status_line_has_perfdata_and_long_output_lists_problems() -> None:
@@ -428,7 +428,7 @@ def test_json_lines_match_to_json_for_awkward_text() -> None:
 
 
 def test_text_and_nagios_keep_odd_names_literal() -> None:
-    fleet = FleetHealth(NOW)
+    fleet = FleetHealth(checked_at=NOW)
     fleet.add(DeviceHealth("S[1]", None, "[red]lab|2", Health.WARNING, "expires [soon] | x\\y"))
     lines = [line.plain for line in render_text_lines(fleet)]
     assert lines[-1] == "WARNING  S[1] [red]lab|2  expires [soon] | x\\y"
@@ -439,10 +439,16 @@ def test_text_and_nagios_keep_odd_names_literal() -> None:
 
 def test_text_and_nagios_spell_escape_sequences() -> None:
     """A terminal or a monitoring UI shows a stored escape sequence; it never obeys it."""
-    fleet = FleetHealth(NOW)
+    fleet = FleetHealth(checked_at=NOW)
     fleet.add(DeviceHealth("S\x1b[5m", None, "lab\u202e\n2", Health.CRITICAL, "x\x9b2J"))
     *_, line = [line.plain for line in render_text_lines(fleet)]
     assert line == "CRITICAL S\\x1b[5m lab\\u202e\\n2  x\\x9b2J"
     assert (
         render_nagios(fleet).splitlines()[1] == "CRITICAL: S\\x1b[5m at lab\\u202e\\n2 - x\\x9b2J"
     )
+
+
+def test_the_fleet_result_serialises_as_the_json_report() -> None:
+    fleet = fleet_health([(device("A1"), None), (device("B1"), status(lic()))], NOW, POLICY)
+    dumped = json.loads(fleet.model_dump_json())
+    assert dumped == json.loads(render_json(fleet))
