@@ -15,8 +15,10 @@ InventoryError
 ├── KeyNotFound           key_store: no stored activation key has that id (also LookupError)
 ├── KeyInUse              key_store: the key is claimed by another re-activation
 ├── DuplicateKey          key_store: that key for that serial and feature is stored already
-└── TransitionRefused     reactivation_store: the operation is not in the state the step
-                          starts from (another run moved it)
+├── TransitionRefused     reactivation_store: the operation is not in the state the step
+│                         starts from (another run moved it)
+└── TokenError            token_store: an API token request that cannot be met
+    └── TokenNotFound     no token has that id (also LookupError)
 
 The classes above the store names live here; each store's own lives next to the store."""
 
