@@ -31,7 +31,8 @@ async def product_groups(engine: AsyncEngine, site: str | None = None) -> dict[s
     if site is not None:
         query = query.where(devices.c.site == site)
     async with engine.connect() as conn:
-        return {serial: group for serial, group in (await conn.execute(query)).all()}
+        rows = (await conn.execute(query)).all()
+    return {row.serial: row.product_group for row in rows}
 
 
 async def expiring_licenses(
@@ -41,9 +42,7 @@ async def expiring_licenses(
     found = []
     async with engine.connect() as conn:
         for days in windows:
-            query = sa.select(
-                sa.func.count(), sa.func.count(sa.distinct(licenses.c.serial))
-            ).where(
+            query = sa.select(sa.func.count(), sa.func.count(sa.distinct(licenses.c.serial))).where(
                 licenses.c.state == LicenseState.ACTIVE.value,
                 licenses.c.expires_at > now,
                 licenses.c.expires_at <= now + timedelta(days=days),

@@ -18,6 +18,7 @@ from controller.api.problems import problem_middleware
 from controller.api.routes.openapi_doc import DOCUMENT
 from controller.api.routing import AUTHENTICATOR, LATENCY_HOOK, ApiRoutes
 from controller.api.services import SERVICES, Services
+from controller.dashboard import add_dashboard_routes
 from controller.settings import PolyfleetSettings
 from inventory.store import InventoryStore
 from inventory.token_store import TokenStore
@@ -27,6 +28,8 @@ ROUTE_MODULES: tuple[str, ...] = (
     "controller.api.routes.me",
     "controller.api.routes.tokens",
     "controller.api.routes.openapi_doc",
+    "controller.api.routes.overview",
+    "controller.api.routes.confirmation_export",
 )
 """Every module of API routes, each with a module-level `routes` (an ApiRoutes)."""
 
@@ -64,4 +67,5 @@ def create_app(
     for table in tables:
         table.register(app)
     app[DOCUMENT] = openapi_document(tables, version=version("polyfleet"))
+    add_dashboard_routes(app)
     return app

@@ -20,7 +20,12 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
 _HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -48,7 +53,9 @@ def load_assets(root: Traversable | None = None) -> dict[str, Asset]:
             elif not entry.name.startswith("."):
                 suffix = "." + entry.name.rsplit(".", 1)[-1] if "." in entry.name else ""
                 kind = _TYPES.get(suffix) or mimetypes.guess_type(entry.name)[0]
-                table[prefix + entry.name] = Asset(entry.read_bytes(), kind or "application/octet-stream")
+                table[prefix + entry.name] = Asset(
+                    entry.read_bytes(), kind or "application/octet-stream"
+                )
 
     walk(base, STATIC_PREFIX)
     table["/"] = table[f"{STATIC_PREFIX}index.html"]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
-from controller.health import STATUS_ORDER, Health, unread_reason
+from controller.health import STATUS_ORDER, Health, HealthPolicy, unread_reason
+from controller.policy import load_policy
 from controller.usecases.health import check_fleet
 from inventory.catalog import PRODUCT_GROUP_TITLES
 from inventory.fleet_summary import expiring_licenses, last_observation, product_groups
@@ -74,6 +76,14 @@ class ProductGroups(BaseModel):
     items: list[ProductGroup]
 
 
+def health_policy(path: Path | None) -> HealthPolicy:
+    """`health`'s default thresholds with the policy file's models that have no licensed
+    features (so the overview counts as `polyfleet health` does)."""
+    policy = load_policy(path)
+    declared = policy.no_licensed_features if policy.licensing.no_licensed_features else None
+    return HealthPolicy(no_licensed_features=declared)
+
+
 @routes.endpoint(
     "GET",
     "/overview",
@@ -87,7 +97,7 @@ async def overview(call: Call) -> Overview:
     engine = services.store.engine
     site = call.caller.site
     now = datetime.now(UTC)
-    fleet = await check_fleet(engine, site, now, services.health_policy())
+    fleet = await check_fleet(engine, site, now, health_policy(services.settings.policy))
     groups = await product_groups(engine, site)
     by_group: dict[str | None, Counter[Health]] = defaultdict(Counter)
     unreadable = []
@@ -117,7 +127,9 @@ async def overview(call: Call) -> Overview:
                 devices=sum(counts.values()),
                 counts={s.value: counts[s] for s in STATUS_ORDER},
             )
-            for group, counts in sorted(by_group.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+            for group, counts in sorted(
+                by_group.items(), key=lambda kv: (kv[0] is None, kv[0] or "")
+            )
         ],
         expiring=[
             Expiring(days=w.days, licenses=w.licenses, devices=w.devices)
