@@ -19,7 +19,7 @@ STAMP := $(VENV)/.installed
 logged_to = 2>>$(1) || { cat $(1) >&2; exit 1; }
 QUIET_INSTALL = $(call logged_to,$(VENV)/install.log)
 
-.PHONY: demo test test-latest lint typecheck pytest bench lock wheel-check clean
+.PHONY: demo test test-latest lint typecheck pytest bench lock wheel-check screenshots clean
 
 ifeq ($(LATEST),1)
 # The early warning against new releases: no lock, the newest version every range admits.
@@ -87,6 +87,10 @@ wheel-check: $(STAMP)
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet drivers list
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet simulate --help > /dev/null
 	rm -rf .venv-wheel
+
+# The README's dashboard screenshots, taken by the browser tests from a real run (docs/*.png).
+screenshots: $(STAMP)
+	POLYFLEET_SCREENSHOTS=docs $(BIN)/pytest -q tests/browser -k screenshots
 
 bench: $(STAMP)
 	$(BIN)/python bench/inventory_bench.py
