@@ -9,7 +9,7 @@ confirmation): a job run again after a crash resumes the operation instead of re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,9 @@ from controller.usecases.reactivate import (
 from controller.usecases.scan import ScanRequest, profiles_for, run_scan
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry, DriverRegistryError
-from inventory.credential_store import ProfileNotFound
 from inventory.errors import InventoryError
 from inventory.job_store import Job, JobKind
+from inventory.models import CredentialProfile
 from inventory.store import InventoryStore
 
 Progress = Callable[[int, int], None]
@@ -99,14 +99,17 @@ async def run_job(
     *,
     reactivation: ReactivationSetup | None = None,
     on_progress: Progress | None = None,
+    profiles: Mapping[str, CredentialProfile] | None = None,
 ) -> Any:
     """The job's result JSON; raises JobFailed when it cannot run at all. Per-device failures
-    are part of the result, as in the CLI's output."""
+    are part of the result, as in the CLI's output. `profiles` replaces the store's
+    credentials (a site agent's own file)."""
     try:
         if job.kind is JobKind.SCAN:
-            return await _scan(store, ScanPayload.model_validate(job.payload), on_progress)
+            payload = ScanPayload.model_validate(job.payload)
+            return await _scan(store, payload, on_progress, profiles)
         if job.kind is JobKind.PROBE:
-            return await _probe(store, ProbePayload.model_validate(job.payload))
+            return await _probe(store, ProbePayload.model_validate(job.payload), profiles)
         if job.kind is JobKind.DISCOVERY:
             return await _discover(store, DiscoveryPayload.model_validate(job.payload))
         if reactivation is None:
@@ -124,7 +127,12 @@ def _timeouts(payload: _Payload, ssh_floor: float) -> Timeouts:
     return Timeouts(snmp=payload.timeout, http=payload.timeout, ssh=max(payload.timeout, ssh_floor))
 
 
-async def _scan(store: InventoryStore, payload: ScanPayload, on_progress: Progress | None) -> Any:
+async def _scan(
+    store: InventoryStore,
+    payload: ScanPayload,
+    on_progress: Progress | None,
+    profiles: Mapping[str, CredentialProfile] | None,
+) -> Any:
     request = ScanRequest(
         site=payload.site,
         ids=payload.devices,
@@ -138,7 +146,11 @@ async def _scan(store: InventoryStore, payload: ScanPayload, on_progress: Progre
     )
     counter = _Counter(on_progress)
     results = await run_scan(
-        store, request, on_selected=counter.start, on_result=lambda _r: counter.step()
+        store,
+        request,
+        on_selected=counter.start,
+        on_result=lambda _r: counter.step(),
+        profiles=profiles,
     )
     return [r.to_json() for r in results]
 
@@ -163,12 +175,14 @@ class _Counter:
             self.on_progress(self.done, self.total)
 
 
-async def _probe(store: InventoryStore, payload: ProbePayload) -> Any:
+async def _probe(
+    store: InventoryStore,
+    payload: ProbePayload,
+    profiles: Mapping[str, CredentialProfile] | None,
+) -> Any:
     device = await store.get_device(payload.device)
-    try:
+    if profiles is None:
         profiles = await profiles_for(store, [device], payload.credentials)
-    except ProfileNotFound as exc:
-        raise JobFailed(str(exc)) from exc
     async with open_transports(1) as transports:
         sessions = SessionFactory(
             DriverRegistry(),
