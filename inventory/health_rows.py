@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.device_queries import DeviceFilter
 from inventory.models import LicenseRead, LicenseState
 from inventory.observation_store import license_read_from_row
 from inventory.schema import device_status, devices, licenses
@@ -94,10 +95,15 @@ class FastTimestamps:
 
 
 async def licenses_by_serial(
-    engine: AsyncEngine, site: str | None, *, notable_before: datetime | None = None
+    engine: AsyncEngine,
+    site: str | None,
+    *,
+    notable_before: datetime | None = None,
+    matching: DeviceFilter | None = None,
 ) -> dict[str, list[HealthLicense]]:
     """Licenses per serial: all of them, or with `notable_before` only those not active or
-    expiring before then (the few that classification has something to say about)."""
+    expiring before then (the few that classification has something to say about); of the
+    devices of `site` and `matching` (an API listing's filter or page)."""
     ts = FastTimestamps(engine.dialect.name)
     query = sa.select(
         licenses.c.serial,
@@ -113,10 +119,12 @@ async def licenses_by_serial(
                 licenses.c.expires_at <= notable_before,
             )
         )
+    if site is not None or matching is not None:
+        query = query.join(devices, devices.c.serial == licenses.c.serial)
     if site is not None:
-        query = query.join(devices, devices.c.serial == licenses.c.serial).where(
-            devices.c.site == site
-        )
+        query = query.where(devices.c.site == site)
+    if matching is not None:
+        query = query.where(matching.clause())
     states = {s.value: s for s in LicenseState}
     found: dict[str, list[HealthLicense]] = defaultdict(list)
     async with engine.connect() as conn:
@@ -143,6 +151,7 @@ async def devices_with_status(
     licensed: dict[str, list[HealthLicense]],
     *,
     summarized: bool,
+    matching: DeviceFilter | None = None,
 ) -> AsyncIterator[list[HealthRow]]:
     """Devices (by serial) with their latest status, streamed in batches, never held whole.
     With `summarized` the store counts each device's licenses (LicenseSummary) and `licensed`
@@ -187,6 +196,8 @@ async def devices_with_status(
     query = sa.select(*columns).select_from(joined).order_by(devices.c.serial)
     if site is not None:
         query = query.where(devices.c.site == site)
+    if matching is not None:
+        query = query.where(matching.clause())
     value, required = ts.value, ts.required
     async with engine.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=_BATCH))

@@ -62,6 +62,8 @@ devices = sa.Table(
     sa.UniqueConstraint("serial", name="uq_devices_serial"),
     sa.UniqueConstraint("mac", name="uq_devices_mac"),
     sa.Index("ix_devices_site", "site"),
+    sa.Index("ix_devices_model", "model"),
+    sa.Index("ix_devices_product_group", "product_group"),
 )
 
 sites = sa.Table(
@@ -221,6 +223,22 @@ confirmations = sa.Table(
 )
 """Append-only, hash-chained and signed: `seq` orders the chain; triggers refuse UPDATE, DELETE,
 TRUNCATE (PostgreSQL) and REPLACE (SQLite); `signature` signs `hash` (NULL before revision 0004)."""
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(12), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("site", sa.String(128)),
+    sa.Column("name", sa.String(128)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_used_at", UTCDateTime()),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
+)
+"""Bearer tokens of the HTTP API. Only the SHA-256 of a token is kept: the token is 256 bits of
+randomness, so a fast hash cannot be brute-forced, and a copy of the store grants nothing."""
 
 agents = sa.Table(
     "agents",

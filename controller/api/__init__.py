@@ -1,0 +1,1 @@
+"""The controller's HTTP API (`polyfleet serve`): aiohttp routes over the use cases and store."""

@@ -1,0 +1,137 @@
+"""Filtered, sorted, paginated device listings for the API, done in SQL.
+
+`GET /devices` on a 100,000-device store must answer in milliseconds: filters are WHERE
+clauses on indexed columns, and only the requested page is read and turned into models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from inventory.errors import InvalidIdentifier
+from inventory.identifiers import normalize_mac, normalize_serial
+from inventory.models import Device
+from inventory.schema import devices, licenses
+from inventory.store import row_to_device
+
+_SEPARATORS = str.maketrans("", "", ":-. ")
+_HEX = frozenset("0123456789abcdef")
+
+
+class DeviceSort(StrEnum):
+    """Orders of a device listing (ties are broken by serial)."""
+
+    SERIAL = "serial"
+    SITE = "site"
+    MODEL = "model"
+    EXPIRES_AT = "expires_at"
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilter:
+    """Which devices: exact site / model / product group, and `q` = serial prefix or MAC
+    (whole or leading digits) in any spelling (`00:04:F2`, `0004.f2aa.bbcc`)."""
+
+    site: str | None = None
+    model: str | None = None
+    product_group: str | None = None
+    q: str | None = None
+    serials: tuple[str, ...] | None = None
+    """Only these devices (a page already chosen)."""
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if self.site is not None:
+            conditions.append(devices.c.site == self.site)
+        if self.model is not None:
+            conditions.append(devices.c.model == self.model)
+        if self.product_group is not None:
+            conditions.append(devices.c.product_group == self.product_group)
+        if self.q is not None:
+            conditions.append(_search(self.q))
+        if self.serials is not None:
+            conditions.append(devices.c.serial.in_(self.serials))
+        return sa.and_(sa.true(), *conditions)
+
+
+def _search(q: str) -> sa.ColumnElement[bool]:
+    """Serial prefix, or MAC: equal when `q` is a whole MAC, else its leading hex digits."""
+    matches: list[sa.ColumnElement[bool]] = []
+    with contextlib.suppress(InvalidIdentifier):
+        matches.append(devices.c.serial.like(_like_prefix(normalize_serial(q)), escape="\\"))
+    try:
+        matches.append(devices.c.mac == normalize_mac(q))
+    except InvalidIdentifier:
+        digits = q.strip().translate(_SEPARATORS).lower()
+        if digits and set(digits) <= _HEX and len(digits) < 12:
+            matches.append(devices.c.mac.like(digits + "%"))
+    return sa.or_(sa.false(), *matches)
+
+
+def _next_expiry() -> sa.Subquery:
+    return (
+        sa.select(licenses.c.serial, sa.func.min(licenses.c.expires_at).label("next_expiry"))
+        .group_by(licenses.c.serial)
+        .subquery("next_expiry")
+    )
+
+
+async def count_matching(engine: AsyncEngine, matching: DeviceFilter) -> int:
+    query = sa.select(sa.func.count()).select_from(devices).where(matching.clause())
+    async with engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def page_devices(
+    engine: AsyncEngine,
+    matching: DeviceFilter,
+    *,
+    sort: DeviceSort = DeviceSort.SERIAL,
+    descending: bool = False,
+    limit: int,
+    offset: int,
+) -> list[Device]:
+    """One page of the matching devices in the given order (NULLs last either way)."""
+    query = sa.select(devices).where(matching.clause())
+    key: sa.ColumnElement[Any]
+    if sort is DeviceSort.EXPIRES_AT:
+        expiry = _next_expiry()
+        query = query.outerjoin(expiry, expiry.c.serial == devices.c.serial)
+        key = expiry.c.next_expiry
+    else:
+        key = devices.c[sort.value]
+    ordered = key.desc() if descending else key.asc()
+    serial = devices.c.serial.desc() if descending else devices.c.serial.asc()
+    query = query.order_by(key.is_(None), ordered, serial).limit(limit).offset(offset)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return [row_to_device(row) for row in rows]
+
+
+async def matching_serials(engine: AsyncEngine, matching: DeviceFilter) -> list[str]:
+    """Serials of every matching device, ordered (for filters done after classification)."""
+    query = sa.select(devices.c.serial).where(matching.clause()).order_by(devices.c.serial)
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def devices_by_serial(engine: AsyncEngine, serials: Sequence[str]) -> dict[str, Device]:
+    """The devices of `serials` (at most a page of them), by serial."""
+    if not serials:
+        return {}
+    query = sa.select(devices).where(devices.c.serial.in_(list(serials)))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return {row["serial"]: row_to_device(row) for row in rows}
