@@ -106,8 +106,8 @@ async def run_job(
     credentials (a site agent's own file)."""
     try:
         if job.kind is JobKind.SCAN:
-            payload = ScanPayload.model_validate(job.payload)
-            return await _scan(store, payload, on_progress, profiles)
+            scan = ScanPayload.model_validate(job.payload)
+            return await _scan(store, scan, on_progress, profiles)
         if job.kind is JobKind.PROBE:
             return await _probe(store, ProbePayload.model_validate(job.payload), profiles)
         if job.kind is JobKind.DISCOVERY:

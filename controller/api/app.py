@@ -27,6 +27,9 @@ ROUTE_MODULES: tuple[str, ...] = (
     "controller.api.routes.me",
     "controller.api.routes.tokens",
     "controller.api.routes.openapi_doc",
+    "controller.api.routes.jobs",
+    "controller.api.routes.agents",
+    "controller.api.routes.events",
 )
 """Every module of API routes, each with a module-level `routes` (an ApiRoutes)."""
 
