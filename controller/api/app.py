@@ -28,6 +28,9 @@ ROUTE_MODULES: tuple[str, ...] = (
     "controller.api.routes.me",
     "controller.api.routes.tokens",
     "controller.api.routes.openapi_doc",
+    "controller.api.routes.jobs",
+    "controller.api.routes.agents",
+    "controller.api.routes.events",
     "controller.api.routes.overview",
     "controller.api.routes.confirmation_export",
 )

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("controller.cli.keys_cmd", "app"),
     "confirmations": ("controller.cli.confirmations_cmd", "app"),
     "contracts": ("controller.cli.contracts_cmd", "app"),
+    "agent": ("controller.cli.agent_cmd", "app"),
 }
 
 

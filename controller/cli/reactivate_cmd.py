@@ -20,7 +20,6 @@ from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get
 from controller.cli.output import emit_json, emit_rows
 from controller.cli.quote_cmd import resolve_policy
 from controller.cli.scan_cmd import progress_bar
-from controller.confirmations import canonical_record
 from controller.eligibility import Quote
 from controller.entitlements import EntitlementUnavailable, provider_from_settings
 from controller.reactivation import HELD, Outcome, Reactivator, Status
@@ -28,6 +27,8 @@ from controller.usecases.reactivate import (
     NoLicenseOnRecord,
     SessionSettings,
     TargetQuery,
+    outcome_row,
+    outcomes_json,
     reactivator,
     run_batch,
     select_targets,
@@ -162,49 +163,21 @@ async def _run_all(
         return await run_batch(flow, targets, concurrency=concurrency, on_outcome=step)
 
 
-def _row(outcome: Outcome) -> dict[str, Any]:
-    record = outcome.confirmation
-    quote = outcome.quote
-    fee = record.fee if record else (quote.fee if quote else None)
-    return {
-        "serial": outcome.serial,
-        "feature": outcome.feature,
-        "status": outcome.status.value,
-        "operation": outcome.operation,
-        "confirmation": record.number if record else None,
-        "fee": f"{fee} {record.currency if record else quote.currency if quote else ''}".strip()
-        if fee is not None
-        else None,
-        "contract": record.contract if record else (quote.contract if quote else None),
-        "reason": outcome.reason,
-        "resumable": outcome.resumable,
-        "plan": list(outcome.plan),
-    }
-
-
 def _show_plans(cli: CliContext, plans: Sequence[Outcome]) -> None:
-    rows = [_row(p) for p in plans]
+    rows = [outcome_row(p) for p in plans]
     emit_rows(rows, COLUMNS, OutputFormat.TABLE, console=cli.err, title="plan")
 
 
 def _report(cli: CliContext, outcomes: Sequence[Outcome], output: OutputFormat, dry: bool) -> None:
     if output is OutputFormat.JSON:
-        emit_json(
-            [
-                {
-                    **_row(o),
-                    "confirmation": canonical_record(o.confirmation) if o.confirmation else None,
-                }
-                for o in outcomes
-            ]
-        )
+        emit_json(outcomes_json(outcomes))
     elif dry and output is OutputFormat.TABLE:
         for outcome in outcomes:
             cli.out.print(styled(f"{outcome.serial} {outcome.feature}", "bold"))
             for step in outcome.plan or (outcome.reason or "",):
                 cli.out.print(f"  - {step}")
     else:
-        emit_rows([_row(o) for o in outcomes], COLUMNS, output, console=cli.out)
+        emit_rows([outcome_row(o) for o in outcomes], COLUMNS, output, console=cli.out)
     counts: dict[str, int] = defaultdict(int)
     for outcome in outcomes:
         counts[outcome.status.value] += 1

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from controller.confirmations import canonical_record
 from controller.device_session import TrustOptions, open_transports
 from controller.entitlements import EntitlementProvider
 from controller.errors import ControllerError
@@ -176,3 +178,36 @@ def _unexpected(target: tuple[Device, str], exc: Exception) -> Outcome:
     log.debug("re-activating %s %s failed", device.serial, feature, exc_info=exc)
     reason = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0]
     return Outcome(device.serial, feature, Status.FAILED, reason, resumable=True)
+
+
+def outcome_row(outcome: Outcome) -> dict[str, Any]:
+    """One outcome as a table row: the confirmation by its number."""
+    record = outcome.confirmation
+    quote = outcome.quote
+    fee = record.fee if record else (quote.fee if quote else None)
+    return {
+        "serial": outcome.serial,
+        "feature": outcome.feature,
+        "status": outcome.status.value,
+        "operation": outcome.operation,
+        "confirmation": record.number if record else None,
+        "fee": f"{fee} {record.currency if record else quote.currency if quote else ''}".strip()
+        if fee is not None
+        else None,
+        "contract": record.contract if record else (quote.contract if quote else None),
+        "reason": outcome.reason,
+        "resumable": outcome.resumable,
+        "plan": list(outcome.plan),
+    }
+
+
+def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """`reactivate -o json`'s document (also a re-activation job's result): each row with its
+    whole confirmation record."""
+    return [
+        {
+            **outcome_row(o),
+            "confirmation": canonical_record(o.confirmation) if o.confirmation else None,
+        }
+        for o in outcomes
+    ]
