@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "confirmations": ("controller.cli.confirmations_cmd", "app"),
     "contracts": ("controller.cli.contracts_cmd", "app"),
     "agent": ("controller.cli.agent_cmd", "app"),
+    "tokens": ("controller.cli.tokens_cmd", "app"),
+    "serve": ("controller.cli.serve_cmd", "serve"),
 }
 
 
