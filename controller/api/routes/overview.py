@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
-from controller.health import STATUS_ORDER, Health, HealthPolicy, unread_reason
-from controller.policy import load_policy
+from controller.health import STATUS_ORDER, Health, unread_reason
 from controller.usecases.health import check_fleet
 from inventory.catalog import PRODUCT_GROUP_TITLES
 from inventory.fleet_summary import expiring_licenses, last_observation, product_groups
@@ -76,14 +74,6 @@ class ProductGroups(BaseModel):
     items: list[ProductGroup]
 
 
-def health_policy(path: Path | None) -> HealthPolicy:
-    """`health`'s default thresholds with the policy file's models that have no licensed
-    features (so the overview counts as `polyfleet health` does)."""
-    policy = load_policy(path)
-    declared = policy.no_licensed_features if policy.licensing.no_licensed_features else None
-    return HealthPolicy(no_licensed_features=declared)
-
-
 @routes.endpoint(
     "GET",
     "/overview",
@@ -97,7 +87,7 @@ async def overview(call: Call) -> Overview:
     engine = services.store.engine
     site = call.caller.site
     now = datetime.now(UTC)
-    fleet = await check_fleet(engine, site, now, health_policy(services.settings.policy))
+    fleet = await check_fleet(engine, site, now, services.health_policy())
     groups = await product_groups(engine, site)
     by_group: dict[str | None, Counter[Health]] = defaultdict(Counter)
     unreadable = []
