@@ -35,6 +35,15 @@ def test_sign_in_page_has_no_axe_violations(page: Page) -> None:
     assert axe_violations(page) == []
 
 
+def test_the_skip_link_leads_past_the_navigation(page: Page) -> None:
+    page.goto("/")
+    expect(page.get_by_label("API token")).to_be_focused()
+    page.keyboard.press("Shift+Tab")  # from the token field back to the first stop
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+
+
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.TECHNICIAN])
 def test_main_pages_have_no_axe_violations(
     page: Page, sign_in: SignIn, dashboard: Dashboard, role: Role
@@ -65,14 +74,13 @@ def test_the_keyboard_alone_signs_in_searches_and_opens_a_device(
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Fleet overview")).to_be_visible()
 
-    page.keyboard.press("Tab")  # the skip link comes first
-    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
-    for _ in range(2):
-        page.keyboard.press("Tab")
+    expect(page.locator("main")).to_be_focused()  # a screen reader starts at the new page
+    for _ in range(4):  # back over Sign out, Jobs, Confirmations to Devices
+        page.keyboard.press("Shift+Tab")
     expect(page.get_by_role("link", name="Devices")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Devices")).to_be_visible()
-    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # from the page's start to its first control
     expect(page.get_by_label("Serial or MAC")).to_be_focused()
     page.keyboard.type(device.serial)
     page.keyboard.press("Enter")

@@ -39,7 +39,7 @@ def test_technician_filters_opens_reactivates_and_sees_the_confirmation(
     page.get_by_role("link", name="Devices").click()
     everything = len(dashboard.devices)
     expect(page.locator("#page-range")).to_have_text(page_range(everything, everything))
-    page.get_by_label("Site").select_option(SITES[0])
+    page.get_by_label("Site", exact=True).select_option(SITES[0])
     page.get_by_role("button", name="Apply").click()
     at_site = [d for d in dashboard.devices if d.site == SITES[0]]
     expect(page.locator("#page-range")).to_have_text(page_range(len(at_site), len(at_site)))

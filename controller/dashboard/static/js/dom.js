@@ -20,7 +20,7 @@ export function el(tag, attrs = {}, ...children) {
 
 /** Append children; strings and numbers become text nodes, null is skipped. */
 export function append(node, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }

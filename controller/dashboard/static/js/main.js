@@ -88,6 +88,11 @@ function signOut() {
 
 whenUnauthorized(signOut);
 document.getElementById("sign-out").addEventListener("click", signOut);
+// The hash is the router's, so the skip link moves the focus itself instead of navigating.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  view.focus();
+});
 window.addEventListener("hashchange", () => render().then(() => view.focus()));
 
 (async () => {
