@@ -14,8 +14,10 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
 
 from controller.jobs import AGENT_KINDS, JobFailed, ReactivationSetup, run_job
 from inventory.job_store import ClaimScope, Job, JobKind, JobState, JobStore, LeaseLost
@@ -142,3 +144,17 @@ async def _quiet(coro: Awaitable[None]) -> None:
         await coro
     except Exception:
         log.debug("progress not written", exc_info=True)
+
+
+def attach_job_worker(app: web.Application, worker: JobWorker) -> None:
+    """Run `worker` for as long as `app` serves (`polyfleet serve`); on shutdown it stops
+    claiming and finishes the jobs in hand (graceful shutdown)."""
+
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        yield
+        stop.set()
+        await task
+
+    app.cleanup_ctx.append(lifetime)
