@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -35,6 +35,25 @@ class PortalSettings(BaseSettings):
     token: SecretStr | None = None
 
 
+class ServeSettings(BaseSettings):
+    """`[serve]`: where and how `polyfleet serve` listens (its options override these)."""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=8080, ge=0, le=65535)
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain (with tls_key)")
+    tls_key: Path | None = None
+    log_format: Literal["text", "json"] = "text"
+    auth_failures: int = Field(
+        default=10, ge=1, description="failed authentications per address before 429"
+    )
+    auth_window: float = Field(
+        default=60.0, gt=0, description="seconds over which auth_failures are counted"
+    )
+    shutdown_timeout: float = Field(
+        default=10.0, gt=0, description="seconds requests in flight get to finish on SIGTERM"
+    )
+
+
 class PolyfleetSettings(BaseSettings):
     """Everything polyfleet reads from the environment or the config file."""
 
@@ -53,6 +72,7 @@ class PolyfleetSettings(BaseSettings):
         description="longest CSV line or JSON item an import accepts (characters)",
     )
     portal: PortalSettings = PortalSettings()
+    serve: ServeSettings = ServeSettings()
     drivers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="modeled parameters per driver: [drivers.<name>] key = value",

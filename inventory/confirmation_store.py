@@ -217,11 +217,19 @@ class ConfirmationStore:
         return None if row is None else row_to_confirmation(row)
 
     async def list(
-        self, *, serial: str | None = None, mac: str | None = None
+        self,
+        *,
+        serial: str | None = None,
+        mac: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> builtins.list[Confirmation]:
         """Confirmations in chain order; with `serial` and/or `mac`, those of records matching
-        either (a UC phone's serial is its MAC, so one device ID may be both)."""
-        query = sa.select(confirmations).order_by(confirmations.c.seq)
+        either (a UC phone's serial is its MAC, so one device ID may be both); with `limit`,
+        one page of them."""
+        query = sa.select(confirmations).order_by(confirmations.c.seq).offset(offset or None)
+        if limit is not None:
+            query = query.limit(limit)
         conditions = []
         if serial is not None:
             conditions.append(confirmations.c.serial == normalize_serial(serial))
@@ -232,6 +240,11 @@ class ConfirmationStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [row_to_confirmation(row) for row in rows]
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            total = await conn.scalar(sa.select(sa.func.count()).select_from(confirmations))
+        return int(total or 0)
 
     async def rows(self) -> builtins.list[dict[str, Any]]:
         """Every row as stored, in `seq` order, unvalidated (what `verify` must check)."""

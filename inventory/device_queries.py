@@ -94,17 +94,8 @@ async def count_matching(engine: AsyncEngine, matching: DeviceFilter) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def page_devices(
-    engine: AsyncEngine,
-    matching: DeviceFilter,
-    *,
-    sort: DeviceSort = DeviceSort.SERIAL,
-    descending: bool = False,
-    limit: int,
-    offset: int,
-) -> list[Device]:
-    """One page of the matching devices in the given order (NULLs last either way)."""
-    query = sa.select(devices).where(matching.clause())
+def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Select[Any]:
+    """`query` in the given order, NULLs last either way, ties by serial."""
     key: sa.ColumnElement[Any]
     if sort is DeviceSort.EXPIRES_AT:
         expiry = _next_expiry()
@@ -114,15 +105,30 @@ async def page_devices(
         key = devices.c[sort.value]
     ordered = key.desc() if descending else key.asc()
     serial = devices.c.serial.desc() if descending else devices.c.serial.asc()
-    query = query.order_by(key.is_(None), ordered, serial).limit(limit).offset(offset)
+    return query.order_by(key.is_(None), ordered, serial)
+
+
+async def page_devices(
+    engine: AsyncEngine,
+    matching: DeviceFilter,
+    *,
+    sort: DeviceSort = DeviceSort.SERIAL,
+    descending: bool = False,
+    limit: int,
+    offset: int,
+) -> list[Device]:
+    """One page of the matching devices in the given order."""
+    query = _ordered(sa.select(devices).where(matching.clause()), sort, descending)
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
+        rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
     return [row_to_device(row) for row in rows]
 
 
-async def matching_serials(engine: AsyncEngine, matching: DeviceFilter) -> list[str]:
-    """Serials of every matching device, ordered (for filters done after classification)."""
-    query = sa.select(devices.c.serial).where(matching.clause()).order_by(devices.c.serial)
+async def ordered_serials(
+    engine: AsyncEngine, matching: DeviceFilter, sort: DeviceSort, descending: bool
+) -> list[str]:
+    """Serials of every matching device in the given order (a filter applied afterwards)."""
+    query = _ordered(sa.select(devices.c.serial).where(matching.clause()), sort, descending)
     async with engine.connect() as conn:
         return list((await conn.execute(query)).scalars())
 

@@ -6,15 +6,19 @@ it rather than a silently ignored filter.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Generic, TypeVar
+from datetime import date, datetime
+from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from controller.health import Health
+from inventory.catalog import ProductGroup
+from inventory.models import LicenseState
 from inventory.token_store import ApiToken, Role
 
 T = TypeVar("T")
 MAX_LIMIT = 500
+DeviceOrder = Literal["serial", "site", "model", "status", "expires_at"]
 
 
 class Strict(BaseModel):
@@ -94,3 +98,150 @@ class Status(BaseModel):
     """`/healthz`, `/readyz`: `{"status": "ok"}` (a failed check is a 503 problem)."""
 
     status: str
+
+
+class DeviceQuery(PageQuery):
+    """`GET /devices` filters; `q` is a serial prefix or a MAC (or its leading digits) in
+    any spelling."""
+
+    site: str | None = Field(default=None, min_length=1, max_length=128)
+    model: str | None = Field(default=None, min_length=1, max_length=128)
+    product_group: ProductGroup | None = None
+    status: Health | None = Field(default=None, description="health verdict")
+    q: str | None = Field(default=None, min_length=1, max_length=64, description="serial or MAC")
+    sort: DeviceOrder = "serial"
+    order: Literal["asc", "desc"] = "asc"
+
+
+class LicenseOut(BaseModel):
+    feature: str
+    state: LicenseState
+    expires_at: datetime | None
+
+
+class LicenseReadOut(BaseModel):
+    ok: bool
+    call: str | None
+    detail: str | None
+    modeled: bool
+
+
+class DeviceOut(BaseModel):
+    """A device as `scan -o json` shows one (from its latest stored observation), plus its
+    id, health verdict and tags."""
+
+    id: str
+    serial: str
+    mac: str | None
+    model: str | None
+    product_group: ProductGroup | None
+    driver: str | None
+    host: str | None
+    site: str | None
+    reachable: bool | None = Field(description="null: never scanned")
+    error: str | None
+    error_kind: str | None
+    firmware: str | None
+    licenses: list[LicenseOut]
+    license_read: LicenseReadOut | None
+    observed_at: datetime | None
+    status: Health
+    reason: str
+    tags: dict[str, str]
+
+
+class DevicePage(Page[DeviceOut]):
+    pass
+
+
+class ObservationOut(BaseModel):
+    """A stored observation of the device (the store keeps the latest one)."""
+
+    observed_at: datetime
+    reachable: bool
+    driver: str | None
+    error_kind: str | None
+    error: str | None
+    identity_mismatch: str | None
+    license_read: LicenseReadOut | None
+
+
+class ConfirmationOut(BaseModel):
+    """PRODUCT.md's confirmation keys, and the record's signature, spelled as hashed (so a
+    client can recompute each hash from this JSON)."""
+
+    number: str
+    serial: str
+    mac: str | None
+    feature: str
+    state_before: LicenseState
+    state_after: LicenseState
+    key_ref: str
+    driver: str
+    fee: str = Field(description="decimal amount, 2 places")
+    currency: str
+    contract: str | None
+    requested_at: str = Field(description="the chain's spelling: UTC, microseconds, Z")
+    confirmed_at: str = Field(description="the chain's spelling: UTC, microseconds, Z")
+    actor: str
+    hash: str
+    prev_hash: str | None
+    signature: str | None
+
+
+class DeviceDetail(DeviceOut):
+    observations: list[ObservationOut] = Field(description="latest first")
+    confirmations: list[ConfirmationOut]
+
+
+class ConfirmationPage(Page[ConfirmationOut]):
+    pass
+
+
+class ChainVerdict(BaseModel):
+    """`confirmations verify`'s verdict on the stored record."""
+
+    intact: bool
+    records: int = Field(description="records verified before the first problem (all if intact)")
+    head_hash: str | None
+    key_id: str | None = Field(description="the key signatures were checked with (null: none)")
+    detail: str | None = Field(description="the first problem: record, field and why")
+
+
+class HealthQuery(Strict):
+    site: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class HealthDeviceOut(BaseModel):
+    serial: str
+    mac: str | None
+    status: Health
+    reason: str
+    site: str | None
+    last_observed: datetime | None
+    license_read: LicenseReadOut | None
+
+
+class HealthReport(BaseModel):
+    """Exactly `polyfleet health --format json`."""
+
+    status: Health
+    counts: dict[Health, int]
+    checked_at: datetime
+    devices: list[HealthDeviceOut]
+
+
+class SiteOut(BaseModel):
+    site: str | None = Field(description="null: devices without a site")
+    devices: int
+    counts: dict[Health, int]
+    agent_last_seen: datetime | None
+
+
+class SiteList(RootModel[list[SiteOut]]):
+    pass
+
+
+class QuoteQuery(Strict):
+    feature: str | None = Field(default=None, min_length=1, max_length=64)
+    on: date | None = Field(default=None, description="quote date (default: today)")

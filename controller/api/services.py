@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiohttp import web
 
 from controller.api.metrics import Metrics
+from controller.api.problems import Problem
+from controller.health import HealthPolicy
+from controller.policy import Policy, PolicyError, load_policy
 from controller.settings import PolyfleetSettings
 from inventory.store import InventoryStore
 from inventory.token_store import TokenStore
+
+log = logging.getLogger(__name__)
+
+AgentsLastSeen = Callable[[], Awaitable[dict[str, datetime]]]
+"""site -> when an agent of that site was last heard from (filled in by the jobs routes)."""
 
 
 @dataclass(slots=True)
@@ -20,6 +31,27 @@ class Services:
     tokens: TokenStore
     settings: PolyfleetSettings
     metrics: Metrics
+    agents_last_seen: AgentsLastSeen | None = None
+    _policy: Policy | None = field(default=None, repr=False)
+
+    def policy(self) -> Policy:
+        """The re-activation policy of the settings (`policy` file, else the shipped one),
+        loaded on first use; an unusable file is a 500 whose details stay in the log."""
+        if self._policy is None:
+            try:
+                self._policy = load_policy(self.settings.policy)
+            except PolicyError as exc:
+                log.error("policy file unusable: %s", exc)
+                raise Problem(
+                    500, "the controller's policy file is unusable; see its log"
+                ) from None
+        return self._policy
+
+    def health_policy(self) -> HealthPolicy:
+        """`health`'s default thresholds with the policy's models that have no licenses."""
+        policy = self.policy()
+        declared = policy.no_licensed_features if policy.licensing.no_licensed_features else None
+        return HealthPolicy(no_licensed_features=declared)
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

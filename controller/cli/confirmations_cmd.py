@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
-from sqlalchemy.exc import DBAPIError
 
 from controller.cli.console import labelled
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
@@ -34,12 +33,12 @@ from controller.confirmations import (
     CheckpointError,
     CheckpointForged,
     confirmation_store,
-    cross_check,
     rows_from_export,
     signed_record,
     verify_chain,
 )
-from inventory.errors import InvalidIdentifier, InventoryError, StoreError
+from controller.usecases.confirmations import audit_store
+from inventory.errors import InvalidIdentifier, InventoryError
 from inventory.identifiers import format_mac, normalize_mac, normalize_serial
 from inventory.models import Confirmation
 from inventory.safe_text import CsvWriter, csv_value
@@ -257,24 +256,15 @@ def _trusted_key(public_key: Path | None) -> VerifyKey | None:
 def _audit(
     cli: Any, key: VerifyKey | None, *, unsigned_until: int = 0, trusted: Checkpoint | None = None
 ) -> tuple[ChainReport, list[dict[str, Any]]]:
-    """Verify the chain (signatures too, given `key`), then cross-check the re-activations and
-    `trusted`; returns the report and the rows."""
+    """`audit_store` on the store of this command."""
 
-    async def fetch() -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    async def audit() -> tuple[ChainReport, list[dict[str, Any]]]:
         async with cli.store(read_only=True) as store:
-            confirmations = confirmation_store(store.engine)
-            try:
-                return await confirmations.rows(), await confirmations.references()
-            except DBAPIError as exc:  # e.g. a role without SELECT: one line, not a traceback
-                raise StoreError(f"cannot read the confirmations: {exc.orig}") from exc
+            return await audit_store(
+                store.engine, key, unsigned_until=unsigned_until, trusted=trusted
+            )
 
-    rows, references = run(fetch)
-    report = verify_chain(rows, key=key, unsigned_until=unsigned_until)
-    if report.intact:
-        problem = cross_check(rows, references) or (trusted and trusted.check(rows))
-        if problem:
-            report = ChainReport(report.count, report.head_hash, problem)
-    return report, rows
+    return run(audit)
 
 
 def _read_checkpoint(path: Path, key: VerifyKey) -> Checkpoint:
