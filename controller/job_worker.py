@@ -14,10 +14,15 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from aiohttp import web
+
+from controller.entitlements import provider_from_settings
 from controller.jobs import AGENT_KINDS, JobFailed, ReactivationSetup, run_job
+from controller.policy import load_policy
+from controller.settings import PolyfleetSettings
 from inventory.job_store import ClaimScope, Job, JobKind, JobState, JobStore, LeaseLost
 from inventory.store import InventoryStore
 
@@ -142,3 +147,26 @@ async def _quiet(coro: Awaitable[None]) -> None:
         await coro
     except Exception:
         log.debug("progress not written", exc_info=True)
+
+
+def controller_worker(store: InventoryStore, settings: PolyfleetSettings) -> JobWorker:
+    """The worker of `polyfleet serve`, with the policy and licensing portal of its settings;
+    PolicyError or EntitlementUnavailable when those cannot be loaded."""
+    setup = ReactivationSetup(
+        policy=load_policy(settings.policy), provider=provider_from_settings(settings.portal)
+    )
+    return JobWorker(store, reactivation=setup)
+
+
+def attach_job_worker(app: web.Application, worker: JobWorker) -> None:
+    """Run `worker` for as long as `app` serves (`polyfleet serve`); on shutdown it stops
+    claiming and finishes the jobs in hand (graceful shutdown)."""
+
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        yield
+        stop.set()
+        await task
+
+    app.cleanup_ctx.append(lifetime)

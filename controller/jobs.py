@@ -9,7 +9,8 @@ confirmation): a job run again after a crash resumes the operation instead of re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from controller.entitlements import EntitlementProvider
 from controller.errors import ControllerError
 from controller.policy import Policy
 from controller.probe import probe_inventory_device
+from controller.reactivation import Outcome, Reactivator, Status
 from controller.scan import ScanOptions
 from controller.usecases.discover import DiscoverRequest, discover
 from controller.usecases.reactivate import (
@@ -37,7 +39,8 @@ from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry, DriverRegistryError
 from inventory.errors import InventoryError
 from inventory.job_store import Job, JobKind
-from inventory.models import CredentialProfile
+from inventory.models import CredentialProfile, Device
+from inventory.reactivation_store import CLAIM_LEASE
 from inventory.store import InventoryStore
 
 Progress = Callable[[int, int], None]
@@ -235,8 +238,36 @@ async def _reactivate(
     async with reactivator(
         store, devices, session, policy=setup.policy, provider=setup.provider
     ) as flow:
-        outcomes = await run_batch(flow, targets.pairs, concurrency=1, on_outcome=step)
+        outcomes = await run_batch(flow, targets.pairs, concurrency=1)
+        outcomes = await _after_holders(flow, targets.pairs, outcomes)
+        for _ in outcomes:
+            await step(None)
     return outcomes_json(outcomes)
+
+
+HELD_RETRY_S = (0.5, 1.0, 2.0, 5.0)
+"""Waits between looks at an operation another run holds (the last one repeats)."""
+
+
+async def _after_holders(
+    flow: Reactivator, pairs: Sequence[tuple[Device, str]], outcomes: list[Outcome]
+) -> list[Outcome]:
+    """Ask again, until its holder lets go, about each operation another run held: a job must
+    end with what became of the feature (confirmed, already confirmed), not with "held". The
+    holder's claim ends with it (at the latest when its lease runs out, CLAIM_LEASE)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLAIM_LEASE.total_seconds() + 60
+    attempt = 0
+    while loop.time() < deadline:
+        held = [i for i, o in enumerate(outcomes) if o.status is Status.HELD]
+        if not held:
+            break
+        await asyncio.sleep(HELD_RETRY_S[min(attempt, len(HELD_RETRY_S) - 1)])
+        attempt += 1
+        again = await run_batch(flow, [pairs[i] for i in held], concurrency=1)
+        for index, outcome in zip(held, again, strict=True):
+            outcomes[index] = outcome
+    return outcomes
 
 
 AGENT_KINDS = frozenset({JobKind.SCAN, JobKind.PROBE})

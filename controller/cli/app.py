@@ -34,9 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("controller.cli.keys_cmd", "app"),
     "confirmations": ("controller.cli.confirmations_cmd", "app"),
     "contracts": ("controller.cli.contracts_cmd", "app"),
-    "agent": ("controller.cli.agent_cmd", "app"),
     "tokens": ("controller.cli.tokens_cmd", "app"),
     "serve": ("controller.cli.serve_cmd", "serve"),
+    "agent": ("controller.cli.agent_cmd", "app"),
 }
 
 

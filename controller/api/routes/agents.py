@@ -4,10 +4,11 @@ enrols, long-polls for its site's jobs, renews its lease and posts each result (
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.metadata import version
 from typing import Any, Literal
 
+from aiohttp import web
 from pydantic import BaseModel, Field
 
 from controller.agent_jobs import agent_payload, record_agent_result
@@ -17,7 +18,15 @@ from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
 from controller.jobs import AGENT_KINDS
 from inventory.agent_store import Agent, AgentNotFound, AgentStore
-from inventory.job_store import ClaimScope, Job, JobNotFound, JobState, JobStore, LeaseLost
+from inventory.job_store import (
+    DEFAULT_LEASE,
+    ClaimScope,
+    Job,
+    JobNotFound,
+    JobState,
+    JobStore,
+    LeaseLost,
+)
 from inventory.token_store import Role
 
 routes = ApiRoutes()
@@ -25,6 +34,8 @@ routes = ApiRoutes()
 POLL_INTERVAL_S = 0.5
 """How often a waiting long poll looks at the queue again."""
 MAX_WAIT_S = 60
+JOB_LEASE: web.AppKey[timedelta] = web.AppKey("job_lease", timedelta)
+"""How long an agent's claim holds without renewal (default DEFAULT_LEASE)."""
 
 
 class AgentOut(BaseModel):
@@ -151,7 +162,8 @@ async def _calling_agent(call: Call) -> Agent:
 
 
 def _jobs(call: Call) -> JobStore:
-    return JobStore(call.request.app[SERVICES].store.engine)
+    app = call.request.app
+    return JobStore(app[SERVICES].store.engine, lease=app.get(JOB_LEASE, DEFAULT_LEASE))
 
 
 @routes.endpoint(
