@@ -86,6 +86,8 @@ wheel-check: $(STAMP)
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet --version
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet drivers list
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet simulate --help > /dev/null
+	cd / && $(CURDIR)/.venv-wheel/bin/python -c "from controller.dashboard.assets import load_assets; \
+		assert '/static/js/main.js' in load_assets(), 'dashboard assets missing from the wheel'"
 	rm -rf .venv-wheel
 
 # The README's dashboard screenshots, taken by the browser tests from a real run (docs/*.png).

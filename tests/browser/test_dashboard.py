@@ -100,6 +100,19 @@ def test_a_scan_shows_its_progress_live(page: Page, sign_in: SignIn, dashboard: 
     expect(row).to_contain_text("done")
 
 
+def test_a_probe_shows_what_each_call_answered(
+    page: Page, sign_in: SignIn, dashboard: Dashboard
+) -> None:
+    sign_in(Role.TECHNICIAN)
+    device = dashboard.devices[EXPIRED + 2]
+    page.goto(f"/#/devices/{device.serial}")
+    page.get_by_role("button", name="Probe the device").click()
+    calls = page.get_by_role("table", name="Calls made by the probe")
+    expect(calls).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Every needed call answered.")).to_be_visible()
+    assert calls.get_by_role("row").count() > 1
+
+
 def test_sign_out_forgets_the_token(page: Page, sign_in: SignIn) -> None:
     sign_in(Role.VIEWER)
     page.get_by_role("button", name="Sign out").click()

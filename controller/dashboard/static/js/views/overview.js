@@ -42,7 +42,7 @@ export async function overview() {
           "tr",
           {},
           el("th", { scope: "row" }, el("a", { href: href("/devices", { product_group: group.product_group ?? "" }) },
-            text(group.product_group))),
+            text(group.title ?? group.product_group))),
           STATUSES.map((status) => el("td", { class: "num" }, group.counts[status] ?? 0)),
           el("td", { class: "num" }, group.devices),
         ),
