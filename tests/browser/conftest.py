@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,14 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from inventory.database import resolve_db
 from inventory.store import InventoryStore
@@ -55,11 +63,16 @@ class Dashboard:
     fleet: ManagedFleet
     devices: list[SimDevice]
     tokens: dict[Role, str]
-    _loop: asyncio.AbstractEventLoop = field(repr=False)
+    env: dict[str, str]
+    """The environment `serve` runs with (its secret and signing key files)."""
 
-    def run(self, coro: Any) -> Any:
-        """Run a coroutine on the fleet's event loop (e.g. a store read) and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(START_TIMEOUT_S)
+    def polyfleet(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`polyfleet --db DB ARGS` as a user on the controller's host runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "controller.cli", "--db", self.fleet.db, *args],
+            env={**os.environ, **self.env}, capture_output=True, text=True,
+            timeout=START_TIMEOUT_S, check=False,
+        )  # fmt: skip
 
 
 def _free_port() -> int:
@@ -139,7 +152,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         )  # fmt: skip
         try:
             _wait_ready(url, server)
-            yield Dashboard(url, fleet, devices, tokens, loop)
+            yield Dashboard(url, fleet, devices, tokens, env)
         except RuntimeError:
             log.flush()
             raise RuntimeError((work / "serve.log").read_text(errors="replace")) from None
@@ -221,6 +234,22 @@ def sign_in(page: Page, dashboard: Dashboard) -> SignIn:
         page.get_by_role("heading", name="Fleet overview").wait_for()
 
     return go
+
+
+NUMBER = re.compile(r"^RC-\d{4}-\d{6}$")
+
+
+def reactivate(page: Page, serial: str) -> str:
+    """On a device's page as a technician: the quote (verdict, fee, SLA due date) first, then
+    confirm, then the confirmation number shown."""
+    page.goto(f"/#/devices/{serial}")
+    page.get_by_role("button", name="Get a quote").click()
+    expect(page.locator("#quote-verdict")).to_have_text("Eligible")
+    expect(page.get_by_text("SLA due")).to_be_visible()
+    page.get_by_role("button", name=re.compile(r"^Re-activate for \d+\.\d\d USD$")).click()
+    number = page.locator("#confirmation-number")
+    expect(number).to_have_text(NUMBER, timeout=60_000)
+    return number.inner_text()
 
 
 def page_range(last: int, total: int, first: int = 1) -> str:

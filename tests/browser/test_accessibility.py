@@ -10,7 +10,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from inventory.token_store import Role
-from tests.browser.conftest import EXPIRED, Dashboard, SignIn, axe_violations, page_range
+from tests.browser.conftest import (
+    EXPIRED,
+    Dashboard,
+    SignIn,
+    axe_violations,
+    page_range,
+    reactivate,
+)
 
 SCREENSHOTS = "POLYFLEET_SCREENSHOTS"
 """Set to a directory (`make screenshots` sets docs/) to keep the pages' screenshots there."""
@@ -100,6 +107,7 @@ def test_screenshots_of_the_main_pages(
     page.goto("/")
     page.screenshot(path=folder / "dashboard-sign-in.png")
     sign_in(Role.TECHNICIAN)
+    reactivate(page, dashboard.devices[2].serial)  # so the audit record and jobs show one
     for name, where, heading in pages(dashboard):
         page.goto(f"/{where}")
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()

@@ -5,15 +5,21 @@ the confirmation; what a viewer is not offered; live job progress; the audit rec
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from inventory.token_store import Role
 from simulator.fleet import SITES
-from tests.browser.conftest import EXPIRED, ConsoleWatch, Dashboard, SignIn, page_range
+from tests.browser.conftest import (
+    EXPIRED,
+    ConsoleWatch,
+    Dashboard,
+    SignIn,
+    page_range,
+    reactivate,
+)
 from tests.e2e.reactivation_fleet import expired_feature
-
-NUMBER = re.compile(r"^RC-\d{4}-\d{6}$")
 
 
 def dashed(mac: str) -> str:
@@ -31,7 +37,7 @@ def test_a_wrong_token_is_refused(page: Page, console: ConsoleWatch) -> None:
 
 
 def test_technician_filters_opens_reactivates_and_sees_the_confirmation(
-    page: Page, sign_in: SignIn, dashboard: Dashboard
+    page: Page, sign_in: SignIn, dashboard: Dashboard, tmp_path: Path
 ) -> None:
     sign_in(Role.TECHNICIAN)
     expect(page.locator("#last-scan")).not_to_have_text("—")
@@ -54,14 +60,7 @@ def test_technician_filters_opens_reactivates_and_sees_the_confirmation(
 
     expect(page.get_by_role("heading", name=f"Device {device.serial}")).to_be_visible()
     expect(page.locator("#no-confirmations")).to_be_visible()
-    page.get_by_role("button", name="Get a quote").click()
-    expect(page.locator("#quote-verdict")).to_have_text("Eligible")
-    expect(page.get_by_text("SLA due")).to_be_visible()
-    confirm = page.get_by_role("button", name=re.compile(r"^Re-activate for \d+\.\d\d USD$"))
-    confirm.click()
-    number = page.locator("#confirmation-number")
-    expect(number).to_have_text(NUMBER, timeout=60_000)
-    confirmation = number.inner_text()
+    confirmation = reactivate(page, device.serial)
 
     sim = dashboard.fleet.device(device.serial)
     assert len(sim.applied_keys) == 1, "the device loaded exactly one key"
@@ -72,6 +71,14 @@ def test_technician_filters_opens_reactivates_and_sees_the_confirmation(
     page.get_by_role("link", name="Confirmations").click()
     expect(page.locator("#chain-status")).to_contain_text("Hash chain intact")
     expect(page.get_by_role("cell", name=confirmation)).to_be_visible()
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert confirmation in saved.read_text(encoding="utf-8")
+    verified = dashboard.polyfleet("confirmations", "verify", "--export", str(saved))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_viewer_is_not_offered_what_a_viewer_may_not_do(
