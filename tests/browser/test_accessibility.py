@@ -77,7 +77,8 @@ def test_the_keyboard_alone_signs_in_searches_and_opens_a_device(
 ) -> None:
     device = dashboard.devices[EXPIRED + 1]
     page.goto("/")
-    page.keyboard.type(dashboard.tokens[Role.VIEWER])  # the token field has the focus
+    expect(page.get_by_label("API token")).to_be_focused()
+    page.keyboard.type(dashboard.tokens[Role.VIEWER])
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Fleet overview")).to_be_visible()
 
@@ -86,7 +87,8 @@ def test_the_keyboard_alone_signs_in_searches_and_opens_a_device(
         page.keyboard.press("Shift+Tab")
     expect(page.get_by_role("link", name="Devices")).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Devices")).to_be_visible()
+    expect(page.get_by_role("heading", name="Devices", exact=True)).to_be_visible()
+    expect(page.locator("main")).to_be_focused()
     page.keyboard.press("Tab")  # from the page's start to its first control
     expect(page.get_by_label("Serial or MAC")).to_be_focused()
     page.keyboard.type(device.serial)

@@ -5,6 +5,7 @@ import { api, query } from "../api.js";
 import { el, table, replace, errorBox } from "../dom.js";
 import { when, mac, text } from "../format.js";
 import { deviceHref, go } from "../route.js";
+import { pager, range } from "./pager.js";
 
 const PAGE = 50;
 
@@ -33,7 +34,6 @@ export async function confirmations({ params }) {
     api("/confirmations" + query({ limit: PAGE, offset })),
     api("/confirmations/verify"),
   ]);
-  const last = Math.min(offset + page.items.length, page.total);
   const exported = el("div", { "aria-live": "polite" });
   const exporter = (format) =>
     el("button", { type: "button", onclick: () => download(format, exported) }, `Export ${format.toUpperCase()}`);
@@ -52,18 +52,10 @@ export async function confirmations({ params }) {
     el("div", { class: "actions" }, exporter("csv"), exporter("json")),
     exported,
     page.items.length
-      ? table(`Confirmations ${offset + 1}–${last} of ${page.total}, newest first`, CONFIRMATION_HEADERS,
+      ? table(`Confirmations ${range(page, offset)}, in chain order (oldest first)`, CONFIRMATION_HEADERS,
           confirmationRows(page.items))
       : el("p", {}, "No confirmation recorded yet."),
-    el(
-      "nav",
-      { class: "pager", "aria-label": "Pages" },
-      el("button", { type: "button", disabled: offset === 0,
-        onclick: () => go("/confirmations", { offset: Math.max(0, offset - PAGE) }) }, "Previous"),
-      el("span", {}, page.total ? `${offset + 1}–${last} of ${page.total}` : "none"),
-      el("button", { type: "button", disabled: last >= page.total,
-        onclick: () => go("/confirmations", { offset: offset + PAGE }) }, "Next"),
-    ),
+    pager(page, offset, PAGE, (to) => go("/confirmations", { offset: to })),
   );
 }
 

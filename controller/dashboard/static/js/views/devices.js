@@ -6,6 +6,7 @@ import { el, table } from "../dom.js";
 import { mac, text, day } from "../format.js";
 import { deviceHref, go } from "../route.js";
 import { STATUSES } from "./overview.js";
+import { pager, range } from "./pager.js";
 
 const PAGE = 50;
 const FILTERS = ["q", "site", "model", "product_group", "status"];
@@ -84,25 +85,15 @@ export async function devices({ params }) {
       el("td", {}, text(d.reason)),
     ),
   );
-  const last = Math.min(offset + page.items.length, page.total);
-  const pager = el(
-    "nav",
-    { class: "pager", "aria-label": "Pages" },
-    el("button", { type: "button", disabled: offset === 0,
-      onclick: () => show({ sort, order, offset: Math.max(0, offset - PAGE) }) }, "Previous"),
-    el("span", { id: "page-range" }, page.total ? `${offset + 1}–${last} of ${page.total}` : "no devices"),
-    el("button", { type: "button", disabled: last >= page.total,
-      onclick: () => show({ sort, order, offset: offset + PAGE }) }, "Next"),
-  );
   return el(
     "section",
     { "aria-labelledby": "devices-title" },
     el("h1", { id: "devices-title" }, "Devices"),
     form,
     page.items.length
-      ? table(`Devices ${offset + 1}–${last} of ${page.total}`, COLUMNS.map(header), rows)
+      ? table(`Devices ${range(page, offset)}`, COLUMNS.map(header), rows)
       : el("p", { class: "notice" }, "No device matches these filters."),
-    pager,
+    pager(page, offset, PAGE, (to) => show({ sort, order, offset: to })),
   );
 }
 

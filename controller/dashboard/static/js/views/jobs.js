@@ -7,10 +7,10 @@ import { when, text } from "../format.js";
 import { onJob, finished } from "../events.js";
 import { may } from "../session.js";
 
+/** "running 3/10" while a job runs; its state alone once queued or finished. */
 export function progressText(job) {
   const p = job.progress;
-  const counted = p && p.total ? ` ${p.done}/${p.total}` : "";
-  return `${job.state}${counted}`;
+  return job.state === "running" && p && p.total ? `running ${p.done}/${p.total}` : job.state;
 }
 
 function progressCell(job) {
