@@ -1,5 +1,7 @@
 """The dashboard in Debian's Chromium: one simulated fleet, one `polyfleet serve` and one browser
-for the whole session (they are slow to start), a fresh browser context per test.
+for this package's tests (they are slow to start), a fresh browser context per test. Package
+scope, not session: Playwright's sync API holds an event loop on the main thread while it runs,
+so it must be gone before the asynchronous tests of other packages start.
 
 The fleet runs in this process on a thread of its own (its event loop must keep serving while
 the tests drive the browser synchronously); `serve` is a real subprocess on loopback, as a user
@@ -95,7 +97,7 @@ def _wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"polyfleet serve did not answer {url}/healthz in {START_TIMEOUT_S}s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     """A scanned simulated fleet behind `polyfleet serve` on 127.0.0.1."""
     work = tmp_path_factory.mktemp("dashboard")
@@ -164,13 +166,13 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             thread.join(START_TIMEOUT_S)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless. Missing in CI is a failure, never a skip."""
     if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
