@@ -19,7 +19,7 @@ STAMP := $(VENV)/.installed
 logged_to = 2>>$(1) || { cat $(1) >&2; exit 1; }
 QUIET_INSTALL = $(call logged_to,$(VENV)/install.log)
 
-.PHONY: demo test test-latest lint typecheck pytest bench lock wheel-check clean
+.PHONY: demo test test-latest lint typecheck pytest bench lock wheel-check screenshots clean
 
 ifeq ($(LATEST),1)
 # The early warning against new releases: no lock, the newest version every range admits.
@@ -86,7 +86,13 @@ wheel-check: $(STAMP)
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet --version
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet drivers list
 	cd / && $(CURDIR)/.venv-wheel/bin/polyfleet simulate --help > /dev/null
+	cd / && $(CURDIR)/.venv-wheel/bin/python -c "from controller.dashboard.assets import load_assets; \
+		assert '/static/js/main.js' in load_assets(), 'dashboard assets missing from the wheel'"
 	rm -rf .venv-wheel
+
+# The README's dashboard screenshots, taken by the browser tests from a real run (docs/*.png).
+screenshots: $(STAMP)
+	POLYFLEET_SCREENSHOTS=docs $(BIN)/pytest -q tests/browser -k screenshots
 
 bench: $(STAMP)
 	$(BIN)/python bench/inventory_bench.py

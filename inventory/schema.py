@@ -239,3 +239,42 @@ api_tokens = sa.Table(
 )
 """Bearer tokens of the HTTP API. Only the SHA-256 of a token is kept: the token is 256 bits of
 randomness, so a fast hash cannot be brute-forced, and a copy of the store grants nothing."""
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("site", sa.String(128), nullable=False),
+    sa.Column("token_id", sa.String(32)),
+    sa.Column("enrolled_at", UTCDateTime()),
+    sa.Column("last_seen_at", UTCDateTime()),
+    sa.Column("version", sa.String(64)),
+    sa.Index("ix_agents_site", "site"),
+)
+"""A site agent: created with its token (`POST /agents`), enrolled when it first calls in;
+`last_seen_at` tells whether the site has a live agent or the controller runs its jobs."""
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("site", sa.String(128)),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(128)),
+    sa.Column("lease_id", sa.String(32)),
+    sa.Column("lease_agent", sa.String(64)),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("progress", sa.JSON),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Index("ix_jobs_state_site", "state", "site"),
+)
+"""A unit of device work asked for through the API. A claim is a lease (`lease_id`, until
+`lease_expires_at`); a lease run out puts the job back to `queued`; a result is stored once."""

@@ -18,6 +18,7 @@ from controller.api.problems import problem_middleware
 from controller.api.routes.openapi_doc import DOCUMENT
 from controller.api.routing import AUTHENTICATOR, LATENCY_HOOK, ApiRoutes
 from controller.api.services import SERVICES, Services
+from controller.dashboard import add_dashboard_routes
 from controller.settings import PolyfleetSettings
 from inventory.store import InventoryStore
 from inventory.token_store import TokenStore
@@ -30,6 +31,11 @@ ROUTE_MODULES: tuple[str, ...] = (
     "controller.api.routes.fleet",
     "controller.api.routes.confirmations",
     "controller.api.routes.openapi_doc",
+    "controller.api.routes.jobs",
+    "controller.api.routes.agents",
+    "controller.api.routes.events",
+    "controller.api.routes.overview",
+    "controller.api.routes.confirmation_export",
 )
 """Every module of API routes, each with a module-level `routes` (an ApiRoutes) and, if it
 needs one, a `setup(app)` called once the services are in place (start-up and clean-up hooks,
@@ -77,4 +83,5 @@ def create_app(
         table.register(app)
     app[DOCUMENT] = openapi_document(tables, version=version("polyfleet"))
     _set_up_modules(app)
+    add_dashboard_routes(app)
     return app

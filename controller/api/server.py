@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from controller.api.app import create_app
 from controller.api.auth import FailedAuthThrottle
 from controller.errors import ControllerError
+from controller.job_worker import attach_job_worker, controller_worker
 from controller.run_lock import RunLock
 from controller.settings import PolyfleetSettings
 from inventory.database import DatabaseTarget
@@ -52,6 +53,10 @@ async def serve_api(
     options = settings.serve
     throttle = FailedAuthThrottle(limit=options.auth_failures, window=options.auth_window)
     app = create_app(store, settings=settings, throttle=throttle)
+    try:  # the controller runs the jobs no agent will (sites without one, re-activations)
+        attach_job_worker(app, controller_worker(store, settings))
+    except ControllerError as exc:
+        raise ServeError(f"cannot run jobs: {exc}") from exc
     runner = web.AppRunner(app, shutdown_timeout=options.shutdown_timeout, handle_signals=False)
     await runner.setup()
     stop = stop or asyncio.Event()

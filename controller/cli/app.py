@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "contracts": ("controller.cli.contracts_cmd", "app"),
     "tokens": ("controller.cli.tokens_cmd", "app"),
     "serve": ("controller.cli.serve_cmd", "serve"),
+    "agent": ("controller.cli.agent_cmd", "app"),
 }
 
 

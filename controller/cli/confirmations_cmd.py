@@ -26,6 +26,7 @@ import typer
 from controller.cli.console import labelled
 from controller.cli.context import ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
+from controller.confirmation_export import write_export
 from controller.confirmations import (
     RECORD_FIELDS,
     ChainReport,
@@ -41,7 +42,7 @@ from controller.usecases.confirmations import audit_store
 from inventory.errors import InvalidIdentifier, InventoryError
 from inventory.identifiers import format_mac, normalize_mac, normalize_serial
 from inventory.models import Confirmation
-from inventory.safe_text import CsvWriter, csv_value
+from inventory.safe_text import csv_value
 from inventory.signing_key import SigningKey, VerifyKey, signing_key_file
 
 T = TypeVar("T")
@@ -162,14 +163,7 @@ def show(
 
 
 def _write(records: Sequence[dict[str, Any]], fmt: ExportFormat, out: TextIO) -> None:
-    if fmt is ExportFormat.JSON:
-        json.dump(list(records), out, indent=2, ensure_ascii=False)
-        out.write("\n")
-        return
-    writer = CsvWriter(out)
-    writer.writerow(RECORD_FIELDS)
-    for record in records:
-        writer.writerow(record[k] for k in RECORD_FIELDS)
+    write_export(records, "json" if fmt is ExportFormat.JSON else "csv", out)
 
 
 def _write_atomically(path: Path, records: Sequence[dict[str, Any]], fmt: ExportFormat) -> None:

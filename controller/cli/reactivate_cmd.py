@@ -27,6 +27,8 @@ from controller.usecases.reactivate import (
     NoLicenseOnRecord,
     SessionSettings,
     TargetQuery,
+    outcome_row,
+    outcomes_json,
     reactivator,
     run_batch,
     select_targets,
@@ -161,27 +163,21 @@ async def _run_all(
         return await run_batch(flow, targets, concurrency=concurrency, on_outcome=step)
 
 
-def _row(outcome: Outcome) -> dict[str, Any]:
-    """The outcome's JSON with the confirmation by its number, for a table or CSV row."""
-    record = outcome.confirmation
-    return {**outcome.model_dump(mode="json"), "confirmation": record.number if record else None}
-
-
 def _show_plans(cli: CliContext, plans: Sequence[Outcome]) -> None:
-    rows = [_row(p) for p in plans]
+    rows = [outcome_row(p) for p in plans]
     emit_rows(rows, COLUMNS, OutputFormat.TABLE, console=cli.err, title="plan")
 
 
 def _report(cli: CliContext, outcomes: Sequence[Outcome], output: OutputFormat, dry: bool) -> None:
     if output is OutputFormat.JSON:
-        emit_json([o.model_dump(mode="json") for o in outcomes])
+        emit_json(outcomes_json(outcomes))
     elif dry and output is OutputFormat.TABLE:
         for outcome in outcomes:
             cli.out.print(styled(f"{outcome.serial} {outcome.feature}", "bold"))
             for step in outcome.plan or (outcome.reason or "",):
                 cli.out.print(f"  - {step}")
     else:
-        emit_rows([_row(o) for o in outcomes], COLUMNS, output, console=cli.out)
+        emit_rows([outcome_row(o) for o in outcomes], COLUMNS, output, console=cli.out)
     counts: dict[str, int] = defaultdict(int)
     for outcome in outcomes:
         counts[outcome.status.value] += 1

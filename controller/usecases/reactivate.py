@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -178,3 +179,14 @@ def _unexpected(target: tuple[Device, str], exc: Exception) -> Outcome:
     return Outcome(
         serial=device.serial, feature=feature, status=Status.FAILED, reason=reason, resumable=True
     )
+
+
+def outcome_row(outcome: Outcome) -> dict[str, Any]:
+    """One outcome as a table or CSV row: its JSON with the confirmation by its number."""
+    record = outcome.confirmation
+    return {**outcome.model_dump(mode="json"), "confirmation": record.number if record else None}
+
+
+def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """`reactivate -o json`'s document (also a re-activation job's result)."""
+    return [o.model_dump(mode="json") for o in outcomes]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,13 +78,15 @@ async def run_scan(
     *,
     on_selected: Callable[[int], None] | None = None,
     on_result: Callable[[ScanResult], None] | None = None,
+    profiles: Mapping[str, CredentialProfile] | None = None,
 ) -> list[ScanResult]:
     """Select, scan and record; results and pins are written as they arrive, so an interrupted
-    scan keeps everything read so far. `on_selected` hears how many devices were chosen."""
+    scan keeps everything read so far. `on_selected` hears how many devices were chosen;
+    `profiles` replaces the store's credentials (a site agent holds its own)."""
     devices = await select_devices(store, request.site, request.ids)
     if on_selected is not None:
         on_selected(len(devices))
-    return await scan_devices(store, devices, request, on_result=on_result)
+    return await scan_devices(store, devices, request, on_result=on_result, profiles=profiles)
 
 
 async def scan_devices(
@@ -93,10 +95,12 @@ async def scan_devices(
     request: ScanRequest,
     *,
     on_result: Callable[[ScanResult], None] | None = None,
+    profiles: Mapping[str, CredentialProfile] | None = None,
 ) -> list[ScanResult]:
     """Scan already selected devices, recording results and pins as they arrive."""
     options = request.options
-    profiles = await profiles_for(store, devices, request.credentials)
+    if profiles is None:
+        profiles = await profiles_for(store, devices, request.credentials)
     observations = ObservationStore(store.engine)
     async with (
         open_transports(options.concurrency) as transports,

@@ -1,0 +1,279 @@
+"""Site agents: admins create them (with their token), viewers list them, and an agent token
+enrols, long-polls for its site's jobs, renews its lease and posts each result (stored once)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from importlib.metadata import version
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from controller.agent_jobs import agent_payload, record_agent_result
+from controller.api.models import Strict
+from controller.api.problems import Problem
+from controller.api.routing import ApiRoutes, Call
+from controller.api.services import SERVICES
+from controller.jobs import AGENT_KINDS
+from inventory.agent_store import Agent, AgentNotFound, AgentStore
+from inventory.job_store import (
+    DEFAULT_LEASE,
+    ClaimScope,
+    Job,
+    JobNotFound,
+    JobState,
+    JobStore,
+    LeaseLost,
+)
+from inventory.token_store import Role
+
+routes = ApiRoutes()
+
+POLL_INTERVAL_S = 0.5
+"""How often a waiting long poll looks at the queue again."""
+MAX_WAIT_S = 60
+JOB_LEASE: web.AppKey[timedelta] = web.AppKey("job_lease", timedelta)
+"""How long an agent's claim holds without renewal (default DEFAULT_LEASE)."""
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    site: str
+    enrolled_at: datetime | None
+    last_seen_at: datetime | None
+    version: str | None
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentOut:
+        return cls.model_validate(agent.to_json())
+
+
+class AgentList(BaseModel):
+    items: list[AgentOut]
+
+
+class AgentCreate(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    site: str = Field(min_length=1, max_length=128)
+
+
+class AgentCreated(BaseModel):
+    """The agent's id and its token, shown this once."""
+
+    id: str
+    token: str
+
+
+class Enrol(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    version: str | None = Field(default=None, max_length=64)
+
+
+class Enrolled(BaseModel):
+    agent_id: str
+    site: str
+    lease_seconds: int
+    poll_wait: int
+    controller_version: str
+
+
+class PollQuery(Strict):
+    wait: int = Field(default=30, ge=0, le=MAX_WAIT_S, description="seconds to wait for a job")
+
+
+class ClaimedJob(BaseModel):
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    lease_id: str
+    lease_expires_at: datetime
+
+
+class Progress(BaseModel):
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+class LeaseRenewal(Strict):
+    lease_id: str = Field(min_length=1, max_length=64)
+    progress: Progress | None = None
+
+
+class LeaseRenewed(BaseModel):
+    lease_expires_at: datetime
+
+
+class ResultPost(Strict):
+    lease_id: str = Field(min_length=1, max_length=64)
+    state: Literal["done", "failed"]
+    result: Any = None
+    error: str | None = Field(default=None, max_length=10_000)
+
+
+class ResultStored(BaseModel):
+    stored: bool = Field(description="false: a result of this job was already stored")
+
+
+@routes.endpoint(
+    "GET", "/agents", role=Role.VIEWER, response=AgentList, tags=("agents",), summary="Agents"
+)
+async def list_agents(call: Call) -> AgentList:
+    agents = await AgentStore(call.request.app[SERVICES].store.engine).list_agents()
+    return AgentList(items=[AgentOut.of(a) for a in agents])
+
+
+@routes.endpoint(
+    "POST",
+    "/agents",
+    role=Role.ADMIN,
+    body=AgentCreate,
+    response=AgentCreated,
+    status=201,
+    tags=("agents",),
+    summary="Create an agent of a site and its token (shown once)",
+)
+async def create_agent(call: Call) -> AgentCreated:
+    wanted = call.body_as(AgentCreate)
+    services = call.request.app[SERVICES]
+    token, secret = await services.tokens.create(Role.AGENT, site=wanted.site, name=wanted.name)
+    agent = await AgentStore(services.store.engine).create(
+        wanted.name, wanted.site, token_id=token.id
+    )
+    return AgentCreated(id=agent.id, token=secret)
+
+
+async def _calling_agent(call: Call) -> Agent:
+    """The agent of the calling token; a token made with `tokens create --role agent` gets its
+    agent on first use."""
+    caller = call.caller
+    assert caller.site is not None, "an agent token is bound to a site"
+    registry = AgentStore(call.request.app[SERVICES].store.engine)
+    try:
+        agent = await registry.by_token(caller.token_id)
+    except AgentNotFound:
+        agent = await registry.create(
+            caller.name or f"agent-{caller.token_id}", caller.site, token_id=caller.token_id
+        )
+    await registry.seen(agent.id)
+    return agent
+
+
+def _jobs(call: Call) -> JobStore:
+    app = call.request.app
+    return JobStore(app[SERVICES].store.engine, lease=app.get(JOB_LEASE, DEFAULT_LEASE))
+
+
+@routes.endpoint(
+    "POST",
+    "/agent/enrol",
+    role=Role.AGENT,
+    body=Enrol,
+    response=Enrolled,
+    tags=("agent",),
+    summary="An agent calls in (at start and after each restart)",
+)
+async def enrol(call: Call) -> Enrolled:
+    wanted = call.body_as(Enrol)
+    agent = await _calling_agent(call)
+    registry = AgentStore(call.request.app[SERVICES].store.engine)
+    agent = await registry.enrol(agent.id, name=wanted.name, version=wanted.version)
+    return Enrolled(
+        agent_id=agent.id,
+        site=agent.site,
+        lease_seconds=int(_jobs(call).lease.total_seconds()),
+        poll_wait=30,
+        controller_version=version("polyfleet"),
+    )
+
+
+@routes.endpoint(
+    "GET",
+    "/agent/jobs",
+    role=Role.AGENT,
+    query=PollQuery,
+    response=ClaimedJob,
+    responses={204: "no job within the wait"},
+    tags=("agent",),
+    summary="Long poll: the next job of the agent's site, leased to it",
+)
+async def next_job(call: Call) -> ClaimedJob | None:
+    agent = await _calling_agent(call)
+    jobs = _jobs(call)
+    scope = ClaimScope(site=agent.site, kinds=AGENT_KINDS)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + call.query_as(PollQuery).wait
+    while True:
+        job = await jobs.claim(scope, agent.id)
+        if job is not None:
+            assert job.lease_id is not None
+            assert job.lease_expires_at is not None
+            return ClaimedJob(
+                id=job.id,
+                kind=job.kind.value,
+                payload=await agent_payload(call.request.app[SERVICES].store, job),
+                lease_id=job.lease_id,
+                lease_expires_at=job.lease_expires_at,
+            )
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - loop.time())))
+
+
+async def _agent_job(call: Call) -> tuple[Agent, Job]:
+    agent = await _calling_agent(call)
+    try:
+        job = await _jobs(call).get(call.path["id"])
+    except JobNotFound as exc:
+        raise Problem(404, str(exc)) from None
+    call.caller.require_site(job.site)
+    return agent, job
+
+
+@routes.endpoint(
+    "POST",
+    "/agent/jobs/{id}/lease",
+    role=Role.AGENT,
+    body=LeaseRenewal,
+    response=LeaseRenewed,
+    responses={404: "no job has that id", 409: "the lease is lost: stop the job"},
+    tags=("agent",),
+    summary="Renew the lease on a job (and report its progress)",
+)
+async def renew_lease(call: Call) -> LeaseRenewed:
+    _agent, job = await _agent_job(call)
+    renewal = call.body_as(LeaseRenewal)
+    jobs = _jobs(call)
+    try:
+        until = await jobs.renew(job.id, renewal.lease_id)
+    except LeaseLost as exc:
+        raise Problem(409, str(exc)) from None
+    if renewal.progress is not None:
+        await jobs.report_progress(
+            job.id, renewal.lease_id, renewal.progress.done, renewal.progress.total
+        )
+    return LeaseRenewed(lease_expires_at=until)
+
+
+@routes.endpoint(
+    "POST",
+    "/agent/jobs/{id}/result",
+    role=Role.AGENT,
+    body=ResultPost,
+    response=ResultStored,
+    responses={404: "no job has that id"},
+    tags=("agent",),
+    summary="Post a job's result; a second delivery stores nothing (idempotent by job id)",
+)
+async def post_result(call: Call) -> ResultStored:
+    _agent, job = await _agent_job(call)
+    posted = call.body_as(ResultPost)
+    services = call.request.app[SERVICES]
+    stored = await _jobs(call).complete(
+        job.id, state=JobState(posted.state), result=posted.result, error=posted.error
+    )
+    if stored and posted.state == "done":
+        await record_agent_result(services.store, job, posted.result)
+    return ResultStored(stored=stored)
