@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from controller.health import Health
 from inventory.catalog import ProductGroup
 from inventory.models import LicenseState
-from inventory.token_store import ApiToken, Role
+from inventory.token_store import Role
 
 T = TypeVar("T")
 MAX_LIMIT = 500
@@ -67,7 +67,9 @@ class TokenCreated(BaseModel):
 
 
 class TokenInfo(BaseModel):
-    """A token as listed: never its secret."""
+    """A token as listed: never its secret (`TokenInfo.model_validate(api_token)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: str
     role: Role
@@ -76,18 +78,6 @@ class TokenInfo(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, token: ApiToken) -> TokenInfo:
-        return cls(
-            id=token.id,
-            role=token.role,
-            site=token.site,
-            name=token.name,
-            created_at=token.created_at,
-            last_used_at=token.last_used_at,
-            revoked_at=token.revoked_at,
-        )
 
 
 class TokenList(BaseModel):

@@ -84,7 +84,8 @@ def _responses(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
     if endpoint.response is not None:
         ok["content"] = {"application/json": {"schema": refs[(endpoint.response, "serialization")]}}
     elif endpoint.content_type is not None:
-        ok["content"] = {endpoint.content_type: {"schema": {"type": "string"}}}
+        kind = "object" if endpoint.content_type == "application/json" else "string"
+        ok["content"] = {endpoint.content_type: {"schema": {"type": kind}}}
     responses[str(endpoint.status)] = ok
     if endpoint.query is not None or endpoint.body is not None or endpoint.path_params:
         responses["400"] = _problem("invalid input; `errors` names each invalid field")

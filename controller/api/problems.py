@@ -77,7 +77,7 @@ class Problem(Exception):
         return response
 
 
-def _from_exception(exc: BaseException) -> Problem | None:
+def problem_for(exc: BaseException) -> Problem | None:
     """The problem an expected exception stands for, or None for a bug."""
     if isinstance(exc, Problem):
         return exc
@@ -101,7 +101,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         return await handler(request)
     except Exception as exc:
-        problem = _from_exception(exc)
+        problem = problem_for(exc)
         if problem is None:
             log.exception("internal error on %s %s", request.method, request.path)
             problem = Problem(500, "internal error; the controller's log has the details")

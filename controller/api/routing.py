@@ -24,7 +24,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from controller.api.auth import Authenticator, Principal
-from controller.api.problems import FieldError, Problem
+from controller.api.problems import FieldError, Problem, problem_for
 from inventory.token_store import Role
 
 API_BASE = "/api/v1"
@@ -159,14 +159,17 @@ def _wrap(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        status = 500
+        status = 500  # a bug: the middleware answers it
         try:
-            response = await _answer(endpoint, request)
+            try:
+                response = await _answer(endpoint, request)
+            except Exception as exc:
+                problem = problem_for(exc)
+                if problem is None:
+                    raise
+                response = problem.response()
             status = response.status
             return response
-        except Problem as problem:
-            status = problem.status
-            raise
         finally:
             hook = request.app.get(LATENCY_HOOK)
             if hook is not None:

@@ -3,6 +3,7 @@ store keeps only its SHA-256, so a lost token is revoked and replaced, never rec
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
@@ -20,16 +21,8 @@ OutputOption = Annotated[
 
 
 def token_record(token: ApiToken) -> dict[str, Any]:
-    """A token as listings show it (never its secret)."""
-    return {
-        "id": token.id,
-        "role": token.role.value,
-        "site": token.site,
-        "name": token.name,
-        "created_at": token.created_at,
-        "last_used_at": token.last_used_at,
-        "revoked_at": token.revoked_at,
-    }
+    """A token as listings show it (an ApiToken holds no secret)."""
+    return {**asdict(token), "role": token.role.value}
 
 
 @app.command()

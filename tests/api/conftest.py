@@ -18,9 +18,24 @@ MakeToken = Callable[..., Awaitable[str]]
 Client = TestClient[web.Request, web.Application]
 
 
+class FakeClock:
+    """The throttle's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def throttle() -> FailedAuthThrottle:
-    return FailedAuthThrottle(limit=5, window=600.0)
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def throttle(clock: FakeClock) -> FailedAuthThrottle:
+    return FailedAuthThrottle(limit=5, window=600.0, clock=clock)
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ async def create_token(call: Call) -> TokenCreated:
 )
 async def list_tokens(call: Call) -> TokenList:
     tokens = await call.request.app[SERVICES].tokens.list()
-    return TokenList(items=[TokenInfo.of(token) for token in tokens])
+    return TokenList(items=[TokenInfo.model_validate(token) for token in tokens])
 
 
 @routes.endpoint(
@@ -62,4 +62,4 @@ async def revoke_token(call: Call) -> TokenInfo:
         token = await call.request.app[SERVICES].tokens.revoke(call.path["id"])
     except TokenNotFound as exc:
         raise Problem(404, str(exc)) from None
-    return TokenInfo.of(token)
+    return TokenInfo.model_validate(token)
