@@ -23,7 +23,15 @@ from controller.entitlements import provider_from_settings
 from controller.jobs import AGENT_KINDS, JobFailed, ReactivationSetup, run_job
 from controller.policy import load_policy
 from controller.settings import PolyfleetSettings
-from inventory.job_store import ClaimScope, Job, JobKind, JobState, JobStore, LeaseLost
+from inventory.job_store import (
+    DEFAULT_LEASE,
+    ClaimScope,
+    Job,
+    JobKind,
+    JobState,
+    JobStore,
+    LeaseLost,
+)
 from inventory.store import InventoryStore
 
 log = logging.getLogger("polyfleet.jobs")
@@ -50,9 +58,10 @@ class JobWorker:
         poll: float = 1.0,
         agent_fresh: timedelta = AGENT_FRESH,
         name: str | None = None,
+        lease: timedelta = DEFAULT_LEASE,
     ) -> None:
         self.store = store
-        self.jobs = JobStore(store.engine)
+        self.jobs = JobStore(store.engine, lease=lease)
         self.reactivation = reactivation
         self.concurrency = concurrency
         self.poll = poll
@@ -155,7 +164,7 @@ def controller_worker(store: InventoryStore, settings: PolyfleetSettings) -> Job
     setup = ReactivationSetup(
         policy=load_policy(settings.policy), provider=provider_from_settings(settings.portal)
     )
-    return JobWorker(store, reactivation=setup)
+    return JobWorker(store, reactivation=setup, lease=timedelta(seconds=settings.serve.job_lease))
 
 
 def attach_job_worker(app: web.Application, worker: JobWorker) -> None:

@@ -59,6 +59,12 @@ class ServeSettings(BaseModel):
     shutdown_timeout: float = Field(
         default=10.0, gt=0, description="seconds requests in flight get to finish on SIGTERM"
     )
+    job_lease: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="seconds a job claim holds without renewal (a dead agent's job then requeues)",
+    )
 
 
 class PolyfleetSettings(BaseSettings):

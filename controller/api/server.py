@@ -10,6 +10,7 @@ import asyncio
 import signal
 import ssl
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from controller.api.app import create_app
 from controller.api.auth import FailedAuthThrottle
+from controller.api.routes.agents import JOB_LEASE
 from controller.errors import ControllerError
 from controller.job_worker import attach_job_worker, controller_worker
 from controller.run_lock import RunLock
@@ -53,6 +55,7 @@ async def serve_api(
     options = settings.serve
     throttle = FailedAuthThrottle(limit=options.auth_failures, window=options.auth_window)
     app = create_app(store, settings=settings, throttle=throttle)
+    app[JOB_LEASE] = timedelta(seconds=options.job_lease)
     try:  # the controller runs the jobs no agent will (sites without one, re-activations)
         attach_job_worker(app, controller_worker(store, settings))
     except ControllerError as exc:

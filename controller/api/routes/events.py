@@ -23,6 +23,9 @@ routes = ApiRoutes()
 
 POLL_S = 1.0
 KEEPALIVE_S = 15.0
+STREAM_S = 25.0
+"""A stream ends after this long and the browser's EventSource reconnects (`retry:`), so no
+connection (or a client that never reads to the end) is held forever."""
 RECENT = timedelta(minutes=5)
 """Jobs finished this long before a client connects are still shown to it once."""
 
@@ -46,12 +49,14 @@ async def events(call: Call) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    await response.write(b"retry: 1000\n\n")
     seen: dict[str, tuple[str, object]] = {}
     since = datetime.now(UTC) - RECENT
     loop = asyncio.get_running_loop()
-    quiet_since = loop.time()
+    quiet_since = ends = loop.time()
+    ends += STREAM_S
     try:
-        while True:
+        while loop.time() < ends:
             polled_at = datetime.now(UTC)
             for job in await jobs.active_or_finished_since(since):
                 doc = job.to_json(with_result=False)
