@@ -83,9 +83,13 @@ def _responses(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": HTTPStatus(endpoint.status).phrase}
     if endpoint.response is not None:
         ok["content"] = {"application/json": {"schema": refs[(endpoint.response, "serialization")]}}
-    elif endpoint.content_type is not None:
+    elif isinstance(endpoint.content_type, str):
         kind = "object" if endpoint.content_type == "application/json" else "string"
         ok["content"] = {endpoint.content_type: {"schema": {"type": kind}}}
+    elif endpoint.content_type is not None:
+        ok["content"] = {
+            media: {"schema": dict(schema)} for media, schema in endpoint.content_type.items()
+        }
     responses[str(endpoint.status)] = ok
     if endpoint.query is not None or endpoint.body is not None or endpoint.path_params:
         responses["400"] = _problem("invalid input; `errors` names each invalid field")

@@ -76,8 +76,9 @@ class Endpoint:
     status: int = 200
     responses: Mapping[int, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
-    content_type: str | None = None
-    """A non-JSON response body (e.g. "text/event-stream"); the handler returns it itself."""
+    content_type: str | Mapping[str, Mapping[str, Any]] | None = None
+    """A body the handler writes itself (e.g. "text/event-stream"), or several, each media type
+    with its JSON schema (an export as JSON or CSV)."""
 
     @property
     def operation_id(self) -> str:
@@ -228,7 +229,7 @@ class ApiRoutes:
         status: int = 200,
         responses: Mapping[int, str] | None = None,
         tags: tuple[str, ...] = (),
-        content_type: str | None = None,
+        content_type: str | Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare the decorated handler as `method base+path`."""
 

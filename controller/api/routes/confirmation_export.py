@@ -31,7 +31,10 @@ class ExportQuery(Strict):
     role=Role.VIEWER,
     query=ExportQuery,
     tags=("confirmations",),
-    content_type="application/json",
+    content_type={
+        "application/json": {"type": "array", "items": {"type": "object"}},
+        "text/csv": {"type": "string"},
+    },
     summary="Every confirmation in chain order, as `confirmations export` writes it",
 )
 async def export_confirmations(call: Call) -> web.Response:
