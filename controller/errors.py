@@ -19,6 +19,7 @@ refused this, with a message for the user" from a bug with a single `except`.
     ├── InvalidOption               cli.health_cmd: an option value that cannot be used
     ├── NoLicenseOnRecord           usecases.reactivate: a device named without a feature has
     │                               no license on record (also LookupError)
+    ├── JobFailed                   jobs: a job cannot be run as asked (its `error`)
     ├── Problem                     api.problems: an HTTP error answer (RFC 9457 problem)
     └── ServeError                  api.server: `serve` cannot listen or load its certificate
 

@@ -17,8 +17,11 @@ InventoryError
 ├── DuplicateKey          key_store: that key for that serial and feature is stored already
 ├── TransitionRefused     reactivation_store: the operation is not in the state the step
 │                         starts from (another run moved it)
-└── TokenError            token_store: an API token request that cannot be met
-    └── TokenNotFound     no token has that id (also LookupError)
+├── TokenError            token_store: an API token request that cannot be met
+│   └── TokenNotFound     no token has that id (also LookupError)
+├── AgentNotFound         agent_store: no agent has that id or token (also LookupError)
+├── JobNotFound           job_store: no job has that id (also LookupError)
+└── LeaseLost             job_store: the lease named is not the job's current one
 
 The classes above the store names live here; each store's own lives next to the store."""
 

@@ -378,5 +378,5 @@ class JobStore:
                 sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)
             )
             counts = {state.value: 0 for state in JobState}
-            counts.update(dict(rows))
+            counts.update(rows.all())  # rows, not the Result: it has keys(), like a mapping
             return counts
