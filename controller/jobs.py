@@ -16,15 +16,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from controller.device_session import SessionFactory, TrustOptions, open_transports
 from controller.discovery import DiscoveryError, expand_targets
 from controller.entitlements import EntitlementProvider
 from controller.errors import ControllerError
 from controller.policy import Policy
-from controller.probe import probe_inventory_device
 from controller.reactivation import Outcome, Reactivator, Status
 from controller.scan import ScanOptions
 from controller.usecases.discover import DiscoverRequest, discover
+from controller.usecases.probe import ProbeRequest, probe
 from controller.usecases.reactivate import (
     NoLicenseOnRecord,
     SessionSettings,
@@ -34,9 +33,9 @@ from controller.usecases.reactivate import (
     run_batch,
     select_targets,
 )
-from controller.usecases.scan import ScanRequest, profiles_for, run_scan
+from controller.usecases.scan import ScanRequest, run_scan
 from device_drivers.context import Timeouts
-from device_drivers.registry import DriverRegistry, DriverRegistryError
+from device_drivers.registry import DriverRegistryError
 from inventory.errors import InventoryError
 from inventory.job_store import Job, JobKind
 from inventory.models import CredentialProfile, Device
@@ -183,19 +182,14 @@ async def _probe(
     payload: ProbePayload,
     profiles: Mapping[str, CredentialProfile] | None,
 ) -> Any:
-    device = await store.get_device(payload.device)
-    if profiles is None:
-        profiles = await profiles_for(store, [device], payload.credentials)
-    async with open_transports(1) as transports:
-        sessions = SessionFactory(
-            DriverRegistry(),
-            transports,
-            profiles,
-            default_profile=payload.credentials,
-            timeouts=_timeouts(payload, 5.0),
-            trust=TrustOptions(ca_bundle=payload.ca_bundle, insecure=payload.insecure),
-        )
-        report = await probe_inventory_device(sessions, device)
+    request = ProbeRequest(
+        device_id=payload.device,
+        timeout=payload.timeout,
+        credentials=payload.credentials,
+        ca_bundle=payload.ca_bundle,
+        insecure=payload.insecure,
+    )
+    report = await probe(store, request, profiles=profiles)
     return report.model_dump(mode="json")
 
 
