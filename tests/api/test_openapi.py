@@ -31,9 +31,9 @@ NEEDS_STATE = {
     "POST /api/v1/agent/jobs/{id}/lease",
     "POST /api/v1/agent/jobs/{id}/result",
 }
-"""Operations whose success needs a device, job or lease the generated values cannot name: here
-every answer they give must still match the document; their successes are driven in
-tests/e2e/test_agent_jobs.py, test_controller_jobs.py and tests/browser."""
+"""Operations whose success needs a device, job or lease the generated values cannot name: in
+the generated pass every answer they give must still match the document; their successes are
+driven, and checked against the document, by test_job_and_lease_operations_succeed_as_documented."""
 
 NOT_JSON = object()
 """A body that is not JSON at all."""
@@ -181,7 +181,7 @@ async def test_every_operation_answers_as_its_document_says(
         for method, op in operations.items():
             for case in _cases(op, examples, path_values):
                 calls += 1
-                failure = await _call(client, checker, template, method, op, case, tokens)
+                failure, _ = await _call(client, checker, template, method, op, case, tokens)
                 if failure is None:
                     continue
                 if failure == "2xx":
@@ -194,6 +194,53 @@ async def test_every_operation_answers_as_its_document_says(
     assert calls >= 10 * len(every)
 
 
+async def test_job_and_lease_operations_succeed_as_documented(
+    client: Client, store: InventoryStore, make_token: MakeToken
+) -> None:
+    """The NEEDS_STATE operations, each called once with inputs that name real things (a seeded
+    device, the job just queued, the lease just granted), must succeed with a documented body."""
+    await seed_fleet(store)
+    tokens = {
+        role.value: await make_token(role, site="hq" if role is Role.AGENT else None)
+        for role in Role
+    }
+    response = await client.get("/api/v1/openapi.json")
+    document = await response.json()
+    checker = SchemaChecker(document)
+    paths = document["paths"]
+    answers: dict[str, Any] = {}
+
+    async def succeed(method: str, template: str, case: Case) -> Any:
+        verdict, payload = await _call(
+            client, checker, template, method, paths[template][method], case, tokens
+        )
+        assert verdict == "2xx", f"{method.upper()} {template} [{case.label}]: {verdict}"
+        answers[f"{method.upper()} {template}"] = payload
+        return payload
+
+    scan = await succeed("post", "/api/v1/scans", Case("a site", {}, body={"site": "hq"}))
+    await succeed("post", "/api/v1/probes", Case("a device", {}, body={"device": "A1000"}))
+    reactivation = {"device": "00-04-f2-aa-00-03", "feature": "base"}
+    await succeed("post", "/api/v1/reactivations", Case("a MAC", {}, body=reactivation))
+    discovery = {"cidrs": ["127.0.0.0/30"], "site": "hq"}
+    await succeed("post", "/api/v1/discoveries", Case("a range", {}, body=discovery))
+    job = await succeed("get", "/api/v1/jobs/{id}", Case("the scan", {"id": scan["job"]}))
+    assert (job["id"], job["kind"], job["state"]) == (scan["job"], "scan", "queued")
+
+    lease = await succeed("get", "/api/v1/agent/jobs", Case("hq queue", {}, {"wait": "0"}))
+    claimed = {"id": lease["id"]}
+    renewal = {"lease_id": lease["lease_id"], "progress": {"done": 0, "total": 1}}
+    await succeed("post", "/api/v1/agent/jobs/{id}/lease", Case("renew", claimed, body=renewal))
+    failed = {"lease_id": lease["lease_id"], "state": "failed", "error": "device unplugged"}
+    stored = await succeed(
+        "post", "/api/v1/agent/jobs/{id}/result", Case("a failure", claimed, body=failed)
+    )
+    assert stored == {"stored": True}
+    assert set(answers) == NEEDS_STATE
+    ended = await succeed("get", "/api/v1/jobs/{id}", Case("ended", claimed))
+    assert ended["state"] == "failed"
+
+
 async def _call(
     client: Client,
     checker: SchemaChecker,
@@ -202,8 +249,8 @@ async def _call(
     op: dict[str, Any],
     case: Case,
     tokens: dict[str, str],
-) -> str | None:
-    """None: fine; "2xx": fine and successful; else what was wrong."""
+) -> tuple[str | None, Any]:
+    """None: fine; "2xx": fine and successful; else what was wrong. With the JSON body, if any."""
     path = template
     for name, value in case.path.items():
         path = path.replace("{" + name + "}", _quote(value))
@@ -223,24 +270,25 @@ async def _call(
         headers["Content-Type"] = "application/json"
     response = await client.request(method.upper(), path, **kwargs)
     if response.content_type == "text/event-stream":  # a stream never ends: its first event
-        return await _stream_answer(response, op)
+        return await _stream_answer(response, op), None
     text = await response.text()
     documented = op["responses"].get(str(response.status))
     if documented is None:
         return (
             f"status {response.status} is not documented ({sorted(op['responses'])}): {text[:200]}"
-        )
+        ), None
     content = documented.get("content")
     if not content:
-        return None if not text else f"status {response.status} has an undocumented body"
+        return (None if not text else f"status {response.status} has an undocumented body"), None
     if response.content_type not in content:
-        return f"content type {response.content_type} is not one of {sorted(content)}"
+        return f"content type {response.content_type} is not one of {sorted(content)}", None
     schema = content[response.content_type]["schema"]
-    if "json" in response.content_type:
-        found = checker.errors(json.loads(text), schema)
+    payload = json.loads(text) if "json" in response.content_type else None
+    if payload is not None:
+        found = checker.errors(payload, schema)
         if found:
-            return f"status {response.status}: " + "; ".join(found[:5])
-    return "2xx" if 200 <= response.status < 300 else None
+            return f"status {response.status}: " + "; ".join(found[:5]), payload
+    return ("2xx" if 200 <= response.status < 300 else None), payload
 
 
 async def _stream_answer(response: ClientResponse, op: dict[str, Any]) -> str | None:
