@@ -1,0 +1,173 @@
+"""The history of each device's observations: appended with every batch the store records, the
+newest `keep` kept per device.
+
+`device_status` holds a device's latest observation only; this keeps the ones before it too, so
+the device detail can show when it stopped answering or when a license changed. Retention is by
+count, not age: a device scanned nightly and one probed every minute both keep their last `keep`
+(default 50), and the table stays near `keep` x devices rows. Pruning rides on the append without
+a query per device: per 900 serials of a batch one `max(seq)` query, then one executemany delete
+of the rows that fell out (`seq <= last - keep`, an index range each), so a nightly scan of
+100,000 devices deletes about as many rows as it adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from inventory.license_read_columns import license_read_from_row, license_read_row
+from inventory.models import License, LicenseRead, LicenseState
+from inventory.schema import observation_history
+
+if TYPE_CHECKING:
+    from inventory.observation_store import DeviceObservation
+
+DEFAULT_KEEP = 50
+"""Observations kept per device unless the `observation_history` setting says otherwise."""
+_CHUNK = 900  # below SQLite's bound-parameter limit on every build we support
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureState:
+    """One feature's license state as one observation read it."""
+
+    feature: str
+    state: LicenseState
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One stored observation of a device."""
+
+    observed_at: datetime
+    reachable: bool
+    driver: str | None
+    error_kind: str | None
+    error: str | None
+    identity_mismatch: str | None
+    licenses: list[FeatureState] | None
+    """None when this observation did not read the licenses (`license_read` says why)."""
+    license_read: LicenseRead | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Some of a device's kept observations, newest first, and how many are kept in all."""
+
+    total: int
+    entries: list[HistoryEntry]
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+async def append_history(
+    conn: AsyncConnection, observations: Sequence[DeviceObservation], keep: int
+) -> None:
+    """Append `observations` (in order) in the caller's transaction and drop, per device, what
+    falls beyond its newest `keep`."""
+    if not observations:
+        return
+    last: dict[str, int] = {}
+    serials = list(dict.fromkeys(o.serial for o in observations))
+    h = observation_history
+    for chunk in _chunks(serials):
+        found = await conn.execute(
+            sa.select(h.c.serial, sa.func.max(h.c.seq))
+            .where(h.c.serial.in_(chunk))
+            .group_by(h.c.serial)
+        )
+        for serial, seq in found:
+            last[serial] = seq
+    rows = []
+    for o in observations:
+        seq = last[o.serial] = last.get(o.serial, 0) + 1
+        rows.append(_history_row(o, seq))
+    await conn.execute(h.insert(), rows)
+    dropped = [{"_serial": s, "_cut": seq - keep} for s, seq in last.items() if seq > keep]
+    if dropped:
+        older = h.delete().where(
+            h.c.serial == sa.bindparam("_serial"), h.c.seq <= sa.bindparam("_cut")
+        )
+        await conn.execute(older, dropped)
+
+
+async def read_history(engine: AsyncEngine, serial: str, *, limit: int, offset: int) -> HistoryPage:
+    """The device's kept observations [offset, offset+limit), newest first."""
+    h = observation_history
+    query = (
+        sa.select(h)
+        .where(h.c.serial == serial)
+        .order_by(h.c.seq.desc(), h.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    async with engine.connect() as conn:
+        total = (
+            await conn.execute(sa.select(sa.func.count()).where(h.c.serial == serial))
+        ).scalar_one()
+        rows = (await conn.execute(query)).mappings().all()
+    return HistoryPage(total, [_entry(row) for row in rows])
+
+
+def licenses_json(licenses: Sequence[License] | None) -> list[dict[str, Any]] | None:
+    """The `licenses` column of a history row (None: not read by that observation)."""
+    if licenses is None:
+        return None
+    return [
+        {
+            "feature": lic.feature,
+            "state": lic.state.value,
+            "expires_at": lic.expires_at.astimezone(UTC).isoformat() if lic.expires_at else None,
+        }
+        for lic in licenses
+    ]
+
+
+def _history_row(o: DeviceObservation, seq: int) -> dict[str, Any]:
+    return {
+        "serial": o.serial,
+        "seq": seq,
+        "observed_at": o.observed_at,
+        "reachable": o.reachable,
+        "driver": o.driver,
+        "error_kind": o.error_kind,
+        "error": o.error,
+        "identity_mismatch": o.identity_mismatch,
+        "licenses": licenses_json(o.licenses),
+        **license_read_row(o.license_read),
+    }
+
+
+def _entry(row: sa.RowMapping) -> HistoryEntry:
+    stored = row["licenses"]
+    licenses = None
+    if stored is not None:
+        licenses = [
+            FeatureState(
+                feature=item["feature"],
+                state=LicenseState(item["state"]),
+                expires_at=datetime.fromisoformat(item["expires_at"])
+                if item["expires_at"]
+                else None,
+            )
+            for item in stored
+        ]
+    return HistoryEntry(
+        observed_at=row["observed_at"],
+        reachable=row["reachable"],
+        driver=row["driver"],
+        error_kind=row["error_kind"],
+        error=row["error"],
+        identity_mismatch=row["identity_mismatch"],
+        licenses=licenses,
+        license_read=license_read_from_row(row),
+    )
