@@ -69,14 +69,13 @@ async def run(url: str, devices: int, rounds: int, keep: int) -> dict[str, Any]:
             kwargs["keep"] = keep
             fill = sa.text(_FILL).bindparams(
                 sa.bindparam("at", type_=UTCDateTime()),
-                sa.bindparam("licenses", type_=sa.JSON()),
                 sa.bindparam("yes", type_=sa.Boolean()),
                 sa.bindparam("no", type_=sa.Boolean()),
             )
-            lics = [
-                {"feature": f, "state": "active", "expires_at": "2027-12-01T00:00:00+00:00"}
-                for f in ("base", "video")
-            ]
+            lics = (
+                '[["base","active","2027-12-01T00:00:00+00:00"],'
+                '["video","active","2027-12-01T00:00:00+00:00"]]'
+            )  # licenses_json's form
             began = time.perf_counter()
             async with store.engine.begin() as conn:
                 await conn.execute(
@@ -122,6 +121,9 @@ async def run(url: str, devices: int, rounds: int, keep: int) -> dict[str, Any]:
             async with store.engine.connect() as conn:
                 count = sa.select(sa.func.count()).select_from(history)
                 out["rows"] = (await conn.execute(count)).scalar()
+            page = await observations.history(serials[0], limit=keep)  # the fill reads back
+            if page.total != keep or not all(e.licenses for e in page.entries):
+                raise SystemExit(f"the history does not read back: {page}")
     return out
 
 

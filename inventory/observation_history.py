@@ -5,13 +5,19 @@ newest `keep` kept per device.
 the device detail can show when it stopped answering or when a license changed. Retention is by
 count, not age: a device scanned nightly and one probed every minute both keep their last `keep`
 (default 50), and the table stays near `keep` x devices rows. Pruning rides on the append without
-a query per device: per 900 serials of a batch one `max(seq)` query, then one executemany delete
-of the rows that fell out (`seq <= last - keep`, an index range each), so a nightly scan of
-100,000 devices deletes about as many rows as it adds.
+a query per device. Per 900 serials of a batch one query reads each device's last `seq` (an index
+seek each); then one executemany delete drops what fell out. A device is pruned every `step`
+observations (a fifth of `keep`), `step` rows at once, on a turn set by a hash of its serial, so a
+nightly scan of 100,000 devices deletes a fifth of them in one night after another rather than
+one row of each every night: deleting a device's few oldest rows costs little more than deleting
+one (bench/history_bench.py). Readers see exactly the newest `keep`; the store holds up to
+`keep + step - 1` a device.
 """
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from inventory.license_read_columns import license_read_from_row, license_read_row
 from inventory.models import License, LicenseRead, LicenseState
-from inventory.schema import observation_history
+from inventory.schema import devices, observation_history
 
 if TYPE_CHECKING:
     from inventory.observation_store import DeviceObservation
@@ -69,40 +75,53 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
+def prune_step(keep: int) -> int:
+    """How many observations a device gathers beyond `keep` before its oldest are dropped."""
+    return max(1, keep // 5)
+
+
 async def append_history(
     conn: AsyncConnection, observations: Sequence[DeviceObservation], keep: int
 ) -> None:
-    """Append `observations` (in order) in the caller's transaction and drop, per device, what
-    falls beyond its newest `keep`."""
+    """Append `observations` (in order) in the caller's transaction and drop, for the devices
+    whose turn it is, what falls beyond their newest `keep`."""
     if not observations:
         return
-    last: dict[str, int] = {}
-    serials = list(dict.fromkeys(o.serial for o in observations))
     h = observation_history
-    for chunk in _chunks(serials):
+    last_seq = (
+        sa.select(sa.func.max(h.c.seq)).where(h.c.serial == devices.c.serial).scalar_subquery()
+    )
+    last: dict[str, int] = {}
+    for chunk in _chunks(list(dict.fromkeys(o.serial for o in observations))):
         found = await conn.execute(
-            sa.select(h.c.serial, sa.func.max(h.c.seq))
-            .where(h.c.serial.in_(chunk))
-            .group_by(h.c.serial)
+            sa.select(devices.c.serial, last_seq).where(devices.c.serial.in_(chunk))
         )
         for serial, seq in found:
-            last[serial] = seq
+            last[serial] = seq or 0
     rows = []
     for o in observations:
         seq = last[o.serial] = last.get(o.serial, 0) + 1
         rows.append(_history_row(o, seq))
     await conn.execute(h.insert(), rows)
-    dropped = [{"_serial": s, "_cut": seq - keep} for s, seq in last.items() if seq > keep]
-    if dropped:
+    step = prune_step(keep)
+    due = [
+        {"_serial": serial, "_cut": seq - keep}
+        for serial, seq in last.items()
+        if seq > keep and (seq + zlib.crc32(serial.encode())) % step == 0
+    ]
+    if due:
         older = h.delete().where(
             h.c.serial == sa.bindparam("_serial"), h.c.seq <= sa.bindparam("_cut")
         )
-        await conn.execute(older, dropped)
+        await conn.execute(older, due)
 
 
-async def read_history(engine: AsyncEngine, serial: str, *, limit: int, offset: int) -> HistoryPage:
-    """The device's kept observations [offset, offset+limit), newest first."""
+async def read_history(
+    engine: AsyncEngine, serial: str, *, keep: int, limit: int, offset: int
+) -> HistoryPage:
+    """The device's newest `keep` observations, [offset, offset+limit) of them, newest first."""
     h = observation_history
+    limit = max(0, min(limit, keep - offset))
     query = (
         sa.select(h)
         .where(h.c.serial == serial)
@@ -114,22 +133,27 @@ async def read_history(engine: AsyncEngine, serial: str, *, limit: int, offset: 
         total = (
             await conn.execute(sa.select(sa.func.count()).where(h.c.serial == serial))
         ).scalar_one()
-        rows = (await conn.execute(query)).mappings().all()
-    return HistoryPage(total, [_entry(row) for row in rows])
+        rows = (await conn.execute(query)).mappings().all() if limit else []
+    return HistoryPage(min(total, keep), [_entry(row) for row in rows])
 
 
-def licenses_json(licenses: Sequence[License] | None) -> list[dict[str, Any]] | None:
-    """The `licenses` column of a history row (None: not read by that observation)."""
+def licenses_json(licenses: Sequence[License] | None) -> str | None:
+    """The `licenses` column of a history row: `[[feature, state, expires_at], ...]` in compact
+    JSON (a nightly row per device adds up: keys and spaces would double it), None when that
+    observation did not read them."""
     if licenses is None:
         return None
-    return [
-        {
-            "feature": lic.feature,
-            "state": lic.state.value,
-            "expires_at": lic.expires_at.astimezone(UTC).isoformat() if lic.expires_at else None,
-        }
-        for lic in licenses
-    ]
+    return json.dumps(
+        [
+            [
+                lic.feature,
+                lic.state.value,
+                lic.expires_at.astimezone(UTC).isoformat() if lic.expires_at else None,
+            ]
+            for lic in licenses
+        ],
+        separators=(",", ":"),
+    )
 
 
 def _history_row(o: DeviceObservation, seq: int) -> dict[str, Any]:
@@ -153,13 +177,11 @@ def _entry(row: sa.RowMapping) -> HistoryEntry:
     if stored is not None:
         licenses = [
             FeatureState(
-                feature=item["feature"],
-                state=LicenseState(item["state"]),
-                expires_at=datetime.fromisoformat(item["expires_at"])
-                if item["expires_at"]
-                else None,
+                feature=feature,
+                state=LicenseState(state),
+                expires_at=datetime.fromisoformat(expires) if expires else None,
             )
-            for item in stored
+            for feature, state, expires in json.loads(stored)
         ]
     return HistoryEntry(
         observed_at=row["observed_at"],

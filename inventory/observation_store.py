@@ -144,8 +144,9 @@ class ObservationStore:
         return result
 
     async def history(self, serial: str, *, limit: int, offset: int = 0) -> HistoryPage:
-        """The device's kept observations [offset, offset+limit), newest first."""
-        return await read_history(self.engine, serial, limit=limit, offset=offset)
+        """The device's newest `keep` observations, [offset, offset+limit) of them, newest
+        first."""
+        return await read_history(self.engine, serial, keep=self.keep, limit=limit, offset=offset)
 
     async def licenses_of(self, serial: str) -> list[License]:
         async with self.engine.connect() as conn:

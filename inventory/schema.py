@@ -122,7 +122,7 @@ observation_history = sa.Table(
     sa.Column("error_kind", sa.String(32)),
     sa.Column("error", sa.Text),
     sa.Column("identity_mismatch", sa.Text),
-    sa.Column("licenses", sa.JSON),
+    sa.Column("licenses", sa.Text),
     sa.Column("license_read_ok", sa.Boolean),
     sa.Column("license_read_call", sa.Text),
     sa.Column("license_read_detail", sa.Text),
@@ -134,10 +134,10 @@ observation_history = sa.Table(
 )
 """Every observation `ObservationStore.record` wrote (scans by the CLI, the controller or an
 agent; re-activation checks), where `device_status` keeps only the latest. `seq` numbers a
-device's observations (1, 2, ...), so keeping its newest N is one range delete (`seq <= last -
-N`, see `inventory.observation_history`). `licenses` is `[{"feature", "state", "expires_at"}]`,
-NULL when that observation did not read them. Two writers of one device at once may give two
-rows one `seq`: both are kept, `id` orders them."""
+device's observations (1, 2, ...), so dropping all but its newest N is one range delete (`seq <=
+last - N`, see `inventory.observation_history`). `licenses` is compact JSON `[[feature, state,
+expires_at], ...]`, NULL when that observation did not read them. Two writers of one device at
+once may give two rows one `seq`: both are kept, `id` orders them."""
 
 licenses = sa.Table(
     "licenses",

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from inventory.database import DatabaseTarget, _alembic_config, create_engine
 from inventory.models import Device, License, LicenseRead, LicenseState
+from inventory.observation_history import prune_step
 from inventory.observation_store import DeviceObservation, ObservationStore
 from inventory.schema import device_status, devices, licenses, observation_history
 from inventory.store import InventoryStore, device_to_row
@@ -116,6 +117,32 @@ async def test_only_the_newest_keep_are_kept_per_device(store: InventoryStore) -
             await conn.execute(sa.select(sa.func.count()).select_from(observation_history))
         ).scalar()
     assert rows == 5  # nothing older is left behind
+
+
+async def test_a_device_is_shown_its_newest_keep_and_pruned_every_few_scans(
+    store: InventoryStore,
+) -> None:
+    """With keep=10 a device's oldest rows go two at a time (prune_step), yet a reader always
+    sees exactly the newest 10, however its pages are cut."""
+    await store.upsert_devices([PHONE])
+    observations = ObservationStore(store.engine, keep=10)
+    assert prune_step(10) == 2
+    stored = []
+    for n in range(25):
+        await observations.record([night(PHONE.serial, n)])
+        async with store.engine.connect() as conn:
+            count = sa.select(sa.func.count()).select_from(observation_history)
+            stored.append((await conn.execute(count)).scalar_one())
+        page = await observations.history(PHONE.serial, limit=50)
+        assert [e.observed_at for e in page.entries] == [
+            T0 + timedelta(days=d) for d in range(n, max(-1, n - 10), -1)
+        ]
+        assert page.total == min(n + 1, 10)
+    assert max(stored) == 11  # never more than keep + step - 1
+    assert 10 in stored[10:]  # and pruned back to keep
+    tail = await observations.history(PHONE.serial, limit=5, offset=8)
+    assert [e.observed_at for e in tail.entries] == [T0 + timedelta(days=d) for d in (16, 15)]
+    assert (await observations.history(PHONE.serial, limit=5, offset=10)).entries == []
 
 
 async def test_removing_a_device_removes_its_history(store: InventoryStore) -> None:

@@ -12,8 +12,8 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("error_kind", sa.String(32)),
         sa.Column("error", sa.Text),
         sa.Column("identity_mismatch", sa.Text),
-        sa.Column("licenses", sa.JSON),
+        sa.Column("licenses", sa.Text),
         sa.Column("license_read_ok", sa.Boolean),
         sa.Column("license_read_call", sa.Text),
         sa.Column("license_read_detail", sa.Text),
@@ -68,18 +68,14 @@ def _seed(conn: sa.Connection, history: sa.Table) -> None:
     serials = [s for (s,) in conn.execute(sa.select(status.c.serial).order_by(status.c.serial))]
     for start in range(0, len(serials), _CHUNK):
         chunk = serials[start : start + _CHUNK]
-        features: dict[str, list[dict[str, Any]]] = {}
+        features: dict[str, list[list[str | None]]] = {}
         for lic in conn.execute(
             sa.select(licenses)
             .where(licenses.c.serial.in_(chunk))
             .order_by(licenses.c.serial, licenses.c.feature)
         ).mappings():
             features.setdefault(lic["serial"], []).append(
-                {
-                    "feature": lic["feature"],
-                    "state": lic["state"],
-                    "expires_at": _iso(lic["expires_at"]),
-                }
+                [lic["feature"], lic["state"], _iso(lic["expires_at"])]
             )
         rows = []
         for row in conn.execute(sa.select(status).where(status.c.serial.in_(chunk))).mappings():
@@ -94,7 +90,7 @@ def _seed(conn: sa.Connection, history: sa.Table) -> None:
                     "error_kind": row["error_kind"],
                     "error": row["error"],
                     "identity_mismatch": row["identity_mismatch"],
-                    "licenses": features.get(row["serial"], []) if read else None,
+                    "licenses": _compact(features.get(row["serial"], [])) if read else None,
                     "license_read_ok": read,
                     "license_read_call": row["license_read_call"],
                     "license_read_detail": row["license_read_detail"],
@@ -108,6 +104,11 @@ def _seed(conn: sa.Connection, history: sa.Table) -> None:
 def _aware(value: datetime) -> datetime:
     """Reflected columns are plain DateTime: SQLite gives naive UTC values back."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _compact(features: list[list[str | None]]) -> str:
+    """The `licenses` column's form (inventory.observation_history.licenses_json)."""
+    return json.dumps(features, separators=(",", ":"))
 
 
 def _iso(value: datetime | None) -> str | None:
