@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 DEFAULT_KEEP = 50
 """Observations kept per device unless the `observation_history` setting says otherwise."""
 _CHUNK = 900  # below SQLite's bound-parameter limit on every build we support
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+"""One encoder for every row: json.dumps with options builds a new one per call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +145,7 @@ def licenses_json(licenses: Sequence[License] | None) -> str | None:
     observation did not read them."""
     if licenses is None:
         return None
-    return json.dumps(
+    return _compact(
         [
             [
                 lic.feature,
@@ -151,8 +153,7 @@ def licenses_json(licenses: Sequence[License] | None) -> str | None:
                 lic.expires_at.astimezone(UTC).isoformat() if lic.expires_at else None,
             ]
             for lic in licenses
-        ],
-        separators=(",", ":"),
+        ]
     )
 
 
