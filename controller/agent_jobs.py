@@ -50,7 +50,7 @@ async def record_agent_result(store: InventoryStore, job: Job, result: Any) -> i
     observations = [_observation(row) for row in result if isinstance(row, dict)]
     known = {d.serial for d in await store.list_devices(site=job.site)} if observations else set()
     kept = [o for o in observations if o is not None and o.serial in known]
-    await ObservationStore(store.engine).record(kept)
+    await ObservationStore(store.engine, keep=store.observation_history).record(kept)
     return len(kept)
 
 

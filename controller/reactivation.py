@@ -213,7 +213,7 @@ class Reactivator:
         self.ops = OperationStore(engine, owner=self.owner)
         self.keys = KeyStore(engine, SecretBox.from_environment())
         self.confirmations = confirmation_store(engine)
-        self.observations = ObservationStore(engine)
+        self.observations = ObservationStore(engine, keep=store.observation_history)
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` with the scan's jittered back-off for busy and timeout answers."""

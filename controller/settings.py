@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from controller.errors import ControllerError
 from inventory.input_files import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROW, parse_toml, read_small_text
+from inventory.observation_history import DEFAULT_KEEP
 
 CONFIG_ENV = "POLYFLEET_CONFIG"
 
@@ -83,6 +84,13 @@ class PolyfleetSettings(BaseSettings):
         default=DEFAULT_MAX_ROW,
         ge=1,
         description="longest CSV line or JSON item an import accepts (characters)",
+    )
+    observation_history: int = Field(
+        default=DEFAULT_KEEP,
+        ge=1,
+        le=10_000,
+        description="observations kept per device (its newest); older ones are dropped as new "
+        "ones are recorded",
     )
     portal: PortalSettings = Field(default_factory=PortalSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)

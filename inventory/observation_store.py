@@ -3,7 +3,8 @@
 A scan writes results in batches as they arrive, so an interrupted scan keeps what it read. An
 unreachable device keeps its last known licenses (with their old `observed_at`): health decides
 how stale is too stale. A device that answered with someone else's identity is recorded as a
-mismatch and its inventory record is left alone.
+mismatch and its inventory record is left alone. Every recorded observation is also appended to
+the device's history (`inventory.observation_history`), which keeps its newest `keep`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+# re-exported: inventory.health_rows reads the license_read_* columns through this module
+from inventory.license_read_columns import license_read_from_row as license_read_from_row
+from inventory.license_read_columns import license_read_row
 from inventory.models import License, LicenseRead, LicenseState
+from inventory.observation_history import DEFAULT_KEEP, HistoryPage, append_history, read_history
 from inventory.schema import device_status, devices, licenses
 
 _CHUNK = 900
@@ -60,13 +65,16 @@ class DeviceStatus:
 
 
 class ObservationStore:
-    """Writes and reads scan observations."""
+    """Writes and reads scan observations; `keep` is how many each device's history keeps."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, keep: int = DEFAULT_KEEP) -> None:
+        if keep < 1:
+            raise ValueError(f"observation history must keep at least 1 per device, not {keep}")
         self.engine = engine
+        self.keep = keep
 
     async def record(self, observations: Sequence[DeviceObservation]) -> None:
-        """Store a batch of observations in one transaction."""
+        """Store a batch of observations, and append them to the history, in one transaction."""
         if not observations:
             return
         serials = [o.serial for o in observations]
@@ -104,6 +112,7 @@ class ObservationStore:
                         for o in seen
                     ],
                 )
+            await append_history(conn, observations, self.keep)
 
     async def statuses(self, serials: Sequence[str] | None = None) -> dict[str, DeviceStatus]:
         """Latest status (with licenses) per serial, for all devices or the given ones."""
@@ -134,6 +143,11 @@ class ObservationStore:
                 status.licenses.append(_license_from_row(row))
         return result
 
+    async def history(self, serial: str, *, limit: int, offset: int = 0) -> HistoryPage:
+        """The device's newest `keep` observations, [offset, offset+limit) of them, newest
+        first."""
+        return await read_history(self.engine, serial, keep=self.keep, limit=limit, offset=offset)
+
     async def licenses_of(self, serial: str) -> list[License]:
         async with self.engine.connect() as conn:
             rows = (
@@ -160,28 +174,6 @@ def _status_row(o: DeviceObservation) -> dict[str, Any]:
         "identity_mismatch": o.identity_mismatch,
         **license_read_row(o.license_read),
     }
-
-
-def license_read_row(read: LicenseRead | None) -> dict[str, Any]:
-    """The `license_read_*` columns of a device_status row."""
-    return {
-        "license_read_ok": read.ok if read else None,
-        "license_read_call": read.call if read else None,
-        "license_read_detail": read.detail if read else None,
-        "license_read_modeled": read.modeled if read else None,
-    }
-
-
-def license_read_from_row(row: Any) -> LicenseRead | None:
-    """The LicenseRead of a device_status row (a mapping), None where none was recorded."""
-    if row["license_read_ok"] is None:
-        return None
-    return LicenseRead(
-        ok=bool(row["license_read_ok"]),
-        call=row["license_read_call"],
-        detail=row["license_read_detail"],
-        modeled=bool(row["license_read_modeled"]),
-    )
 
 
 def _license_row(lic: License) -> dict[str, Any]:

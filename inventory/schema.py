@@ -105,6 +105,40 @@ device_status = sa.Table(
     ),
 )
 
+observation_history = sa.Table(
+    "observation_history",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("serial", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("observed_at", UTCDateTime(), nullable=False),
+    sa.Column("reachable", sa.Boolean, nullable=False),
+    sa.Column("driver", sa.String(64)),
+    sa.Column("error_kind", sa.String(32)),
+    sa.Column("error", sa.Text),
+    sa.Column("identity_mismatch", sa.Text),
+    sa.Column("licenses", sa.Text),
+    sa.Column("license_read_ok", sa.Boolean),
+    sa.Column("license_read_call", sa.Text),
+    sa.Column("license_read_detail", sa.Text),
+    sa.Column("license_read_modeled", sa.Boolean),
+    sa.ForeignKeyConstraint(
+        ["serial"], ["devices.serial"], name="fk_history_device", ondelete="CASCADE"
+    ),
+    sa.Index("ix_history_serial_seq", "serial", "seq", "id"),
+)
+"""Every observation `ObservationStore.record` wrote (scans by the CLI, the controller or an
+agent; re-activation checks), where `device_status` keeps only the latest. `seq` numbers a
+device's observations (1, 2, ...), so dropping all but its newest N is one range delete (`seq <=
+last - N`, see `inventory.observation_history`). `licenses` is compact JSON `[[feature, state,
+expires_at], ...]`, NULL when that observation did not read them. Two writers of one device at
+once may give two rows one `seq`: both are kept, `id` orders them."""
+
 licenses = sa.Table(
     "licenses",
     metadata,

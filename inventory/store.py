@@ -24,6 +24,7 @@ from inventory.errors import DeviceNotFound, IdentityConflict, InvalidIdentifier
 from inventory.gc_pause import gc_paused
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import STORED, Device, DevicePorts
+from inventory.observation_history import DEFAULT_KEEP
 from inventory.schema import devices
 
 _CHUNK = 900  # below SQLite's bound-parameter limit on every build we support
@@ -115,12 +116,27 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
 class InventoryStore:
     """Devices by serial and MAC, on an async engine that has been migrated to head."""
 
-    def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        target: DatabaseTarget,
+        *,
+        observation_history: int = DEFAULT_KEEP,
+    ) -> None:
         self.engine = engine
         self.target = target
+        self.observation_history = observation_history
+        """Observations each device's history keeps (the `observation_history` setting): what
+        writers of observations give `ObservationStore(keep=...)`."""
 
     @classmethod
-    async def open(cls, target: DatabaseTarget, *, read_only: bool = False) -> Self:
+    async def open(
+        cls,
+        target: DatabaseTarget,
+        *,
+        read_only: bool = False,
+        observation_history: int = DEFAULT_KEEP,
+    ) -> Self:
         """Open (and, on first use, create and migrate) the store at `target`.
 
         `read_only` commands never create or migrate a PostgreSQL schema (that is `polyfleet db
@@ -136,7 +152,7 @@ class InventoryStore:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, target)
+        return cls(engine, target, observation_history=observation_history)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -145,7 +145,8 @@ class DevicePage(Page[DeviceOut]):
 
 
 class ObservationOut(BaseModel):
-    """A stored observation of the device (the store keeps the latest one)."""
+    """One stored observation of the device: its history keeps the newest
+    `observation_history` (setting, default 50)."""
 
     observed_at: datetime
     reachable: bool
@@ -153,7 +154,14 @@ class ObservationOut(BaseModel):
     error_kind: str | None
     error: str | None
     identity_mismatch: str | None
+    licenses: list[LicenseOut] | None = Field(
+        description="what this observation read; null: not read (license_read says why)"
+    )
     license_read: LicenseReadOut | None
+
+
+class ObservationPage(Page[ObservationOut]):
+    """A device's kept observations, newest first."""
 
 
 class ConfirmationOut(BaseModel):
@@ -179,8 +187,16 @@ class ConfirmationOut(BaseModel):
     signature: str | None
 
 
+DETAIL_OBSERVATIONS = 20
+"""Observations `GET /devices/{id}` includes; `GET /devices/{id}/observations` pages the rest."""
+
+
 class DeviceDetail(DeviceOut):
-    observations: list[ObservationOut] = Field(description="latest first")
+    observations: list[ObservationOut] = Field(
+        description=f"the newest {DETAIL_OBSERVATIONS}, newest first (all that are kept: "
+        "GET /devices/{id}/observations)"
+    )
+    observations_total: int = Field(description="observations kept for this device")
     confirmations: list[ConfirmationOut]
 
 

@@ -104,7 +104,9 @@ def run_agent(
             loop.add_signal_handler(sig, stop.set)
         try:
             async with (
-                await InventoryStore.open(local) as store,
+                await InventoryStore.open(
+                    local, observation_history=cli.settings.observation_history
+                ) as store,
                 ControllerClient(controller, token.strip(), trust=trust) as client,
             ):
                 agent = Agent(

@@ -102,7 +102,11 @@ class CliContext:
         from inventory.database import resolve_db
         from inventory.store import InventoryStore
 
-        store = await InventoryStore.open(resolve_db(self.db_url()), read_only=read_only)
+        store = await InventoryStore.open(
+            resolve_db(self.db_url()),
+            read_only=read_only,
+            observation_history=self.settings.observation_history,
+        )
         try:
             yield store
         finally:

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from controller.cli.context import OutputFormat, fail, get_context, run
+from controller.cli.history_output import emit_history, observation_record
 from controller.cli.import_report import (
     MaxBytesOption,
     check_format,
@@ -23,6 +24,7 @@ from inventory.exporter import write_devices
 from inventory.identifiers import format_mac, mac_warning
 from inventory.importer import read_device_batches
 from inventory.models import Device, DevicePorts
+from inventory.observation_history import HistoryPage
 
 app = typer.Typer(
     help="The device inventory: devices by serial number and MAC.", no_args_is_help=True
@@ -34,6 +36,8 @@ OutputOption = Annotated[
 ]
 FileFormat = Literal["csv", "json"]
 T = TypeVar("T")
+SHOW_OBSERVATIONS = 5
+"""Observations `inventory show` prints (newest first; the API pages through all kept)."""
 
 
 def device_record(device: Device, output: OutputFormat) -> dict[str, Any]:
@@ -154,7 +158,11 @@ def _validation_message(exc: ValidationError) -> str:
     return "invalid device: " + "; ".join(parts)
 
 
-def _show(device: Device, output: OutputFormat, cli: Any) -> None:
+def _show(
+    device: Device, output: OutputFormat, cli: Any, history: HistoryPage | None = None
+) -> None:
+    """The device's record; with `history`, its newest observations too (JSON: the key
+    `observations`; a table of their own; CSV stays one device row)."""
     record = device_record(device, output)
     if output is OutputFormat.TABLE:
         emit_rows(
@@ -164,8 +172,13 @@ def _show(device: Device, output: OutputFormat, cli: Any) -> None:
             console=cli.out,
             title=f"device {device.serial}",
         )
-    else:
-        emit_rows([record], list(record), output, console=cli.out)
+        if history is not None and history.entries:
+            emit_history(history, cli.out)
+        return
+    columns = list(record)
+    if output is OutputFormat.JSON and history is not None:
+        record["observations"] = [observation_record(e) for e in history.entries]
+    emit_rows([record], columns, output, console=cli.out)
 
 
 @app.command("list")
@@ -197,14 +210,18 @@ def show(
     device_id: Annotated[str, typer.Argument(metavar="ID", help="serial or MAC, any spelling")],
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Show one device by serial or MAC."""
+    """Show one device by serial or MAC, with its newest observations (scan results)."""
     cli = get_context(ctx)
 
-    async def fetch() -> Device:
-        async with cli.store(read_only=True) as store:
-            return await store.get_device(device_id)
+    async def fetch() -> tuple[Device, HistoryPage]:
+        # here, not at the top: it loads the health rules, which the other commands never need
+        from controller.usecases.devices import device_history
 
-    _show(run(fetch), output, cli)
+        async with cli.store(read_only=True) as store:
+            return await device_history(store, device_id, limit=SHOW_OBSERVATIONS)
+
+    device, history = run(fetch)
+    _show(device, output, cli, history)
 
 
 @app.command()

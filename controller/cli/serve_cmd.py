@@ -89,7 +89,7 @@ def serve(
             cli.info(f"polyfleet serve: listening on {url} (API at {url}/api/v1)")
 
     async def main() -> None:
-        store = await InventoryStore.open(target)
+        store = await InventoryStore.open(target, observation_history=settings.observation_history)
         try:
             await serve_api(store, settings, tls=tls, on_listening=listening)
         finally:

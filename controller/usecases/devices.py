@@ -22,6 +22,7 @@ from inventory.device_queries import (
     page_devices,
 )
 from inventory.models import Device
+from inventory.observation_history import HistoryPage
 from inventory.observation_store import DeviceStatus, ObservationStore
 from inventory.store import InventoryStore
 
@@ -90,3 +91,20 @@ async def device_detail(
     device = await store.get_device(device_id)
     [row] = await _with_health(store, [device], now, policy)
     return row
+
+
+async def device_history(
+    store: InventoryStore, device_id: str, *, limit: int, offset: int = 0
+) -> tuple[Device, HistoryPage]:
+    """One device (serial or MAC, any spelling) and its kept observations [offset,
+    offset+limit), newest first."""
+    device = await store.get_device(device_id)
+    return device, await history_of(store, device.serial, limit=limit, offset=offset)
+
+
+async def history_of(
+    store: InventoryStore, serial: str, *, limit: int, offset: int = 0
+) -> HistoryPage:
+    """The kept observations [offset, offset+limit) of the device with `serial`, newest first."""
+    observations = ObservationStore(store.engine, keep=store.observation_history)
+    return await observations.history(serial, limit=limit, offset=offset)

@@ -101,7 +101,7 @@ async def scan_devices(
     options = request.options
     if profiles is None:
         profiles = await profiles_for(store, devices, request.credentials)
-    observations = ObservationStore(store.engine)
+    observations = ObservationStore(store.engine, keep=store.observation_history)
     async with (
         open_transports(options.concurrency) as transports,
         ScanRecorder(

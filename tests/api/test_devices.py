@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from inventory.models import LicenseRead
+from inventory.observation_store import DeviceObservation, ObservationStore
 from inventory.store import InventoryStore
 from inventory.token_store import Role
 from tests.api.conftest import Client, MakeToken, bearer
@@ -133,6 +136,50 @@ async def test_device_by_any_spelling_of_its_mac(client: Client, viewer: dict[st
     missing = await client.get("/api/v1/devices/ZZZ999", headers=viewer)
     assert missing.status == 404
     assert missing.content_type == "application/problem+json"
+
+
+async def test_a_second_scan_adds_to_the_history_newest_first(
+    client: Client, viewer: dict[str, str], store: InventoryStore
+) -> None:
+    """seed_fleet scanned A1001 an hour ago (licenses read); now it stops answering licenses."""
+    unread = LicenseRead(ok=False, call="GET /api/v1/mgmt/license/info", detail="HTTP 503")
+    await ObservationStore(store.engine).record(
+        [DeviceObservation(serial="A1001", observed_at=datetime.now(UTC), reachable=True,
+                           driver="poly-uc", license_read=unread)]
+    )  # fmt: skip
+    detail = await _get(client, viewer, "/api/v1/devices/A1001")
+    assert detail["observations_total"] == 2
+    newest, older = detail["observations"]
+    assert newest["observed_at"] > older["observed_at"]
+    assert newest["licenses"] is None
+    assert newest["license_read"]["detail"] == "HTTP 503"
+    assert [(lic["feature"], lic["state"]) for lic in older["licenses"]] == [("base", "expired")]
+    assert older["license_read"] is None  # seed_fleet recorded no read outcome
+
+    route = "/api/v1/devices/0004.f2aa.0001/observations"  # A1001 by its MAC
+    first = await _get(client, viewer, route, limit=1)
+    assert (first["total"], first["limit"], first["offset"]) == (2, 1, 0)
+    assert first["items"] == [newest]
+    second = await _get(client, viewer, route, limit=1, offset=1)
+    assert second["items"] == [older]
+    never = await _get(client, viewer, "/api/v1/devices/A1002/observations")
+    assert (never["total"], never["items"]) == (0, [])
+    assert (await _get(client, viewer, "/api/v1/devices/A1002"))["observations"] == []
+
+
+async def test_history_of_an_unknown_device_or_with_a_bad_page_is_a_problem(
+    client: Client, viewer: dict[str, str]
+) -> None:
+    missing = await client.get("/api/v1/devices/ZZZ999/observations", headers=viewer)
+    assert missing.status == 404
+    assert missing.content_type == "application/problem+json"
+    assert "ZZZ999" in (await missing.json())["detail"]
+    bad = await client.get("/api/v1/devices/A1001/observations", headers=viewer,
+                           params={"limit": "0"})  # fmt: skip
+    assert bad.status == 400
+    assert [e["field"] for e in (await bad.json())["errors"]] == ["query.limit"]
+    anonymous = await client.get("/api/v1/devices/A1001/observations")
+    assert anonymous.status == 401
 
 
 async def test_health_is_the_cli_document(client: Client, viewer: dict[str, str]) -> None:

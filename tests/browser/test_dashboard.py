@@ -120,6 +120,25 @@ def test_a_probe_shows_what_each_call_answered(
     assert calls.get_by_role("row").count() > 1
 
 
+def test_the_device_page_lists_every_scan_of_the_device(
+    page: Page, sign_in: SignIn, dashboard: Dashboard
+) -> None:
+    """The fleet was scanned when it started; one more scan of this device makes (at least, if
+    another test scanned too) two rows in its history, each with the license states read."""
+    device = dashboard.devices[-1]
+    scanned = dashboard.polyfleet("scan", "--id", device.serial)
+    assert scanned.returncode == 0, scanned.stdout + scanned.stderr
+    sign_in(Role.VIEWER)
+    page.goto(f"/#/devices/{device.serial}")
+    rows = page.get_by_role("table", name="Scans of this device, newest first").locator("tbody tr")
+    expect(rows.nth(1)).to_be_visible()
+    features = sorted(device.licenses)
+    for row in (rows.nth(0), rows.nth(1)):
+        expect(row.get_by_role("cell").nth(1)).to_have_text("yes")
+        for feature in features:
+            expect(row.get_by_role("cell").nth(2)).to_contain_text(f"{feature} ")
+
+
 def test_sign_out_forgets_the_token(page: Page, sign_in: SignIn) -> None:
     sign_in(Role.VIEWER)
     page.get_by_role("button", name="Sign out").click()

@@ -72,6 +72,10 @@ async def test_a_scan_asked_through_the_api_runs_at_the_sites_agent_with_its_own
         # the controller recorded what the agent saw, and never held a device credential
         statuses = await ObservationStore(store.engine).statuses()
         assert sorted(s for s, st in statuses.items() if st.licenses) == site_a
+        for serial in site_a:  # and in each device's history
+            [seen] = (await ObservationStore(store.engine).history(serial, limit=5)).entries
+            assert seen.reachable, serial
+            assert seen.licenses, serial
         async with store.engine.connect() as conn:
             held = await conn.execute(sa.select(sa.func.count()).select_from(credential_profiles))
             assert held.scalar_one() == 0
@@ -143,6 +147,8 @@ async def test_a_result_made_while_the_controller_is_down_is_spooled_and_stored_
         )
         assert (status, again) == (200, {"stored": False})
         assert (await api.job(tech, job_id))["result"] == job["result"]
+        for serial in site_b:  # nor twice in a device's history
+            assert (await ObservationStore(store.engine).history(serial, limit=5)).total == 1
 
 
 async def test_an_abandoned_lease_expires_and_the_job_goes_to_the_next_claimer(

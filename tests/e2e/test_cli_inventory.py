@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.cli import polyfleet
 
 CSV = (
@@ -155,3 +157,28 @@ def test_messy_real_world_csv_imports_exactly_the_right_rows(db_url: str) -> Non
     ]
     trio = polyfleet(db_url, "inventory", "show", "0004.f2aa.bb03", "-o", "json").json()[0]
     assert (trio["site"], trio["ports"]["https"]) == ("Default", 8443)
+
+
+def test_show_lists_the_newest_observations_as_many_as_the_setting_keeps(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An analog phone cannot be read, but each scan of it is recorded (and says so)."""
+    assert polyfleet(db_url, "inventory", "add", "SS2-1", "--model", "SoundStation 2").code == 0
+    fresh = polyfleet(db_url, "inventory", "show", "SS2-1", "-o", "json").json()[0]
+    assert fresh["observations"] == []
+    monkeypatch.setenv("POLYFLEET_OBSERVATION_HISTORY", "2")
+    for _ in range(3):
+        scanned = polyfleet(db_url, "scan")
+        assert scanned.code == 0, scanned.stderr
+    shown = polyfleet(db_url, "inventory", "show", "ss2-1", "-o", "json").json()[0]
+    assert shown["serial"] == "SS2-1"  # the device's keys are all still there
+    history = shown["observations"]
+    assert [(o["reachable"], o["error_kind"], o["licenses"]) for o in history] == [
+        (False, "not_supported", None)
+    ] * 2
+    assert history[0]["observed_at"] > history[1]["observed_at"]
+    table = polyfleet(db_url, "inventory", "show", "SS2-1")
+    assert "last 2 of 2 observation(s), newest first" in table.stdout
+    assert "unknown: not read (unreachable)" in table.stdout
+    csv_row = polyfleet(db_url, "inventory", "show", "SS2-1", "-o", "csv").stdout
+    assert "observations" not in csv_row  # CSV stays one device row

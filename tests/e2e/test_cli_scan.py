@@ -186,6 +186,19 @@ async def test_failing_devices_exit_1_with_the_reason_and_the_others_are_read(
         assert down.serial in table.stdout
         assert fleet.of("trio")[0].serial not in table.stdout
 
+        # Both scans are in each device's history (`inventory show`), newest first.
+        history = (await fleet.show(down.serial))["observations"]
+        assert [(o["reachable"], o["error_kind"], o["licenses"]) for o in history] == [
+            (False, "unreachable", None)
+        ] * 2
+        assert history[0]["observed_at"] > history[1]["observed_at"]
+        read = (await fleet.show(ok[0].serial))["observations"]
+        assert len(read) == 2
+        assert all(o["licenses"] and o["license_read"]["ok"] for o in read)
+        shown = await fleet.cli("inventory", "show", ok[0].serial)
+        assert "last 2 of 2 observation(s), newest first" in shown.stdout
+        assert f"{read[0]['licenses'][0]['feature']} " in shown.stdout
+
 
 def swap_two_phones(rows: list[dict[str, str]]) -> None:
     """Someone swapped two desk phones: each inventory row now points at the other's address."""

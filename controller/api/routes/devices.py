@@ -1,10 +1,12 @@
-"""`GET /devices` (filtered, searched, sorted, paginated) and `GET /devices/{id}`."""
+"""`GET /devices` (filtered, searched, sorted, paginated), `GET /devices/{id}` and the device's
+observation history `GET /devices/{id}/observations`."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from controller.api.models import (
+    DETAIL_OBSERVATIONS,
     ConfirmationOut,
     DeviceDetail,
     DeviceOut,
@@ -13,14 +15,22 @@ from controller.api.models import (
     LicenseOut,
     LicenseReadOut,
     ObservationOut,
+    ObservationPage,
+    PageQuery,
 )
 from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
 from controller.confirmations import confirmation_store, signed_record
 from controller.health import DeviceHealth
-from controller.usecases.devices import device_detail, list_devices
+from controller.usecases.devices import (
+    device_detail,
+    device_history,
+    history_of,
+    list_devices,
+)
 from inventory.device_queries import DeviceFilter, DeviceSort
 from inventory.models import Device, LicenseRead
+from inventory.observation_history import HistoryEntry
 from inventory.observation_store import DeviceStatus
 from inventory.token_store import Role
 
@@ -98,21 +108,48 @@ async def get_device(call: Call) -> DeviceDetail:
     records = await confirmation_store(services.store.engine).list(
         serial=device.serial, mac=device.mac
     )
-    observations = []
-    if status is not None:
-        observations.append(
-            ObservationOut(
-                observed_at=status.observed_at,
-                reachable=status.reachable,
-                driver=status.driver,
-                error_kind=status.error_kind,
-                error=status.error,
-                identity_mismatch=status.identity_mismatch,
-                license_read=_read(status.license_read),
-            )
-        )
+    history = await history_of(services.store, device.serial, limit=DETAIL_OBSERVATIONS)
     return DeviceDetail(
         **device_out(device, status, verdict).model_dump(),
-        observations=observations,
+        observations=[observation_out(entry) for entry in history.entries],
+        observations_total=history.total,
         confirmations=[ConfirmationOut.model_validate(signed_record(c)) for c in records],
+    )
+
+
+def observation_out(entry: HistoryEntry) -> ObservationOut:
+    """One kept observation as JSON."""
+    return ObservationOut(
+        observed_at=entry.observed_at,
+        reachable=entry.reachable,
+        driver=entry.driver,
+        error_kind=entry.error_kind,
+        error=entry.error,
+        identity_mismatch=entry.identity_mismatch,
+        licenses=None
+        if entry.licenses is None
+        else [
+            LicenseOut(feature=f.feature, state=f.state, expires_at=f.expires_at)
+            for f in entry.licenses
+        ],
+        license_read=_read(entry.license_read),
+    )
+
+
+@routes.endpoint(
+    "GET", "/devices/{id}/observations", role=Role.VIEWER, query=PageQuery,
+    response=ObservationPage, tags=("devices",),
+    responses={404: "no device has that serial or MAC"},
+    summary="The device's kept observations (scan results), newest first, paginated",
+)  # fmt: skip
+async def get_device_observations(call: Call) -> ObservationPage:
+    query = call.query_as(PageQuery)
+    _, history = await device_history(
+        call.request.app[SERVICES].store, call.path["id"], limit=query.limit, offset=query.offset
+    )
+    return ObservationPage(
+        items=[observation_out(entry) for entry in history.entries],
+        total=history.total,
+        limit=query.limit,
+        offset=query.offset,
     )

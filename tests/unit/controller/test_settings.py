@@ -69,6 +69,7 @@ def test_other_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch) -> No
         ("POLYFLEET_PORTAL", "{not json", 'field "portal"'),
         ("POLYFLEET_DRIVERS", "[1]", "drivers"),
         ("POLYFLEET_IMPORT_MAX_BYTES", "0", "import_max_bytes"),
+        ("POLYFLEET_OBSERVATION_HISTORY", "0", "observation_history"),
         ("POLYFLEET_PORTAL__COLOR", "red", "color"),
     ],
 )

@@ -8,8 +8,10 @@ import { may } from "../session.js";
 import { finished } from "../events.js";
 import { progressText } from "./jobs.js";
 import { confirmationRows, CONFIRMATION_HEADERS } from "./confirmations.js";
+import { pager, range } from "./pager.js";
 
 const getJob = (id) => api(`/jobs/${encodeURIComponent(id)}`);
+const HISTORY_PAGE = 20; // what GET /devices/{id} includes; older pages come from /observations
 
 export async function device({ id }) {
   const d = await api(`/devices/${encodeURIComponent(id)}`);
@@ -40,13 +42,7 @@ export async function device({ id }) {
       : el("p", {}, "No license known."),
     may("technician") ? reactivation(d) : null,
     el("h2", {}, "Observations"),
-    d.observations?.length
-      ? table("Scans of this device, latest first", ["Observed", "Reachable", "Error", "License read"],
-          d.observations.map((o) =>
-            el("tr", {}, el("td", {}, when(o.observed_at)), el("td", {}, o.reachable ? "yes" : "no"),
-              el("td", {}, text(o.error)),
-              el("td", {}, o.license_read ? (o.license_read.ok ? "read" : text(o.license_read.detail)) : "—"))))
-      : el("p", {}, "Never scanned."),
+    history(d),
     el("h2", {}, "Confirmations"),
     d.confirmations?.length
       ? table("Re-activations confirmed for this device", CONFIRMATION_HEADERS, confirmationRows(d.confirmations))
@@ -56,6 +52,53 @@ export async function device({ id }) {
       ? probe(d)
       : el("p", {}, "A technician can probe this device: every read-only call its driver uses."),
   );
+}
+
+/** The device's kept observations, newest first: the detail's first page, then pages of
+ * GET /devices/{id}/observations. */
+function history(d) {
+  const box = el("div", { id: "history", tabindex: "-1" });
+  const show = (page, offset) => {
+    replace(box, historyView(page, offset, async (to, label) => {
+      try {
+        const next = await api(`/devices/${encodeURIComponent(d.serial)}/observations`
+          + query({ limit: HISTORY_PAGE, offset: to }));
+        show(next, to);
+        const same = [...box.querySelectorAll(".pager button")].find((b) => b.textContent === label);
+        (same && !same.disabled ? same : box).focus();
+        announce(`Observations ${range(next, to)}`);
+      } catch (error) {
+        replace(box, errorBox(error));
+      }
+    }));
+  };
+  show({ items: d.observations || [], total: d.observations_total ?? 0 }, 0);
+  return box;
+}
+
+function historyView(page, offset, go) {
+  if (!page.total) return el("p", {}, "Never scanned.");
+  const rows = page.items.map((o) =>
+    el("tr", {}, el("td", { class: "nowrap" }, when(o.observed_at)), el("td", {}, o.reachable ? "yes" : "no"),
+      el("td", {}, licenseSummary(o)), el("td", {}, text(o.error))));
+  const paged = offset > 0 || page.total > page.items.length;
+  return [
+    table("Scans of this device, newest first", ["Observed", "Reachable", "Licenses", "Error"], rows),
+    paged ? pager(page, offset, HISTORY_PAGE, (to) => go(to, to > offset ? "Next" : "Previous")) : null,
+  ];
+}
+
+/** What one observation read of the licenses: each feature's state and expiry, or why the
+ * state is unknown (the call that failed and what came back). */
+function licenseSummary(o) {
+  if (Array.isArray(o.licenses)) {
+    return o.licenses.length
+      ? o.licenses.map((l) => `${l.feature} ${l.state}${l.expires_at ? ` until ${day(l.expires_at)}` : ""}`).join("; ")
+      : "no licensed feature";
+  }
+  const read = o.license_read;
+  if (read && !read.ok) return `unknown: ${read.call || "no call"}: ${read.detail || "nothing came back"}`;
+  return o.reachable ? "unknown: not read" : "unknown: not read (unreachable)";
 }
 
 /** Quote, then confirm, then the job's progress and the confirmation number. */
