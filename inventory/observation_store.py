@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.async_engine import AsyncEngine
 from inventory.models import License, LicenseRead, LicenseState
 from inventory.schema import device_status, devices, licenses
 
