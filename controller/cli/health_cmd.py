@@ -263,8 +263,13 @@ def health(
 
 def _no_licensed_features(path: Path | None) -> Callable[[str | None], str | None] | None:
     """The policy's `[licensing] no_licensed_features` as a model look-up (None: none declared).
-    A policy file that cannot be read is a ValueError, so the run ends UNKNOWN saying why."""
-    from controller.policy import PolicyError, load_policy  # pydantic + holidays: only here
+    A policy file that cannot be read is a ValueError, so the run ends UNKNOWN saying why.
+
+    Without a policy file the built-in default applies, which declares none (test_policy.py
+    holds it to that): the policy module is not even imported then (start-up, issue 11)."""
+    if path is None:
+        return None
+    from controller.policy import PolicyError, load_policy  # pydantic models: only for a file
 
     try:
         policy = load_policy(path)
