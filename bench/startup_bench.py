@@ -46,7 +46,9 @@ NOTES = """\
 Earlier steps (branch `startup`, merged): lazy imports in `controller/cli/context.py`,
 `--version` answered before typer builds the command line, public holidays from a cache file,
 `quote` without the contract import stack, `defer_build` on the inventory models
-(`health` 836 -> 641 ms, `quote` 918 -> 584 ms at 16:10, load 0.7-1.3).
+(`health` 836 -> 641 ms, `quote` 918 -> 584 ms at 16:10, load 0.7-1.3). The floor includes the
+editable install's meta-path finder, loaded by `site` (about 24 ms of a bare `python -c pass`,
+nothing measurable of a command, which imports what it imports anyway).
 
 What changed in this step (issue 11, item 6; branch `startup2`, the "after" column):
 - `sqlalchemy.ext.asyncio` without the ORM. Its package `__init__` imports `AsyncSession` and
