@@ -100,7 +100,8 @@ async def build_store(db: str, count: int, now: datetime) -> None:
 
 def in_process_runs(db: str, runs: int) -> list[float]:
     """The health work alone (store open, load, classify, render JSON), without process start."""
-    from controller.health import HealthPolicy, render_json
+    from controller.health import HealthPolicy
+    from controller.health_render import render_json
     from controller.usecases.health import check_fleet
     from inventory.database import resolve_db
     from inventory.gc_pause import gc_paused

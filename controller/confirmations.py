@@ -33,9 +33,8 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from controller.errors import ControllerError
+from inventory.async_engine import AsyncEngine
 from inventory.confirmation_store import (
     ConfirmationDraft,
     ConfirmationStore,

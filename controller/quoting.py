@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from controller.eligibility import Quote, evaluate
 from controller.policy import Policy
+from inventory.async_engine import AsyncEngine
 from inventory.contract_store import ContractStore
 from inventory.models import Device
 

@@ -12,9 +12,9 @@ a new revision adds are covered too.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import IdentifierPreparer
 
+from inventory.async_engine import AsyncEngine
 from inventory.errors import StoreError
 from inventory.schema import metadata
 

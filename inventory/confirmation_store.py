@@ -22,8 +22,8 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from inventory.async_engine import AsyncConnection, AsyncEngine
 from inventory.errors import InventoryError
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import AwareDatetime, Confirmation, LicenseState, Mac, Serial

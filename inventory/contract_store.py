@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from inventory.async_engine import AsyncConnection, AsyncEngine
 from inventory.catalog import ProductGroup
 from inventory.errors import InventoryError
 from inventory.models import Contract, Site

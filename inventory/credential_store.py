@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.async_engine import AsyncEngine
 from inventory.errors import InventoryError
 from inventory.models import SECRET_FIELDS, CredentialProfile
 from inventory.schema import credential_profiles

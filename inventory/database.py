@@ -16,9 +16,9 @@ from platformdirs import user_data_dir
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from inventory.async_engine import AsyncEngine, create_async_engine
 from inventory.errors import StoreError
 from inventory.migrations import HEAD
 

@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.async_engine import AsyncEngine
 from inventory.errors import InvalidIdentifier
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import Device

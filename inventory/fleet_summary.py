@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.async_engine import AsyncEngine
 from inventory.health_rows import FastTimestamps
 from inventory.models import LicenseState
 from inventory.schema import device_status, devices, licenses

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.async_engine import AsyncEngine
 from inventory.device_queries import DeviceFilter
 from inventory.models import LicenseRead, LicenseState
 from inventory.observation_store import license_read_from_row

@@ -19,8 +19,6 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-import idna
-
 from inventory.errors import InvalidIdentifier
 
 MAX_NAME_LENGTH = 253
@@ -119,6 +117,8 @@ def _ipv4_or_name(name: str, original: str, field: str) -> str:
         raise InvalidIdentifier(field, original, "has a port but no host")
     ascii_name = name
     if not name.isascii():
+        import idna  # only for a non-ASCII name: every command that loads the models imports us
+
         try:
             ascii_name = idna.encode(name, uts46=True).decode("ascii")
         except idna.IDNAError as exc:

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from inventory.async_engine import AsyncConnection, AsyncEngine
 from inventory.errors import InventoryError
 from inventory.identifiers import normalize_serial
 from inventory.key_files import check_feature, key_ref

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from inventory.async_engine import AsyncConnection, AsyncEngine
 from inventory.license_read_columns import license_read_from_row, license_read_row
 from inventory.models import License, LicenseRead, LicenseState
 from inventory.schema import devices, observation_history

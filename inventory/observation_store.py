@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from inventory.async_engine import AsyncEngine
 
 # re-exported: inventory.health_rows reads the license_read_* columns through this module
 from inventory.license_read_columns import license_read_from_row as license_read_from_row

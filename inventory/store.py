@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import Any, Self
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from inventory.async_engine import AsyncConnection, AsyncEngine
 from inventory.database import DatabaseTarget, create_engine, require_current, upgrade
 from inventory.errors import DeviceNotFound, IdentityConflict, InvalidIdentifier
 from inventory.gc_pause import gc_paused

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -62,8 +62,22 @@ class CliContext:
     verbose: int = 0
     quiet: bool = False
     _settings: PolyfleetSettings | None = None
-    out: Console = field(default_factory=lambda: _data_console(sys.stdout))
-    err: Console = field(default_factory=lambda: _data_console(sys.stderr))
+    _out: Console | None = None
+    _err: Console | None = None
+
+    @property
+    def out(self) -> Console:
+        """The data console on stdout, built (and rich imported) when first printed to."""
+        if self._out is None:
+            self._out = _data_console(sys.stdout)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        """The data console on stderr, built when first printed to."""
+        if self._err is None:
+            self._err = _data_console(sys.stderr)
+        return self._err
 
     @property
     def settings(self) -> PolyfleetSettings:
@@ -125,11 +139,15 @@ class CliContext:
 def _configure_drivers(sections: dict[str, dict[str, Any]]) -> None:
     """Put the config file's `[drivers.<name>]` modeled parameters in force, or exit 2 naming
     the driver and key that are wrong."""
-    from device_drivers.modeled_settings import ModeledSettingsError, configure, reset
-
-    reset()  # an earlier command in this process (tests, the API) must not leave its values
+    # An earlier command in this process (tests, the API) must not leave its values; if the
+    # module was never imported, nothing was configured, and a command without [drivers]
+    # sections does not import it (nor the drivers' error tree) at all.
+    earlier = sys.modules.get("device_drivers.modeled_settings")
+    if earlier is not None:
+        earlier.reset()
     if not sections:
         return
+    from device_drivers.modeled_settings import ModeledSettingsError, configure
     from device_drivers.registry import DriverRegistry, DriverRegistryError
 
     try:
@@ -145,6 +163,23 @@ def _data_console(stream: TextIO) -> Console:
     from controller.cli.console import data_console
 
     return data_console(stream)
+
+
+def plain_stream(stream: TextIO) -> bool:
+    """Whether rich would write `stream` without escape codes: not a terminal, and no
+    TTY_COMPATIBLE=1 or FORCE_COLOR saying otherwise (rich's own test, `Console.is_terminal`).
+    A command may then write its plain text itself and not import rich at all (issue 11)."""
+    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if tty_compatible in ("0", "1"):
+        return tty_compatible == "0"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color == ""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return isatty is None or not isatty()
+    except ValueError:  # a closed stream, as rich treats it
+        return True
 
 
 def get_context(ctx: typer.Context) -> CliContext:

@@ -25,18 +25,15 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from controller.cli.console import labelled
-from controller.cli.context import CliContext, get_context
+from controller.cli.context import CliContext, get_context, plain_stream
 from controller.errors import ControllerError
-from controller.health import (
-    STATUS_ORDER,
-    FleetHealth,
-    Health,
-    HealthPolicy,
+from controller.health import STATUS_ORDER, FleetHealth, Health, HealthPolicy
+from controller.health_render import (
     nagios_line,
     render_json,
     render_nagios,
     render_prometheus,
+    render_text,
     render_text_lines,
 )
 from controller.run_lock import LockHeld, LockUnavailable, RunLock, default_lock_path
@@ -141,6 +138,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 def _unknown(cli: CliContext, fmt: HealthFormat | None, message: str) -> NoReturn:
     """The check could not be done: say why, in the chosen format where it has a place, exit 3."""
+    from controller.cli.console import labelled  # rich: only when there is an error to show
+
     cli.err.print(labelled("error:", "red", message))
     if fmt is HealthFormat.NAGIOS:
         sys.stdout.write(nagios_line(Health.UNKNOWN, message) + "\n")
@@ -264,8 +263,13 @@ def health(
 
 def _no_licensed_features(path: Path | None) -> Callable[[str | None], str | None] | None:
     """The policy's `[licensing] no_licensed_features` as a model look-up (None: none declared).
-    A policy file that cannot be read is a ValueError, so the run ends UNKNOWN saying why."""
-    from controller.policy import PolicyError, load_policy  # pydantic + holidays: only here
+    A policy file that cannot be read is a ValueError, so the run ends UNKNOWN saying why.
+
+    Without a policy file the built-in default applies, which declares none (test_policy.py
+    holds it to that): the policy module is not even imported then (start-up, issue 11)."""
+    if path is None:
+        return None
+    from controller.policy import PolicyError, load_policy  # pydantic models: only for a file
 
     try:
         policy = load_policy(path)
@@ -287,12 +291,12 @@ async def _scan_first(cli: CliContext, site: str | None) -> None:
 def _emit(
     cli: CliContext, fleet: FleetHealth, fmt: HealthFormat, output: Path | None, duration: float
 ) -> None:
-    if fmt is HealthFormat.TEXT and output is None:
-        for line in render_text_lines(fleet):
+    if fmt is HealthFormat.TEXT and output is None and not plain_stream(sys.stdout):
+        for line in render_text_lines(fleet):  # colour for a terminal
             cli.out.print(line)
         return
     if fmt is HealthFormat.TEXT:
-        text = "\n".join(line.plain for line in render_text_lines(fleet)) + "\n"
+        text = render_text(fleet)
     elif fmt is HealthFormat.JSON:
         text = render_json(fleet)
     elif fmt is HealthFormat.NAGIOS:

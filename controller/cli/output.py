@@ -14,24 +14,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from controller.cli.context import OutputFormat
 from inventory.safe_text import CsvWriter, printable
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
 
 def shown(value: Any) -> Text:
     """A value as a table cell or title: literal text, control characters escaped."""
+    from rich.text import Text  # rich when a table is built, not by importing this module
+
     return Text(printable(_cell(value)))
 
 
 def data_table(columns: Sequence[str], *, title: str | None = None) -> Table:
     """An empty table of `columns` whose title and headers are literal text; add rows of
     `shown()` cells (or own styled Text)."""
+    from rich.table import Table
+
     table = Table(title=shown(title) if title is not None else None, header_style="bold")
     for column in columns:
         table.add_column(shown(column))

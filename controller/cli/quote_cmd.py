@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from controller.cli.console import labelled, styled
 from controller.cli.context import (
     CliContext,
     ExitCode,
@@ -30,6 +28,9 @@ from controller.policy import Policy, PolicyError, load_policy
 from controller.usecases.quote import QuoteRequest
 from controller.usecases.quote import quote as quote_usecase
 from inventory.identifiers import format_mac
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 
 def resolve_policy(cli: CliContext, option: Path | None) -> Policy:
@@ -82,6 +83,8 @@ def quote(
 
 def show_quote(cli: CliContext, result: Quote) -> None:
     """The quote for people: the rules table, then contract, fee and due date."""
+    from controller.cli.console import labelled, styled  # rich: not for `-o json`
+
     mac = f", MAC {format_mac(result.mac)}" if result.mac else ""
     title = f"re-activation quote for {result.serial}{mac} on {result.on}"
     table = data_table(("rule", "result", "reason"), title=title)

@@ -8,7 +8,8 @@ import logging
 import socket
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,17 +23,18 @@ from controller.cli.quote_cmd import resolve_policy
 from controller.cli.scan_cmd import progress_bar
 from controller.eligibility import Quote
 from controller.entitlements import EntitlementUnavailable, provider_from_settings
-from controller.reactivation import HELD, Outcome, Reactivator, Status
+from controller.reactivation import HELD, Outcome, Status
 from controller.usecases.reactivate import (
     NoLicenseOnRecord,
+    PlanReview,
+    ReactivationRequest,
+    ReactivationRun,
     SessionSettings,
     TargetQuery,
     outcome_row,
     outcomes_json,
-    reactivator,
-    run_batch,
-    select_targets,
 )
+from controller.usecases.reactivate import reactivate as reactivate_usecase
 from inventory.credential_store import ProfileNotFound
 from inventory.models import Device
 
@@ -94,35 +96,41 @@ def reactivate(
         insecure=insecure,
     )
 
-    unread: list[str] = []
-    query = TargetQuery(device_id=device_id, feature=feature, site=site)
+    request = ReactivationRequest(
+        query=TargetQuery(device_id=device_id, feature=feature, site=site),
+        session=session,
+        dry_run=dry_run,
+    )
+    with ExitStack() as bar:
+        ticker: list[Callable[[], None] | None] = []
 
-    async def go() -> list[Outcome]:
-        async with cli.store() as store:
-            try:
-                selected = await select_targets(store, query)
-            except NoLicenseOnRecord as exc:
-                fail(str(exc))
-            unread.extend(selected.unread)
-            targets = selected.pairs
-            approve = None if (yes or all_expired) else _ask(cli)
-            devices = [d for d, _ in targets]
-            async with reactivator(
-                store, devices, session, policy=policy, provider=provider, approve=approve
-            ) as flow:
-                if dry_run:
-                    return [await flow.plan(d, f) for d, f in targets]
-                if all_expired and not yes and targets:
-                    plans = [await flow.plan(d, f) for d, f in targets]
-                    _show_plans(cli, plans)
-                    if not typer.confirm(f"Re-activate {len(targets)} feature(s)?", err=True):
-                        fail("nothing done", ExitCode.FAILED)
-                return await _run_all(cli, flow, targets, concurrency)
+        def start(total: int) -> None:  # a progress bar over the batch, on a terminal
+            ticker.append(bar.enter_context(progress_bar(cli, total)))
 
-    try:
-        outcomes = run(go)
-    except ProfileNotFound as exc:
-        fail(str(exc))
+        async def step(_: Outcome) -> None:
+            if ticker and (advance := ticker[0]) is not None:
+                advance()
+
+        async def go() -> ReactivationRun:
+            async with cli.store() as store:
+                return await reactivate_usecase(
+                    store,
+                    request,
+                    policy=policy,
+                    provider=provider,
+                    approve=None if (yes or all_expired) else _ask(cli),
+                    review=_review(cli) if all_expired and not yes else None,
+                    on_start=start,
+                    on_outcome=step,
+                )
+
+        try:
+            result = run(go)
+        except (NoLicenseOnRecord, ProfileNotFound) as exc:
+            fail(str(exc))
+    if result.declined:
+        fail("nothing done", ExitCode.FAILED)
+    outcomes, unread = result.outcomes, result.unread
     _report(cli, outcomes, output, dry_run)
     if unread:
         shown = ", ".join(unread[:MAX_LISTED]) + (
@@ -150,17 +158,12 @@ def _ask(cli: CliContext) -> Any:
     return approve
 
 
-async def _run_all(
-    cli: CliContext, flow: Reactivator, targets: Sequence[tuple[Device, str]], concurrency: int
-) -> list[Outcome]:
-    """The batch use case with a progress bar."""
-    with progress_bar(cli, len(targets)) as advance:
+def _review(cli: CliContext) -> PlanReview:
+    async def review(plans: Sequence[Outcome]) -> bool:
+        _show_plans(cli, plans)
+        return typer.confirm(f"Re-activate {len(plans)} feature(s)?", err=True)
 
-        async def step(_: Outcome) -> None:
-            if advance is not None:
-                advance()
-
-        return await run_batch(flow, targets, concurrency=concurrency, on_outcome=step)
+    return review
 
 
 def _show_plans(cli: CliContext, plans: Sequence[Outcome]) -> None:

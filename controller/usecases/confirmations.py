@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.confirmations import (
     ChainReport,
@@ -14,6 +13,7 @@ from controller.confirmations import (
     cross_check,
     verify_chain,
 )
+from inventory.async_engine import AsyncEngine
 from inventory.errors import StoreError
 from inventory.models import Confirmation
 from inventory.signing_key import VerifyKey

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from controller.health import FleetHealth, HealthPolicy, classify, clean_verdict, is_networked
+from inventory.async_engine import AsyncEngine
 from inventory.device_queries import DeviceFilter
 from inventory.health_rows import CleanRead, devices_with_status, licenses_by_serial
 

@@ -1,4 +1,7 @@
-"""Re-activation use cases: which (device, feature) pairs to re-activate, and the batch run."""
+"""Re-activation use cases: which (device, feature) pairs to re-activate, and the batch run.
+
+`reactivate()` is the whole of `polyfleet reactivate` (select, plan or ask, run the batch); its
+parts (`select_targets`, `reactivator`, `run_batch`) are what a job composes differently."""
 
 from __future__ import annotations
 
@@ -69,6 +72,65 @@ class SessionSettings(BaseModel):
     """The profile of devices that name none."""
     ca_bundle: str | None = None
     insecure: bool = False
+
+
+class ReactivationRequest(BaseModel):
+    """One run of `reactivate`: which features, how devices are reached, whether to act."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: TargetQuery
+    session: SessionSettings
+    dry_run: bool = False
+    """Plan every target and change nothing."""
+
+
+class ReactivationRun(BaseModel):
+    """What a run did: an outcome per target (plans on a dry run), and the devices it could not
+    judge. `declined`: the reviewer said no to the batch's plan, so nothing was done."""
+
+    outcomes: list[Outcome] = []
+    unread: list[str] = []
+    declined: bool = False
+
+
+PlanReview = Callable[[Sequence[Outcome]], Awaitable[bool]]
+"""Shown every target's plan before a batch starts; False: do nothing."""
+
+
+async def reactivate(
+    store: InventoryStore,
+    request: ReactivationRequest,
+    *,
+    policy: Policy,
+    provider: EntitlementProvider | None,
+    approve: Approver | None = None,
+    review: PlanReview | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_outcome: Callable[[Outcome], Awaitable[None]] | None = None,
+) -> ReactivationRun:
+    """Select the targets, then plan them (dry run), or have `review` pass the batch's plan and
+    run it: `approve` asks about each device before its key is applied, `on_start` is told the
+    batch's size and `on_outcome` each result as it comes. NoLicenseOnRecord as select_targets."""
+    selected = await select_targets(store, request.query)
+    pairs = selected.pairs
+    devices = [d for d, _ in pairs]
+    async with reactivator(
+        store, devices, request.session, policy=policy, provider=provider, approve=approve
+    ) as flow:
+        if request.dry_run:
+            plans = [await flow.plan(d, f) for d, f in pairs]
+            return ReactivationRun(outcomes=plans, unread=selected.unread)
+        if review is not None and pairs:
+            plans = [await flow.plan(d, f) for d, f in pairs]
+            if not await review(plans):
+                return ReactivationRun(unread=selected.unread, declined=True)
+        if on_start is not None:
+            on_start(len(pairs))
+        outcomes = await run_batch(
+            flow, pairs, concurrency=request.session.concurrency, on_outcome=on_outcome
+        )
+    return ReactivationRun(outcomes=outcomes, unread=selected.unread)
 
 
 @asynccontextmanager

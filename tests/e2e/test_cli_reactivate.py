@@ -368,9 +368,14 @@ async def test_a_per_term_fee_is_charged_once_per_contract(
 
 async def answer_prompt(fleet: ManagedFleet, serial: str, answer: str) -> Outcome:
     """`polyfleet reactivate SERIAL` on a terminal (a pty), typing `answer` at the prompt."""
+    return await answer_on_terminal(fleet, answer, serial)
+
+
+async def answer_on_terminal(fleet: ManagedFleet, answer: str, *args: str) -> Outcome:
+    """`polyfleet reactivate ARGS` on a terminal (a pty), typing `answer` at the prompt."""
     controller, terminal = os.openpty()
     try:
-        process = await fleet.spawn("reactivate", serial, "--actor", "tech", stdin=terminal)
+        process = await fleet.spawn("reactivate", *args, "--actor", "tech", stdin=terminal)
         os.close(terminal)
         os.write(controller, f"{answer}\n".encode())
         return await finish(process)
@@ -405,6 +410,34 @@ async def test_on_a_terminal_the_technician_sees_the_fee_and_may_decline(tmp_pat
         [record] = await confirmations(fleet)
         assert record["actor"] == "tech"
         assert activated_once(fleet, phone, record)
+
+
+async def test_on_a_terminal_all_expired_shows_the_plan_first_and_a_no_does_nothing(
+    tmp_path: Path,
+) -> None:
+    target = resolve_db(str(tmp_path / "polyfleet.db"))
+    db = target.url.replace("sqlite+aiosqlite:///", "sqlite:///")
+    devices = make_devices(3, expired=2)
+    expired = devices[:2]
+    async with managed_fleet(
+        tmp_path, db, devices, [d.serial for d in devices], target=target
+    ) as fleet:
+        declined = await answer_on_terminal(fleet, "n", "--all-expired")
+        assert declined.code == 1, declined.stderr
+        assert "plan" in declined.stderr
+        for device in expired:
+            assert device.serial in declined.stderr
+        assert "Re-activate 2 feature(s)?" in declined.stderr
+        assert "error: nothing done" in declined.stderr
+        assert all(untouched(d) and issued_keys(fleet, d.serial) == [] for d in expired)
+
+        accepted = await answer_on_terminal(fleet, "y", "--all-expired", "-o", "json")
+        assert accepted.code == 0, accepted.stderr
+        rows = by_serial(accepted)
+        assert set(rows) == {d.serial for d in expired}
+        for device in expired:
+            assert rows[device.serial]["status"] == "confirmed"
+            assert activated_once(fleet, device, rows[device.serial]["confirmation"])
 
 
 @pytest.mark.parametrize(

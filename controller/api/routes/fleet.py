@@ -11,7 +11,8 @@ from controller.api.models import HealthQuery, HealthReport, QuoteQuery, SiteLis
 from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
 from controller.eligibility import Quote
-from controller.health import STATUS_ORDER, Health, render_json
+from controller.health import STATUS_ORDER, Health
+from controller.health_render import render_json
 from controller.usecases.health import check_fleet
 from controller.usecases.quote import QuoteRequest, quote
 from inventory.token_store import Role

@@ -49,6 +49,13 @@ def test_the_default_policy_holds_the_seed_fee_table() -> None:
     assert ContractKind.EXTENDED_REACTIVATION in policy.eligibility.covering_kinds
 
 
+def test_the_default_policy_declares_no_model_without_licensed_features() -> None:
+    """`polyfleet health` without a policy file skips loading the default for its
+    `[licensing] no_licensed_features` because it is empty: declaring one here would need
+    health_cmd to load the default again."""
+    assert default_policy().licensing.no_licensed_features == []
+
+
 @pytest.mark.parametrize(("group", "first"), [(g, d) for g, (d, _) in SEED_PPI.items()])
 def test_seed_fees_are_in_force_from_their_effective_date_on(
     group: ProductGroup, first: date

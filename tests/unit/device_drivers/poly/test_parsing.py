@@ -42,7 +42,7 @@ from inventory.catalog import (
 )
 from inventory.models import LicenseState
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "drivers"
+FIXTURES = Path(__file__).parents[3] / "fixtures" / "drivers"
 
 
 def load(name: str) -> Any:

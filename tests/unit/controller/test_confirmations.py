@@ -1,4 +1,5 @@
-"""The confirmation hash chain, pure: canonical JSON, hashes, links and what verify names."""
+"""The confirmation hash chain, pure: canonical JSON, hashes, links and what verify names; record
+signatures, the cross-check against operations and signed checkpoints."""
 
 from __future__ import annotations
 
@@ -12,14 +13,21 @@ import pytest
 
 from controller.confirmations import (
     CONFIRMATION_FIELDS,
+    ChainReport,
+    Checkpoint,
+    CheckpointError,
+    CheckpointForged,
     canonical_json,
     canonical_record,
+    cross_check,
     format_fee,
     format_timestamp,
     record_hash,
+    record_message,
     verify_chain,
 )
 from inventory.confirmation_store import expected_number
+from inventory.signing_key import SigningKey
 
 T0 = datetime(2026, 11, 23, 9, 30, 0, 123456, tzinfo=UTC)
 
@@ -165,3 +173,97 @@ def test_numbers_use_the_year_of_confirmation_and_six_digits() -> None:
     assert expected_number(123, datetime(2026, 12, 31, 23, 0, tzinfo=UTC)) == "RC-2026-000123"
     new_year = datetime(2027, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=2)))
     assert expected_number(124, new_year) == "RC-2026-000124"  # UTC year
+
+
+# -- signatures, the cross-check and checkpoints -------------------------------------------------
+
+
+def _signed_chain(length: int, key: SigningKey | None) -> list[dict[str, Any]]:
+    """The chain tests' `length` linked records, of operations op-1…, signed with `key` unless
+    it is None."""
+    records = _chain(length)
+    for seq, record in enumerate(records, start=1):
+        record["reactivation_id"] = f"op-{seq}"
+        record["signature"] = None if key is None else key.sign(record_message(record["hash"]))
+    return records
+
+
+def test_verify_names_the_first_unsigned_or_foreign_record() -> None:
+    key, other = SigningKey.generate(), SigningKey.generate()
+    records = _signed_chain(4, key)
+    assert verify_chain(records, key=key.public).intact
+    records[2]["signature"] = other.sign(record_message(records[2]["hash"]))
+    problem = verify_chain(records, key=key.public).problem
+    assert problem is not None
+    assert (problem.number, problem.field) == (records[2]["number"], "signature")
+    assert verify_chain(records).intact  # without a key only the hashes are checked
+
+    legacy = _signed_chain(3, None)
+    problem = verify_chain(legacy, key=key.public).problem
+    assert problem is not None
+    assert (problem.seq, problem.field) == (1, "signature")
+    assert verify_chain(legacy, key=key.public, unsigned_until=3).intact
+
+
+def test_cross_check_names_the_first_missing_or_replaced_record() -> None:
+    records = _signed_chain(5, None)
+    references = [(f"op-{n}", r["number"]) for n, r in enumerate(records, start=1)]
+    assert cross_check(records, references) is None
+    problem = cross_check(records[:3], references)
+    assert problem is not None
+    assert (problem.number, problem.field) == (records[3]["number"], "missing")
+    problem = cross_check([], references)
+    assert problem is not None
+    assert problem.number == records[0]["number"]
+    swapped = [*records[:4], {**records[4], "reactivation_id": "op-forged"}]
+    problem = cross_check(swapped, references)
+    assert problem is not None
+    assert (problem.number, problem.field) == (records[4]["number"], "reactivation_id")
+
+
+def _checkpoint(records: list[dict[str, Any]], key: SigningKey) -> Checkpoint:
+    report = verify_chain(records, key=key.public)
+    return Checkpoint.sign(report, records[-1]["number"] if records else None, key)
+
+
+def test_checkpoint_round_trips_and_finds_deleted_or_rewritten_records() -> None:
+    key = SigningKey.generate()
+    records = _signed_chain(5, key)
+    made = _checkpoint(records, key)
+    text = made.to_json()
+    assert "\n" not in text
+    read = Checkpoint.parse(text, key.public)
+    assert read == made
+    assert read.check(records) is None
+    assert read.check([*records, *_signed_chain(6, key)[5:]]) is None  # appended since: fine
+
+    gone = read.check(records[:4])
+    assert gone is not None
+    assert (gone.number, gone.field) == (records[4]["number"], "missing")
+    all_gone = read.check([])
+    assert all_gone is not None
+    assert (all_gone.seq, all_gone.field) == (1, "missing")
+
+    rewritten = _signed_chain(5, key)
+    rewritten[4] = {**rewritten[4], "hash": "0" * 64}
+    changed = read.check(rewritten)
+    assert changed is not None
+    assert (changed.number, changed.field) == (records[4]["number"], "hash")
+
+
+def test_a_forged_or_foreign_checkpoint_is_rejected() -> None:
+    key, other = SigningKey.generate(), SigningKey.generate()
+    records = _signed_chain(5, key)
+    text = _checkpoint(records, key).to_json()
+    shortened = json.dumps({**json.loads(text), "count": 4})
+    with pytest.raises(CheckpointForged, match="not valid"):
+        Checkpoint.parse(shortened, key.public)
+    with pytest.raises(CheckpointForged, match=f"signed by key {other.public.key_id}"):
+        Checkpoint.parse(_checkpoint(_signed_chain(5, other), other).to_json(), key.public)
+    with pytest.raises(CheckpointError, match="not JSON"):
+        Checkpoint.parse("count=5", key.public)
+    with pytest.raises(CheckpointError, match="malformed"):
+        Checkpoint.parse(json.dumps({**json.loads(text), "count": "5"}), key.public)
+    tampered = ChainReport(2, "a" * 64, verify_chain([{"seq": 9}]).problem)
+    with pytest.raises(CheckpointError, match="not intact"):
+        Checkpoint.sign(tampered, None, key)
