@@ -1,8 +1,8 @@
 """Site agents: who they are, their site, and when each last called in.
 
-An agent is created with its token (`POST /agents`) and enrols when it first calls in; every
-call it makes refreshes `last_seen_at`, which decides whether its site's jobs wait for it or the
-controller runs them itself.
+An agent is created with its token (`POST /agents`) and enrols when it first calls in; its
+calls refresh `last_seen_at` (the API writes it at most every few seconds), which decides
+whether its site's jobs wait for it or the controller runs them itself.
 """
 
 from __future__ import annotations

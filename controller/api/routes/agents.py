@@ -4,7 +4,7 @@ enrols, long-polls for its site's jobs, renews its lease and posts each result (
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any, Literal
 
@@ -31,6 +31,9 @@ from inventory.token_store import Role
 
 routes = ApiRoutes()
 
+SEEN_EVERY = timedelta(seconds=10)
+"""An agent's `last_seen_at` is written at most this often (a busy agent calls several times a
+second; the controller's worker counts an agent as live for 90 s)."""
 POLL_INTERVAL_S = 0.5
 """How often a waiting long poll looks at the queue again."""
 MAX_WAIT_S = 60
@@ -157,7 +160,9 @@ async def _calling_agent(call: Call) -> Agent:
         agent = await registry.create(
             caller.name or f"agent-{caller.token_id}", caller.site, token_id=caller.token_id
         )
-    await registry.seen(agent.id)
+    now = datetime.now(UTC)
+    if agent.last_seen_at is None or now - agent.last_seen_at >= SEEN_EVERY:
+        await registry.seen(agent.id, now=now)
     return agent
 
 
