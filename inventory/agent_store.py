@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.errors import InventoryError
+from inventory.reads import autocommit_read
 from inventory.schema import agents
 
 
@@ -69,7 +70,7 @@ class AgentStore:
         return await self._one(agents.c.token_id == token_id, f"token {token_id}")
 
     async def _one(self, where: sa.ColumnElement[bool], what: str) -> Agent:
-        async with self.engine.connect() as conn:
+        async with autocommit_read(self.engine) as conn:
             row = (await conn.execute(sa.select(agents).where(where))).mappings().first()
         if row is None:
             raise AgentNotFound(f"no agent {what!r}")

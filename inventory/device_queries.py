@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory.errors import InvalidIdentifier
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import Device
+from inventory.reads import autocommit_read
 from inventory.schema import devices, licenses
 from inventory.store import row_to_device
 
@@ -117,10 +118,11 @@ async def page_devices(
     offset: int,
 ) -> tuple[int, list[Device]]:
     """How many devices match, and one page of them in the given order (one connection for
-    both: a listing is two short statements)."""
+    both, no transaction: the total of a listing and its page need not be one snapshot, as a
+    page fetched later would not be either)."""
     count = sa.select(sa.func.count()).select_from(devices).where(matching.clause())
     query = _ordered(sa.select(devices).where(matching.clause()), sort, descending)
-    async with engine.connect() as conn:
+    async with autocommit_read(engine) as conn:
         total = int((await conn.execute(count)).scalar_one())
         if total <= offset:
             return total, []

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.errors import InventoryError
+from inventory.reads import autocommit_read
 from inventory.schema import agents, jobs
 
 
@@ -287,7 +288,7 @@ class JobStore:
         return True
 
     async def get(self, job_id: str) -> Job:
-        async with self.engine.connect() as conn:
+        async with autocommit_read(self.engine) as conn:
             row = (
                 (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).mappings().first()
             )
