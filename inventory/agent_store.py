@@ -1,8 +1,8 @@
 """Site agents: who they are, their site, and when each last called in.
 
-An agent is created with its token (`POST /agents`) and enrols when it first calls in; every
-call it makes refreshes `last_seen_at`, which decides whether its site's jobs wait for it or the
-controller runs them itself.
+An agent is created with its token (`POST /agents`) and enrols when it first calls in; its
+calls refresh `last_seen_at` (the API writes it at most every few seconds), which decides
+whether its site's jobs wait for it or the controller runs them itself.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from inventory.async_engine import AsyncEngine
 from inventory.errors import InventoryError
+from inventory.reads import autocommit_read
 from inventory.schema import agents
 
 
@@ -69,7 +70,7 @@ class AgentStore:
         return await self._one(agents.c.token_id == token_id, f"token {token_id}")
 
     async def _one(self, where: sa.ColumnElement[bool], what: str) -> Agent:
-        async with self.engine.connect() as conn:
+        async with autocommit_read(self.engine) as conn:
             row = (await conn.execute(sa.select(agents).where(where))).mappings().first()
         if row is None:
             raise AgentNotFound(f"no agent {what!r}")

@@ -30,6 +30,10 @@ SUPPORTED_SCHEMES = (
     "SQLite (sqlite:///FILE, or a file path) or PostgreSQL (postgresql://USER@HOST/DB)"
 )
 MIGRATIONS = Path(__file__).with_name("migrations")
+PG_POOL_SIZE = 20
+"""PostgreSQL connections a process keeps open once it has needed them (serve's concurrency)."""
+PG_POOL_OVERFLOW = 10
+"""More, opened for a burst beyond the pool and closed when it has passed."""
 
 
 def default_db_path() -> Path:
@@ -104,8 +108,14 @@ def create_engine(target: DatabaseTarget) -> AsyncEngine:
             # SQLite's busy handler, and no overflow connection (a thread each) is opened and
             # closed per burst. A quarter of `reactivate --all-expired`'s CPU went to that.
             kwargs |= {"pool_size": 1, "max_overflow": 0}
-    elif target.schema:
-        kwargs["connect_args"] = {"server_settings": {"search_path": target.schema}}
+    else:
+        # `serve` has dozens of requests in flight: with SQLAlchemy's default 5 pooled
+        # connections every burst opened overflow connections (a PostgreSQL backend each) and
+        # closed them again at check-in, a connection set-up per request. Connections are
+        # opened only when needed, so a one-shot command still opens one.
+        kwargs |= {"pool_size": PG_POOL_SIZE, "max_overflow": PG_POOL_OVERFLOW}
+        if target.schema:
+            kwargs["connect_args"] = {"server_settings": {"search_path": target.schema}}
     engine = create_async_engine(target.url, **kwargs)
     if target.dialect == "sqlite":
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -18,6 +18,7 @@ from inventory.async_engine import AsyncEngine
 from inventory.errors import InvalidIdentifier
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import Device
+from inventory.reads import autocommit_read
 from inventory.schema import devices, licenses
 from inventory.store import row_to_device
 
@@ -88,14 +89,14 @@ def _next_expiry() -> sa.Subquery:
     )
 
 
-async def count_matching(engine: AsyncEngine, matching: DeviceFilter) -> int:
-    query = sa.select(sa.func.count()).select_from(devices).where(matching.clause())
-    async with engine.connect() as conn:
-        return int((await conn.execute(query)).scalar_one())
-
-
 def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Select[Any]:
-    """`query` in the given order, NULLs last either way, ties by serial."""
+    """`query` in the given order, NULLs last either way, ties by serial.
+
+    Serial is never NULL and unique: ordered by it alone, so an index on it (or on site and
+    serial) yields the page without sorting every matching row."""
+    serial = devices.c.serial.desc() if descending else devices.c.serial.asc()
+    if sort is DeviceSort.SERIAL:
+        return query.order_by(serial)
     key: sa.ColumnElement[Any]
     if sort is DeviceSort.EXPIRES_AT:
         expiry = _next_expiry()
@@ -104,7 +105,6 @@ def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Se
     else:
         key = devices.c[sort.value]
     ordered = key.desc() if descending else key.asc()
-    serial = devices.c.serial.desc() if descending else devices.c.serial.asc()
     return query.order_by(key.is_(None), ordered, serial)
 
 
@@ -116,12 +116,18 @@ async def page_devices(
     descending: bool = False,
     limit: int,
     offset: int,
-) -> list[Device]:
-    """One page of the matching devices in the given order."""
+) -> tuple[int, list[Device]]:
+    """How many devices match, and one page of them in the given order (one connection for
+    both, no transaction: the total of a listing and its page need not be one snapshot, as a
+    page fetched later would not be either)."""
+    count = sa.select(sa.func.count()).select_from(devices).where(matching.clause())
     query = _ordered(sa.select(devices).where(matching.clause()), sort, descending)
-    async with engine.connect() as conn:
+    async with autocommit_read(engine) as conn:
+        total = int((await conn.execute(count)).scalar_one())
+        if total <= offset:
+            return total, []
         rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
-    return [row_to_device(row) for row in rows]
+    return total, [row_to_device(row) for row in rows]
 
 
 async def ordered_serials(

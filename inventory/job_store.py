@@ -19,8 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from inventory.async_engine import AsyncConnection, AsyncEngine
+from inventory.async_engine import AsyncEngine
 from inventory.errors import InventoryError
+from inventory.reads import autocommit_read
 from inventory.schema import agents, jobs
 
 
@@ -141,8 +142,18 @@ class ClaimScope:
         return clauses
 
 
+def _requeue_expired(now: datetime) -> sa.Update:
+    """Running jobs whose lease ran out go back to the queue (one statement)."""
+    return (
+        jobs.update()
+        .where(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at <= now)
+        .values(state=JobState.QUEUED.value, lease_id=None, lease_agent=None, lease_expires_at=None)
+    )
+
+
 class JobStore:
-    """Enqueue, claim (a lease), renew, complete once, expire, read."""
+    """Enqueue, claim (a lease; expired ones back to the queue first), renew, complete once,
+    read."""
 
     def __init__(self, engine: AsyncEngine, *, lease: timedelta = DEFAULT_LEASE) -> None:
         self.engine = engine
@@ -177,41 +188,33 @@ class JobStore:
         self, scope: ClaimScope, agent: str, *, now: datetime | None = None
     ) -> Job | None:
         """The oldest queued job in scope, now `running` under a new lease held by `agent`;
-        None when there is none. Expired leases are returned to the queue first."""
-        now = now or datetime.now(UTC)
-        await self.expire(now=now)
-        async with self.engine.begin() as conn:
-            for _ in range(8):  # SQLite: another claimer may take the candidate first
-                job_id = await self._candidate(conn, scope)
-                if job_id is None:
-                    return None
-                lease_id = uuid.uuid4().hex
-                taken = await conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.state == JobState.QUEUED.value)
-                    .values(
-                        state=JobState.RUNNING.value,
-                        lease_id=lease_id,
-                        lease_agent=agent,
-                        lease_expires_at=now + self.lease,
-                        attempts=jobs.c.attempts + 1,
-                        started_at=sa.func.coalesce(jobs.c.started_at, now),
-                    )
-                )
-                if taken.rowcount == 1:
-                    row = (
-                        (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id)))
-                        .mappings()
-                        .one()
-                    )
-                    return _job(row)
-        return None
+        None when there is none. Expired leases are returned to the queue first.
 
-    async def _candidate(self, conn: AsyncConnection, scope: ClaimScope) -> str | None:
-        query = sa.select(jobs.c.id).where(*scope.where()).order_by(jobs.c.created_at).limit(1)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return (await conn.execute(query)).scalar()
+        One transaction of two statements: the expiry sweep, then the claim itself as one
+        `UPDATE ... WHERE id = (oldest candidate) RETURNING` (on PostgreSQL the candidate is
+        locked with SKIP LOCKED, so concurrent claimers take different jobs without waiting;
+        on SQLite the statement runs under the database's single write lock)."""
+        now = now or datetime.now(UTC)
+        candidate = sa.select(jobs.c.id).where(*scope.where()).order_by(jobs.c.created_at).limit(1)
+        if self.engine.dialect.name == "postgresql":
+            candidate = candidate.with_for_update(skip_locked=True)
+        take = (
+            jobs.update()
+            .where(jobs.c.id == candidate.scalar_subquery(), jobs.c.state == JobState.QUEUED.value)
+            .values(
+                state=JobState.RUNNING.value,
+                lease_id=uuid.uuid4().hex,
+                lease_agent=agent,
+                lease_expires_at=now + self.lease,
+                attempts=jobs.c.attempts + 1,
+                started_at=sa.func.coalesce(jobs.c.started_at, now),
+            )
+            .returning(*jobs.c)
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(_requeue_expired(now))
+            row = (await conn.execute(take)).mappings().first()
+        return None if row is None else _job(row)
 
     async def renew(self, job_id: str, lease_id: str, *, now: datetime | None = None) -> datetime:
         """Extend the lease; raises LeaseLost when it is not the job's current running lease."""
@@ -284,39 +287,8 @@ class JobStore:
             return False
         return True
 
-    async def expire(self, *, now: datetime | None = None) -> list[str]:
-        """Return running jobs whose lease ran out to the queue; their ids."""
-        now = now or datetime.now(UTC)
-        async with self.engine.begin() as conn:
-            expired = list(
-                (
-                    await conn.execute(
-                        sa.select(jobs.c.id).where(
-                            jobs.c.state == JobState.RUNNING.value,
-                            jobs.c.lease_expires_at <= now,
-                        )
-                    )
-                ).scalars()
-            )
-            if expired:
-                await conn.execute(
-                    jobs.update()
-                    .where(
-                        jobs.c.id.in_(expired),
-                        jobs.c.state == JobState.RUNNING.value,
-                        jobs.c.lease_expires_at <= now,
-                    )
-                    .values(
-                        state=JobState.QUEUED.value,
-                        lease_id=None,
-                        lease_agent=None,
-                        lease_expires_at=None,
-                    )
-                )
-        return expired
-
     async def get(self, job_id: str) -> Job:
-        async with self.engine.connect() as conn:
+        async with autocommit_read(self.engine) as conn:
             row = (
                 (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).mappings().first()
             )

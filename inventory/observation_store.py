@@ -24,6 +24,7 @@ from inventory.license_read_columns import license_read_row
 from inventory.models import License, LicenseRead, LicenseState
 from inventory.observation_history import DEFAULT_KEEP, HistoryPage, append_history, read_history
 from inventory.schema import device_status, devices, licenses
+from inventory.value_lists import one_of
 
 _CHUNK = 900
 
@@ -120,8 +121,9 @@ class ObservationStore:
         query = sa.select(device_status)
         lic_query = sa.select(licenses).order_by(licenses.c.serial, licenses.c.feature)
         if serials is not None:
-            query = query.where(device_status.c.serial.in_(list(serials)))
-            lic_query = lic_query.where(licenses.c.serial.in_(list(serials)))
+            dialect = self.engine.dialect.name
+            query = query.where(one_of(device_status.c.serial, serials, dialect))
+            lic_query = lic_query.where(one_of(licenses.c.serial, serials, dialect))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
             lic_rows = (await conn.execute(lic_query)).mappings().all()

@@ -25,6 +25,7 @@ from inventory.gc_pause import gc_paused
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import STORED, Device, DevicePorts
 from inventory.observation_history import DEFAULT_KEEP
+from inventory.reads import autocommit_read
 from inventory.schema import devices
 
 _CHUNK = 900  # below SQLite's bound-parameter limit on every build we support
@@ -192,7 +193,7 @@ class InventoryStore:
             conditions.append(devices.c.serial == serial)
         if mac is not None:
             conditions.append(devices.c.mac == mac)
-        async with self.engine.connect() as conn:
+        async with autocommit_read(self.engine) as conn:
             rows = (await conn.execute(sa.select(devices).where(sa.or_(*conditions)))).mappings()
             found = [row_to_device(row) for row in rows]
         if not found:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from inventory.async_engine import AsyncEngine
 from inventory.errors import InventoryError
+from inventory.reads import autocommit_read
 from inventory.schema import api_tokens
 
 PREFIX = "pfk_"
@@ -116,7 +117,7 @@ class TokenStore:
         token_id = token_id_of(token)
         if token_id is None:
             return None
-        async with self.engine.connect() as conn:
+        async with autocommit_read(self.engine) as conn:
             row = (
                 (await conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)))
                 .mappings()

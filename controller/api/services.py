@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +25,30 @@ AgentsLastSeen = Callable[[], Awaitable[dict[str, datetime]]]
 """site -> when an agent of that site was last heard from (filled in by the jobs routes)."""
 
 
+class QueueBell:
+    """Rung when this process queues a job, so the agents' long polls waiting here look at the
+    queue at once instead of at their next look (a job queued through another controller is
+    found at the next look)."""
+
+    def __init__(self) -> None:
+        self._next = asyncio.Event()
+
+    def ring(self) -> None:
+        self._next.set()
+        self._next = asyncio.Event()
+
+    def next_ring(self) -> asyncio.Event:
+        """Set at the next ring: taken before looking at the queue, so that a job queued while
+        the poll looks is not missed."""
+        return self._next
+
+    @staticmethod
+    async def wait(ring: asyncio.Event, seconds: float) -> None:
+        """Until `ring` is set, or `seconds`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ring.wait(), seconds)
+
+
 @dataclass(slots=True)
 class Services:
     """The store (opened and migrated by the caller of create_app), tokens, settings, metrics."""
@@ -32,6 +58,7 @@ class Services:
     settings: PolyfleetSettings
     metrics: Metrics
     agents_last_seen: AgentsLastSeen | None = None
+    queued: QueueBell = field(default_factory=QueueBell)
     _policy: Policy | None = field(default=None, repr=False)
 
     def policy(self) -> Policy:

@@ -16,7 +16,6 @@ from controller.usecases.health import check_fleet
 from inventory.device_queries import (
     DeviceFilter,
     DeviceSort,
-    count_matching,
     devices_by_serial,
     ordered_serials,
     page_devices,
@@ -40,6 +39,8 @@ class DeviceListing:
 async def _with_health(
     store: InventoryStore, page: list[Device], now: datetime, policy: HealthPolicy
 ) -> list[tuple[Device, DeviceStatus | None, DeviceHealth]]:
+    if not page:
+        return []
     statuses = await ObservationStore(store.engine).statuses([d.serial for d in page])
     rows = []
     for device in page:
@@ -63,8 +64,7 @@ async def list_devices(
     """The page [offset, offset+limit) of the devices `matching` (and of health `status`)."""
     engine = store.engine
     if status is None and sort != "status":
-        total = await count_matching(engine, matching)
-        page = await page_devices(
+        total, page = await page_devices(
             engine, matching, sort=DeviceSort(sort), descending=descending, limit=limit,
             offset=offset,
         )  # fmt: skip

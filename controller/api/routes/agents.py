@@ -4,7 +4,7 @@ enrols, long-polls for its site's jobs, renews its lease and posts each result (
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any, Literal
 
@@ -31,8 +31,12 @@ from inventory.token_store import Role
 
 routes = ApiRoutes()
 
+SEEN_EVERY = timedelta(seconds=10)
+"""An agent's `last_seen_at` is written at most this often (a busy agent calls several times a
+second; the controller's worker counts an agent as live for 90 s)."""
 POLL_INTERVAL_S = 0.5
-"""How often a waiting long poll looks at the queue again."""
+"""How often a waiting long poll looks at the queue again (at once when this process queues a
+job: `Services.queued`)."""
 MAX_WAIT_S = 60
 JOB_LEASE: web.AppKey[timedelta] = web.AppKey("job_lease", timedelta)
 """How long an agent's claim holds without renewal (default DEFAULT_LEASE)."""
@@ -157,7 +161,9 @@ async def _calling_agent(call: Call) -> Agent:
         agent = await registry.create(
             caller.name or f"agent-{caller.token_id}", caller.site, token_id=caller.token_id
         )
-    await registry.seen(agent.id)
+    now = datetime.now(UTC)
+    if agent.last_seen_at is None or now - agent.last_seen_at >= SEEN_EVERY:
+        await registry.seen(agent.id, now=now)
     return agent
 
 
@@ -205,7 +211,9 @@ async def next_job(call: Call) -> ClaimedJob | None:
     scope = ClaimScope(site=agent.site, kinds=AGENT_KINDS)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + call.query_as(PollQuery).wait
+    bell = call.request.app[SERVICES].queued
     while True:
+        ring = bell.next_ring()
         job = await jobs.claim(scope, agent.id)
         if job is not None:
             assert job.lease_id is not None
@@ -219,7 +227,7 @@ async def next_job(call: Call) -> ClaimedJob | None:
             )
         if loop.time() >= deadline:
             return None
-        await asyncio.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - loop.time())))
+        await bell.wait(ring, min(POLL_INTERVAL_S, max(0.0, deadline - loop.time())))
 
 
 async def _agent_job(call: Call) -> tuple[Agent, Job]:

@@ -89,6 +89,12 @@ def _actor(call: Call) -> str:
     return f"{caller.name or 'token ' + caller.token_id} (api)"
 
 
+def _accepted(call: Call, job: Job) -> JobAccepted:
+    """The answer to a queued job; long polls waiting in this process look at once."""
+    call.request.app[SERVICES].queued.ring()
+    return JobAccepted(job=job.id)
+
+
 _ACCEPTED: dict[str, Any] = {
     "response": JobAccepted,
     "status": 202,
@@ -108,7 +114,7 @@ async def create_scan(call: Call) -> JobAccepted:
         devices=wanted.devices,
         created_by=_actor(call),
     )
-    return JobAccepted(job=job.id)
+    return _accepted(call, job)
 
 
 @routes.endpoint(
@@ -123,7 +129,7 @@ async def create_probe(call: Call) -> JobAccepted:
     wanted = call.body_as(DeviceJobCreate)
     store = call.request.app[SERVICES].store
     job = await submit_probe(store, device=wanted.device, created_by=_actor(call))
-    return JobAccepted(job=job.id)
+    return _accepted(call, job)
 
 
 @routes.endpoint(
@@ -142,7 +148,7 @@ async def create_reactivation(call: Call) -> JobAccepted:
         feature=wanted.feature,
         created_by=_actor(call),
     )
-    return JobAccepted(job=job.id)
+    return _accepted(call, job)
 
 
 @routes.endpoint(
@@ -168,7 +174,7 @@ async def create_discovery(call: Call) -> JobAccepted:
         raise Problem(
             400, str(exc), errors=[FieldError(field="body.cidrs", message=str(exc))]
         ) from None
-    return JobAccepted(job=job.id)
+    return _accepted(call, job)
 
 
 @routes.endpoint(
