@@ -23,6 +23,7 @@ from controller.cli.scan_cmd import progress_bar
 from controller.eligibility import Quote
 from controller.entitlements import EntitlementUnavailable, provider_from_settings
 from controller.reactivation import HELD, Outcome, Reactivator, Status
+from controller.reactivation_ledger import LocalLedger
 from controller.usecases.reactivate import (
     NoLicenseOnRecord,
     SessionSettings,
@@ -86,7 +87,6 @@ def reactivate(
     if insecure:
         cli.warn("--insecure: TLS certificates are neither verified nor pinned")
     session = SessionSettings(
-        actor=actor or default_actor(),
         concurrency=concurrency,
         timeout=timeout,
         credentials=credentials,
@@ -107,9 +107,14 @@ def reactivate(
             targets = selected.pairs
             approve = None if (yes or all_expired) else _ask(cli)
             devices = [d for d, _ in targets]
-            async with reactivator(
-                store, devices, session, policy=policy, provider=provider, approve=approve
-            ) as flow:
+            ledger = LocalLedger(
+                store,
+                policy=policy,
+                provider=provider,
+                actor=actor or default_actor(),
+                approve=approve,
+            )
+            async with reactivator(store, devices, session, ledger) as flow:
                 if dry_run:
                     return [await flow.plan(d, f) for d, f in targets]
                 if all_expired and not yes and targets:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from controller.device_session import TrustOptions, open_transports
-from controller.entitlements import EntitlementProvider
 from controller.errors import ControllerError
 from controller.fanout import fan_out
-from controller.policy import Policy
 from controller.reactivation import (
-    Approver,
+    Ledger,
     Outcome,
     Reactivator,
     Status,
@@ -24,7 +22,7 @@ from controller.reactivation import (
 from controller.usecases.scan import profiles_for
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
-from inventory.models import Device
+from inventory.models import CredentialProfile, Device
 from inventory.observation_store import DeviceStatus, ObservationStore
 from inventory.store import InventoryStore
 
@@ -60,8 +58,6 @@ class SessionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    actor: str
-    """Who is re-activating, for the audit record."""
     concurrency: int = 16
     timeout: float = 5.0
     """Per request (s); SSH gets at least 10 s."""
@@ -76,25 +72,24 @@ async def reactivator(
     store: InventoryStore,
     devices: Sequence[Device],
     settings: SessionSettings,
+    ledger: Ledger,
     *,
-    policy: Policy,
-    provider: EntitlementProvider | None,
-    approve: Approver | None = None,
+    profiles: Mapping[str, CredentialProfile] | None = None,
 ) -> AsyncIterator[Reactivator]:
-    """A Reactivator for `devices` with their profiles and shared transports, closed on exit
-    (also on cancellation: every operation stays at its last committed state)."""
-    profiles = await profiles_for(store, devices, settings.credentials)
+    """A Reactivator for `devices` reporting to `ledger` (controller.reactivation_ledger's
+    LocalLedger, or a site agent's), with shared transports, closed on exit (also on
+    cancellation: every operation stays at its last committed state). `profiles` replaces the
+    store's credentials (a site agent holds its own)."""
+    if profiles is None:
+        profiles = await profiles_for(store, devices, settings.credentials)
     timeout = settings.timeout
     async with open_transports(settings.concurrency) as transports:
         yield Reactivator(
             store,
+            ledger,
             registry=DriverRegistry(),
             transports=transports,
             profiles=profiles,
-            policy=policy,
-            provider=provider,
-            actor=settings.actor,
-            approve=approve,
             timeouts=Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 10.0)),
             default_credentials=settings.credentials,
             trust=TrustOptions(ca_bundle=settings.ca_bundle, insecure=settings.insecure),

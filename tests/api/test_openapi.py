@@ -30,10 +30,12 @@ NEEDS_STATE = {
     "GET /api/v1/agent/jobs",
     "POST /api/v1/agent/jobs/{id}/lease",
     "POST /api/v1/agent/jobs/{id}/result",
+    "POST /api/v1/agent/jobs/{id}/ledger",
 }
 """Operations whose success needs a device, job or lease the generated values cannot name: here
 every answer they give must still match the document; their successes are driven in
-tests/e2e/test_agent_jobs.py, test_controller_jobs.py and tests/browser."""
+tests/e2e/test_agent_jobs.py, test_agent_reactivation.py, test_controller_jobs.py and
+tests/browser."""
 
 NOT_JSON = object()
 """A body that is not JSON at all."""

@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from agent.runner import JobRunner, Outcome
-from controller.jobs import Progress
 from inventory.observation_store import ObservationStore
 from inventory.schema import credential_profiles
 from inventory.store import InventoryStore
@@ -24,7 +22,7 @@ from simulator.fleet import SITES
 from simulator.outputs import write_credentials_toml, write_inventory_csv
 from simulator.runner import RunningFleet, run_fleet
 from simulator.state import SimDevice
-from tests.e2e.agent_site import api_server, eventually, site_agent
+from tests.e2e.agent_site import api_server, eventually, gated, site_agent
 from tests.e2e.cli import polyfleet
 from tests.e2e.reactivation_fleet import make_devices
 
@@ -83,33 +81,16 @@ async def test_a_scan_asked_through_the_api_runs_at_the_sites_agent_with_its_own
         assert listed["last_seen_at"] is not None
 
 
-class GatedRunner(JobRunner):
-    """Holds each finished job's outcome until the test opens the gate."""
-
-    gate: asyncio.Event
-
-    async def run(self, claimed: dict[str, Any], on_progress: Progress | None = None) -> Outcome:
-        outcome = await super().run(claimed, on_progress)
-        await self.gate.wait()
-        return outcome
-
-
 async def test_a_result_made_while_the_controller_is_down_is_spooled_and_stored_once(
     store: InventoryStore, fleet: tuple[RunningFleet, list[SimDevice], Path], tmp_path: Path
 ) -> None:
     _running, devices, credentials = fleet
     gate = asyncio.Event()
-
-    def gated(local: InventoryStore, profiles: Any) -> JobRunner:
-        runner = GatedRunner(local, profiles)
-        runner.gate = gate
-        return runner
-
     async with api_server(store) as api:
         agent_token = await api.token(Role.AGENT, site=SITE_B, name="edge-b")
         tech = await api.token(Role.TECHNICIAN)
         async with site_agent(
-            api.url, agent_token, tmp_path / "agent", credentials, runner=gated
+            api.url, agent_token, tmp_path / "agent", credentials, runner=gated(gate)
         ) as edge:
             _, accepted = await api.call(tech, "POST", "/scans", {"site": SITE_B})
             job_id = accepted["job"]
