@@ -9,6 +9,8 @@ A controller that cannot be reached is tried again, moving through the controlle
 up to `patience` seconds (the job's lease: beyond it the job is another run's anyway); calls are
 safe to repeat. Then, or when the job's lease is gone, the step raises LedgerUnavailable: the
 run stops before its next side effect and the operation resumes in the next run of the job.
+The best-effort calls (releasing the claim, the licenses read after the confirmation) are made
+once.
 """
 
 from __future__ import annotations
@@ -84,10 +86,11 @@ class RemoteLedger:
         self.patience = patience
         self.backoff = backoff
 
-    async def _ask(self, call: LedgerCall) -> LedgerAnswer:
+    async def _ask(self, call: LedgerCall, *, once: bool = False) -> LedgerAnswer:
+        """The controller's answer to `call`; `once`: no second try (a best-effort call)."""
         body = LedgerRequest(lease_id=self.lease_id, call=call).model_dump(mode="json")
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.patience
+        deadline = loop.time() + (0.0 if once else self.patience)
         attempt = 0
         while True:
             try:
@@ -139,7 +142,7 @@ class RemoteLedger:
     async def release(self, op: Operation) -> None:
         """Best effort: a claim not released ends with the job's lease anyway."""
         with contextlib.suppress(LedgerUnavailable):
-            await self._ask(ReleaseCall(operation=op.id))
+            await self._ask(ReleaseCall(operation=op.id), once=True)
 
     async def quote(self, device: Device, feature: str) -> Quote:
         answer = await self._ask(QuoteCall(serial=device.serial, feature=feature))
@@ -195,7 +198,9 @@ class RemoteLedger:
         return self._operation(answer), answer.confirmation
 
     async def observe(self, device: Device, driver: str, licenses: list[LicenseStatus]) -> None:
-        await self._ask(ObserveCall(serial=device.serial, driver=driver, licenses=licenses))
+        """Best effort, as the read it reports: asked once."""
+        call = ObserveCall(serial=device.serial, driver=driver, licenses=licenses)
+        await self._ask(call, once=True)
 
     async def preview(self, device: Device, feature: str) -> list[str]:
         answer = await self._ask(PreviewCall(serial=device.serial, feature=feature))

@@ -18,7 +18,7 @@ from aiohttp import web
 from agent.client import Backoff, ControllerClient
 from agent.runner import JobRunner, Outcome
 from agent.service import Agent
-from agent.spool import ResultSpool
+from agent.spool import ResultSpool, Spooled
 from agent.trust import ControllerTrust
 from controller.api.app import create_app
 from controller.api.auth import FailedAuthThrottle
@@ -146,10 +146,19 @@ class RunningAgent:
     local: InventoryStore
 
 
-class GatedRunner(JobRunner):
-    """Holds each finished job's outcome until the test opens the gate."""
+@dataclass
+class Gate:
+    """Holds each finished job's outcome at the agent until the test opens it: `reached` is
+    set once an outcome waits (the job's work, and its reports to the controller, are over)."""
 
-    gate: asyncio.Event
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class GatedRunner(JobRunner):
+    """A runner whose outcomes wait at `gate`."""
+
+    gate: Gate
 
     async def run(
         self,
@@ -158,12 +167,13 @@ class GatedRunner(JobRunner):
         ledger: Ledger | None = None,
     ) -> Outcome:
         outcome = await super().run(claimed, on_progress, ledger)
-        await self.gate.wait()
+        self.gate.reached.set()
+        await self.gate.opened.wait()
         return outcome
 
 
-def gated(gate: asyncio.Event) -> Callable[[InventoryStore, Any], JobRunner]:
-    """A `site_agent` runner whose outcomes wait for `gate` (to stop the controller first)."""
+def gated(gate: Gate) -> Callable[[InventoryStore, Any], JobRunner]:
+    """A `site_agent` runner whose outcomes wait at `gate` (to stop the controller first)."""
 
     def make(local: InventoryStore, profiles: Any) -> JobRunner:
         runner = GatedRunner(local, profiles)
@@ -208,3 +218,25 @@ async def site_agent(
             stop.set()
             await asyncio.wait_for(task, BOUND_S)
             spool.close()
+
+
+async def deliver_after_outage(api: ApiServer, edge: RunningAgent, gate: Gate) -> Spooled:
+    """Once the agent's job has reached `gate`, the controller goes away and the gate opens:
+    the job's result waits in the spool until the controller is back on the same address and it
+    is delivered. The result as it was spooled (to send it again)."""
+    await asyncio.wait_for(gate.reached.wait(), BOUND_S)
+    await api.stop()
+    gate.opened.set()
+
+    async def spooled() -> bool:
+        return len(edge.spool) == 1
+
+    await eventually(spooled, "the finished job's result waits in the spool")
+    (waiting,) = edge.spool.pending()
+    await api.start()
+
+    async def delivered() -> bool:
+        return len(edge.spool) == 0
+
+    await eventually(delivered, "the spooled result was delivered")
+    return waiting

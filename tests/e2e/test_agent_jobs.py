@@ -22,7 +22,14 @@ from simulator.fleet import SITES
 from simulator.outputs import write_credentials_toml, write_inventory_csv
 from simulator.runner import RunningFleet, run_fleet
 from simulator.state import SimDevice
-from tests.e2e.agent_site import api_server, eventually, gated, site_agent
+from tests.e2e.agent_site import (
+    Gate,
+    api_server,
+    deliver_after_outage,
+    eventually,
+    gated,
+    site_agent,
+)
 from tests.e2e.cli import polyfleet
 from tests.e2e.reactivation_fleet import make_devices
 
@@ -85,7 +92,7 @@ async def test_a_result_made_while_the_controller_is_down_is_spooled_and_stored_
     store: InventoryStore, fleet: tuple[RunningFleet, list[SimDevice], Path], tmp_path: Path
 ) -> None:
     _running, devices, credentials = fleet
-    gate = asyncio.Event()
+    gate = Gate()
     async with api_server(store) as api:
         agent_token = await api.token(Role.AGENT, site=SITE_B, name="edge-b")
         tech = await api.token(Role.TECHNICIAN)
@@ -99,20 +106,7 @@ async def test_a_result_made_while_the_controller_is_down_is_spooled_and_stored_
                 return bool((await api.job(tech, job_id))["state"] == "running")
 
             await eventually(running, "the agent claimed the scan")
-            await api.stop()  # the controller goes away while the agent works
-            gate.set()
-
-            async def spooled() -> bool:
-                return len(edge.spool) == 1
-
-            await eventually(spooled, "the finished job's result waits in the spool")
-            (waiting,) = edge.spool.pending()
-            await api.start()  # back on the same address
-
-            async def delivered() -> bool:
-                return len(edge.spool) == 0
-
-            await eventually(delivered, "the spooled result was delivered")
+            waiting = await deliver_after_outage(api, edge, gate)
             job = await api.job(tech, job_id)
 
         assert job["state"] == "done"

@@ -35,7 +35,15 @@ from simulator.licensing import apply_key, effective_state
 from simulator.outputs import write_credentials_toml
 from simulator.runner import run_fleet
 from simulator.state import LicenseState, SimDevice
-from tests.e2e.agent_site import ApiServer, api_server, eventually, gated, site_agent
+from tests.e2e.agent_site import (
+    ApiServer,
+    Gate,
+    api_server,
+    deliver_after_outage,
+    eventually,
+    gated,
+    site_agent,
+)
 from tests.e2e.reactivation_fleet import (
     ManagedFleet,
     expired_feature,
@@ -153,7 +161,7 @@ async def test_the_sites_agent_reactivates_with_its_own_credentials_and_the_cont
 async def test_a_reactivation_result_spooled_while_the_controller_is_down_is_stored_once(
     store: InventoryStore, db_target: DatabaseTarget, db_url: str, tmp_path: Path
 ) -> None:
-    gate = asyncio.Event()
+    gate = Gate()
     async with agent_site(store, db_target, db_url, tmp_path) as site:
         api, device = site.api, site.device
         token = await api.token(Role.AGENT, site=SITE, name="edge-a")
@@ -169,20 +177,7 @@ async def test_a_reactivation_result_spooled_while_the_controller_is_down_is_sto
                 return await confirmation_count(store) == 1
 
             await eventually(confirmed, "the agent's run was confirmed by the controller")
-            await api.stop()  # the controller goes away before the job's result is posted
-            gate.set()
-
-            async def spooled() -> bool:
-                return len(edge.spool) == 1
-
-            await eventually(spooled, "the finished job's result waits in the spool")
-            (waiting,) = edge.spool.pending()
-            await api.start()
-
-            async def delivered() -> bool:
-                return len(edge.spool) == 0
-
-            await eventually(delivered, "the spooled result was delivered")
+            waiting = await deliver_after_outage(api, edge, gate)
             job = await api.job(tech, job_id)
 
         assert job["state"] == "done", job
@@ -266,7 +261,7 @@ async def test_a_discovery_probed_by_the_agent_is_recorded_by_the_controller_onc
     devices = generate_fleet(4, {"vvx": 2, "studiox": 2}, seed=89, base_address=DISCOVERY_BASE)
     credentials = tmp_path / "site.credentials.toml"
     write_credentials_toml(credentials, "456")
-    gate = asyncio.Event()
+    gate = Gate()
     async with run_fleet(devices, seed=89, ssh=False) as running, api_server(store) as api:
         needs_standard_ports(running)
         admin = await api.token(Role.ADMIN, name="ops")
@@ -277,25 +272,7 @@ async def test_a_discovery_probed_by_the_agent_is_recorded_by_the_controller_onc
         ) as edge:
             _, accepted = await api.call(admin, "POST", "/discoveries", wanted)
             job_id = accepted["job"]
-
-            async def running_at_agent() -> bool:
-                return bool((await api.job(admin, job_id))["state"] == "running")
-
-            await eventually(running_at_agent, "the agent claimed the discovery")
-            await api.stop()  # the controller is away when the agent has its findings
-            gate.set()
-
-            async def spooled() -> bool:
-                return len(edge.spool) == 1
-
-            await eventually(spooled, "the discovery's findings wait in the spool")
-            (waiting,) = edge.spool.pending()
-            await api.start()
-
-            async def delivered() -> bool:
-                return len(edge.spool) == 0
-
-            await eventually(delivered, "the spooled findings were delivered")
+            waiting = await deliver_after_outage(api, edge, gate)
             job = await api.job(admin, job_id)
 
         assert job["state"] == "done", job
