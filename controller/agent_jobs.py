@@ -69,10 +69,19 @@ async def agent_payload(store: InventoryStore, job: Job) -> dict[str, Any]:
 
 
 async def store_agent_result(
-    store: InventoryStore, jobs: JobStore, job: Job, state: JobState, result: Any, error: str | None
+    store: InventoryStore,
+    jobs: JobStore,
+    job: Job,
+    *,
+    lease_id: str,
+    state: JobState,
+    result: Any,
+    error: str | None,
 ) -> bool:
-    """Store an agent's result of `job` once (True), recording what it found; False when a
-    result of the job was stored before (a repeated delivery records nothing)."""
+    """Store an agent's result of `job`, delivered under `lease_id`, once (True), recording what
+    it found; False when a result of the job was stored before (a repeated delivery records
+    nothing), or when it is a re-activation's whose lease another run has since taken: that run
+    resumes the job's operations and reports what became of them."""
     if state is JobState.DONE and job.kind is JobKind.DISCOVERY:
         # Recording comes first here, for the stored result to be `discover`'s document: it
         # adds or updates devices by serial, so a repeated delivery racing this one changes
@@ -80,7 +89,8 @@ async def store_agent_result(
         if job.state in FINISHED_STATES:
             return False
         result = await _record_discovery(store, job, result)
-    stored = await jobs.complete(job.id, state=state, result=result, error=error)
+    only = lease_id if job.kind is JobKind.REACTIVATION else None
+    stored = await jobs.complete(job.id, state=state, result=result, error=error, lease_id=only)
     if stored and state is JobState.DONE and job.kind is JobKind.SCAN:
         await _record_scan(store, job, result)
     return stored

@@ -28,6 +28,7 @@ from inventory.job_store import (
     DEFAULT_LEASE,
     ClaimScope,
     Job,
+    JobKind,
     JobState,
     JobStore,
     LeaseLost,
@@ -110,7 +111,13 @@ class JobWorker:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-        await self.jobs.complete(job.id, state=state, result=result, error=error)
+        # A re-activation's outcome is stored only while the run still holds the job: once
+        # its lease was taken over, the run that took it resumes the operations and reports.
+        only = job.lease_id if job.kind is JobKind.REACTIVATION else None
+        if not await self.jobs.complete(
+            job.id, state=state, result=result, error=error, lease_id=only
+        ):
+            log.warning("job %s: its outcome was not stored (finished or taken over)", job.id)
 
     async def _renew(self, job_id: str, lease_id: str) -> None:
         interval = self.jobs.lease.total_seconds() / 3

@@ -27,6 +27,7 @@ from inventory.agent_store import AgentStore
 from inventory.database import DatabaseTarget
 from inventory.job_store import JobStore
 from inventory.key_files import key_ref
+from inventory.models import Device
 from inventory.schema import confirmations, credential_profiles
 from inventory.store import InventoryStore
 from inventory.token_store import Role
@@ -299,3 +300,46 @@ async def test_a_discovery_probed_by_the_agent_is_recorded_by_the_controller_onc
         assert (status, repeated) == (200, {"stored": False})
         assert (await api.job(admin, job_id))["result"] == job["result"]
         assert len(await store.list_devices()) == len(devices)
+
+
+async def test_a_reactivation_run_whose_lease_was_taken_over_reports_nothing(
+    store: InventoryStore,
+) -> None:
+    """Its operations are the next run's to resume: only that run's report is the job's."""
+    device = Device(serial="SS2-0042", model="SoundStation 2", site=SITE)
+    await store.upsert_devices([device])
+    async with api_server(store, lease=timedelta(seconds=1)) as api:
+        tech = await api.token(Role.TECHNICIAN)
+        cut_off = await api.token(Role.AGENT, site=SITE, name="cut-off")
+        next_run = await api.token(Role.AGENT, site=SITE, name="next")
+        wanted = {"device": device.serial, "feature": "base"}
+        _, accepted = await api.call(tech, "POST", "/reactivations", wanted)
+        job_id = accepted["job"]
+        status, first = await api.call(cut_off, "GET", "/agent/jobs?wait=0")
+        assert (status, first["id"], first["payload"]["features"]) == (200, job_id, ["base"])
+        second: dict[str, Any] = {}
+
+        async def taken_over() -> bool:
+            status, doc = await api.call(next_run, "GET", "/agent/jobs?wait=0")
+            second.update(doc if status == 200 else {})
+            return status == 200
+
+        await eventually(taken_over, "the expired lease put the job back for the next run")
+        late = {"lease_id": first["lease_id"], "state": "done", "result": [{"status": "held"}]}
+        assert await api.call(cut_off, "POST", f"/agent/jobs/{job_id}/result", late) == (
+            200,
+            {"stored": False},
+        )
+        assert (await api.job(tech, job_id))["state"] == "running"
+        ledger_call = {
+            "lease_id": first["lease_id"],
+            "call": {"call": "survey", "serial": device.serial, "feature": "base"},
+        }
+        status, _ = await api.call(cut_off, "POST", f"/agent/jobs/{job_id}/ledger", ledger_call)
+        assert status == 409  # the cut-off run can record nothing more either
+        body = {"lease_id": second["lease_id"], "state": "done", "result": []}
+        assert await api.call(next_run, "POST", f"/agent/jobs/{job_id}/result", body) == (
+            200,
+            {"stored": True},
+        )
+        assert (await api.job(tech, job_id))["result"] == []

@@ -281,7 +281,13 @@ async def post_result(call: Call) -> ResultStored:
     posted = call.body_as(ResultPost)
     store = call.request.app[SERVICES].store
     stored = await store_agent_result(
-        store, _jobs(call), job, JobState(posted.state), posted.result, posted.error
+        store,
+        _jobs(call),
+        job,
+        lease_id=posted.lease_id,
+        state=JobState(posted.state),
+        result=posted.result,
+        error=posted.error,
     )
     return ResultStored(stored=stored)
 
