@@ -195,8 +195,9 @@ class Ledger(Protocol):
         self, device: Device, feature: str, live: LicenseState, before: Operation | None
     ) -> Operation | Settled:
         """No operation was unfinished and the device reports `live`: nothing to do for an
-        active feature, else a new operation (claimed), or another run's if one raced us;
-        `before` is the survey's confirmed operation (a confirmation made since is noticed)."""
+        active feature (confirmed earlier, or active without us), else a new operation
+        (claimed), or another run's if one raced us; `before` is the survey's confirmed
+        operation (one confirmed since is noticed, and no second key obtained)."""
         ...
 
     async def resume(self, op: Operation) -> Operation | Settled:

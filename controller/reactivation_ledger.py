@@ -85,7 +85,12 @@ class LocalLedger:
         self, device: Device, feature: str, live: LicenseState, before: Operation | None
     ) -> Operation | Settled:
         if live is LicenseState.ACTIVE:  # idempotency: no new operation, nor a second key
-            return await self._active(before)
+            # Asked again, not taken from the survey: another run may have begun or confirmed
+            # it meanwhile (which is why the device reports it active), and is named.
+            now = await self.survey(device.serial, feature)
+            if now.unfinished is not None:
+                return await self.resume(now.unfinished)
+            return await self._active(now.confirmed)
         op, created = await self.ops.open(device.serial, feature, self.actor)
         if not created:  # another run opened one since the survey
             return await self.resume(op)
