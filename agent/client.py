@@ -1,4 +1,5 @@
-"""The agent's HTTP client of the controller API: enrol, long-poll, renew, post results.
+"""The agent's HTTP client of the controller API: enrol, long-poll, renew, report a
+re-activation's steps, post results.
 
 It talks to one controller URL at a time and moves to the next one when the current one cannot
 be reached (connection refused, timeout, 5xx), so an agent told every controller keeps working
@@ -8,7 +9,9 @@ when one of them is down. The token travels only in the Authorization header.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -29,11 +32,24 @@ class AgentRefused(Exception):
 
 
 class ResultRejected(Exception):
-    """The controller refuses a result as malformed (HTTP 400): sending it again cannot help."""
+    """The controller refuses a result or a call as malformed (HTTP 400): sending it again
+    cannot help."""
 
 
 class LeaseGone(Exception):
     """The job's lease is no longer this agent's (it expired and the job went back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Jittered exponential back-off ("full jitter"): a random wait up to base * 2^attempt,
+    capped, so many agents coming back together do not hit the controller in step."""
+
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * 2 ** min(attempt, 20)))
 
 
 class ControllerClient:
@@ -143,6 +159,16 @@ class ControllerClient:
         if status in (404, 409):
             raise LeaseGone(_detail(data))
         _expect(status, 200, data)
+
+    async def ledger(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One call of a re-activation job to the controller's ledger, under the job's lease."""
+        status, data = await self._call("POST", f"/agent/jobs/{job_id}/ledger", body=body)
+        if status in (404, 409):
+            raise LeaseGone(_detail(data))
+        if status in (400, 413, 422):
+            raise ResultRejected(f"HTTP {status}: {_detail(data)}")
+        _expect(status, 200, data)
+        return dict(data)
 
     async def post_result(self, job_id: str, body: dict[str, Any]) -> bool:
         """True when the controller stored it now, False when it already had it."""

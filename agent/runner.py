@@ -4,6 +4,10 @@ The agent keeps a small inventory store of its own (a SQLite file next to its sp
 controller hands it the records of a job's devices, the scan records its observations and the
 first-use TLS/SSH pins there, as a local `polyfleet scan` would, and the pins are enforced on
 the next job. Device credentials come from the agent's own file and stay in its memory.
+
+A re-activation runs the controller's state machine here with the job's ledger (the controller
+over HTTP, agent.ledger); a discovery probes with the agent's profiles and returns what it
+found, for the controller to record.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pydantic import ValidationError
 
 from controller.agent_jobs import DEVICES_KEY
 from controller.jobs import AGENT_KINDS, JobFailed, Progress, run_job
+from controller.reactivation import Ledger
 from inventory.job_store import Job, JobKind, JobState
 from inventory.models import CredentialProfile, Device
 from inventory.store import InventoryStore
@@ -31,7 +36,13 @@ class JobRunner:
         self.store = store
         self.profiles = profiles
 
-    async def run(self, claimed: dict[str, Any], on_progress: Progress | None = None) -> Outcome:
+    async def run(
+        self,
+        claimed: dict[str, Any],
+        on_progress: Progress | None = None,
+        ledger: Ledger | None = None,
+    ) -> Outcome:
+        """Run a claimed job; a re-activation reports to `ledger`."""
         try:
             kind = JobKind(claimed["kind"])
         except ValueError:
@@ -58,7 +69,9 @@ class JobRunner:
             created_at=datetime.now(UTC),
         )
         try:
-            result = await run_job(self.store, job, on_progress=on_progress, profiles=self.profiles)
+            result = await run_job(
+                self.store, job, ledger=ledger, on_progress=on_progress, profiles=self.profiles
+            )
         except JobFailed as exc:
             return JobState.FAILED, None, str(exc)
         return JobState.DONE, result, None

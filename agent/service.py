@@ -1,5 +1,8 @@
 """The agent's main loop: enrol, long-poll for jobs, run each, deliver its result exactly once.
 
+A re-activation job reports each of its steps to the controller while it runs (agent.ledger);
+its result, like every other, goes through the spool.
+
 Every result is spooled before it is sent and removed from the spool only once a controller has
 answered for it, so a controller that is down (or an agent restarted) loses nothing: spooled
 results go out oldest first when a controller answers again. Reconnection backs off
@@ -12,35 +15,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from agent.client import (
+    Backoff,
     ControllerClient,
     ControllerUnreachable,
     LeaseGone,
     ResultRejected,
 )
+from agent.ledger import RemoteLedger
 from agent.runner import JobRunner
 from agent.spool import ResultSpool
 from inventory.job_store import JobState
 
 log = logging.getLogger("polyfleet.agent")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Jittered exponential back-off ("full jitter"): a random wait up to base * 2^attempt,
-    capped, so many agents coming back together do not hit the controller in step."""
-
-    base: float = 0.5
-    cap: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * 2 ** min(attempt, 20)))
 
 
 class Agent:
@@ -129,9 +120,14 @@ class Agent:
         log.info("job %s (%s) claimed", job_id, claimed.get("kind"))
         progress: list[tuple[int, int]] = []
         renewer = asyncio.create_task(self._renew(job_id, lease_id, progress))
+        ledger = RemoteLedger(
+            self.client, job_id, lease_id, patience=self.lease_seconds, backoff=self.backoff
+        )
         try:
             state, result, error = await self.runner.run(
-                claimed, on_progress=lambda done, total: progress.append((done, total))
+                claimed,
+                on_progress=lambda done, total: progress.append((done, total)),
+                ledger=ledger,
             )
         except Exception as exc:  # a bug in one job must not stop the agent
             log.exception("job %s failed unexpectedly", job_id)

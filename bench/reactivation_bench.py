@@ -223,6 +223,7 @@ async def single_in_process(env: dict[str, str], targets: list[Target]) -> dict[
     from controller.entitlements import provider_from_settings
     from controller.policy import load_policy
     from controller.reactivation import Status
+    from controller.reactivation_ledger import LocalLedger
     from controller.settings import load_settings
     from controller.usecases.reactivate import SessionSettings, reactivator
     from inventory.database import resolve_db
@@ -232,12 +233,13 @@ async def single_in_process(env: dict[str, str], targets: list[Target]) -> dict[
     settings = load_settings(Path(env["POLYFLEET_CONFIG"]))
     policy = load_policy(settings.policy)
     provider = provider_from_settings(settings.portal)
-    session = SessionSettings(actor="bench@localhost", concurrency=16, timeout=5.0)
+    session = SessionSettings(concurrency=16, timeout=5.0)
     samples: list[float] = []
     store = await InventoryStore.open(resolve_db(env["POLYFLEET_DB"]))
     try:
         devices = [await store.get_device(t.serial) for t in targets]
-        async with reactivator(store, devices, session, policy=policy, provider=provider) as flow:
+        ledger = LocalLedger(store, policy=policy, provider=provider, actor="bench@localhost")
+        async with reactivator(store, devices, session, ledger) as flow:
             setup_s = time.perf_counter() - setup_start
             for device, target in zip(devices, targets, strict=True):
                 start = time.perf_counter()

@@ -16,6 +16,9 @@ refused this, with a message for the user" from a bug with a single `except`.
     │   └── EntitlementUnavailable    no answer to act on (retry later)
     ├── WrongDevice                 reactivation: another device answers at the address
     │                               (also a device_drivers DeviceError, kind identity_mismatch)
+    ├── LedgerUnavailable           reactivation: the ledger cannot be asked (a site agent's
+    │                               controller unreachable, or its job's lease gone)
+    ├── LedgerCallRefused           agent_ledger: a ledger call the agent's job may not make
     ├── InvalidOption               cli.health_cmd: an option value that cannot be used
     ├── NoLicenseOnRecord           usecases.reactivate: a device named without a feature has
     │                               no license on record (also LookupError)

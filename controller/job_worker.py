@@ -1,10 +1,11 @@
 """The controller's own job worker, inside `serve`: it runs the jobs no agent will.
 
-That is every job of a site without a live agent (none seen within `agent_fresh`), and the
-kinds only the controller can run (re-activations, discoveries). Each claim is a lease renewed
-while the job runs, so a controller killed mid-job leaves a lease that expires and another
-controller (or this one, restarted) takes the job again: a re-activation then resumes its
-persisted operation rather than repeating it.
+That is every job of a site without a live agent (none seen within `agent_fresh`) or of no
+site at all; a site's agent runs every kind of its site's jobs (re-activations reporting to
+the controller's ledger, controller.agent_ledger). Each claim is a lease renewed while the job
+runs, so a controller killed mid-job leaves a lease that expires and another controller (or
+this one, restarted) takes the job again: a re-activation then resumes its persisted operation
+rather than repeating it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from controller.entitlements import provider_from_settings
-from controller.jobs import AGENT_KINDS, JobFailed, ReactivationSetup, run_job
+from controller.jobs import JobFailed, ReactivationSetup, run_job
 from controller.policy import load_policy
 from controller.settings import PolyfleetSettings
 from inventory.job_store import (
@@ -38,7 +39,6 @@ log = logging.getLogger("polyfleet.jobs")
 
 AGENT_FRESH = timedelta(seconds=90)
 """An agent not seen for this long no longer counts: its site's new jobs run at the controller."""
-CONTROLLER_KINDS = frozenset(JobKind) - AGENT_KINDS
 
 
 def worker_name() -> str:
@@ -68,16 +68,9 @@ class JobWorker:
         self.agent_fresh = agent_fresh
         self.name = name or worker_name()
 
-    def _scopes(self) -> list[ClaimScope]:
-        unattended = datetime.now(UTC) - self.agent_fresh
-        return [ClaimScope(kinds=CONTROLLER_KINDS), ClaimScope(unattended_since=unattended)]
-
     async def claim(self) -> Job | None:
-        for scope in self._scopes():
-            job = await self.jobs.claim(scope, self.name)
-            if job is not None:
-                return job
-        return None
+        unattended = datetime.now(UTC) - self.agent_fresh
+        return await self.jobs.claim(ClaimScope(unattended_since=unattended), self.name)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim while there is room and work; wait `poll` when there is none."""
@@ -102,10 +95,11 @@ class JobWorker:
         renewer = asyncio.create_task(self._renew(job.id, job.lease_id))
         state, result, error = JobState.DONE, None, None
         try:
+            setup = self.reactivation
             result = await run_job(
                 self.store,
                 job,
-                reactivation=self.reactivation,
+                ledger=setup.ledger(self.store, job) if setup is not None else None,
                 on_progress=_progress_writer(self.jobs, job),
             )
         except JobFailed as exc:
@@ -117,7 +111,13 @@ class JobWorker:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-        await self.jobs.complete(job.id, state=state, result=result, error=error)
+        # A re-activation's outcome is stored only while the run still holds the job: once
+        # its lease was taken over, the run that took it resumes the operations and reports.
+        only = job.lease_id if job.kind is JobKind.REACTIVATION else None
+        if not await self.jobs.complete(
+            job.id, state=state, result=result, error=error, lease_id=only
+        ):
+            log.warning("job %s: its outcome was not stored (finished or taken over)", job.id)
 
     async def _renew(self, job_id: str, lease_id: str) -> None:
         interval = self.jobs.lease.total_seconds() / 3

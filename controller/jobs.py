@@ -5,6 +5,12 @@ here, so a job cannot do anything the CLI would not.
 A re-activation job drives the persisted state machine of `controller.reactivation` (one
 operation per device feature, its transitions committed before each side effect, exactly one
 confirmation): a job run again after a crash resumes the operation instead of repeating it.
+It reports to the `Ledger` it is given: the controller's store at the controller, the
+controller over HTTP at a site agent, which does the device I/O with its own credentials.
+
+A discovery job at a site agent probes with the agent's credentials and returns what it found
+(`Discovered` rows); the controller records them on delivery (controller.agent_jobs), with the
+same use case as `polyfleet discover`, so the job's stored result is the CLI's document there.
 """
 
 from __future__ import annotations
@@ -20,9 +26,15 @@ from controller.discovery import DiscoveryError, expand_targets
 from controller.entitlements import EntitlementProvider
 from controller.errors import ControllerError
 from controller.policy import Policy
-from controller.reactivation import Outcome, Reactivator, Status
+from controller.reactivation import Ledger, Outcome, Reactivator, Status
+from controller.reactivation_ledger import LocalLedger
 from controller.scan import ScanOptions
-from controller.usecases.discover import DiscoverRequest, discover
+from controller.usecases.discover import (
+    DiscoverRequest,
+    discover,
+    discovery_document,
+    probe_addresses,
+)
 from controller.usecases.probe import ProbeRequest, probe
 from controller.usecases.reactivate import (
     NoLicenseOnRecord,
@@ -83,29 +95,44 @@ class DiscoveryPayload(BaseModel):
 class ReactivationPayload(_Payload):
     device: str
     feature: str | None = None
+    features: list[str] | None = None
+    """The features to re-activate, chosen by the controller when it hands the job to a site
+    agent (whose store holds no license observations to choose by)."""
     timeout: float = Field(default=5.0, gt=0, le=120)
+
+
+def job_actor(job: Job) -> str:
+    """Who a job's re-activations are recorded as done by: whoever asked for the job."""
+    return job.created_by or "api"
 
 
 @dataclass(frozen=True, slots=True)
 class ReactivationSetup:
     """What only the controller holds for re-activations: the policy and the entitlement
-    provider (keys are in its store)."""
+    provider (keys and the confirmation chain are in its store)."""
 
     policy: Policy
     provider: EntitlementProvider | None
+
+    def ledger(self, store: InventoryStore, job: Job, *, owner: str | None = None) -> LocalLedger:
+        """The ledger of `job`'s re-activations in `store`, claiming as `owner` (default: this
+        process's run)."""
+        return LocalLedger(
+            store, policy=self.policy, provider=self.provider, actor=job_actor(job), owner=owner
+        )
 
 
 async def run_job(
     store: InventoryStore,
     job: Job,
     *,
-    reactivation: ReactivationSetup | None = None,
+    ledger: Ledger | None = None,
     on_progress: Progress | None = None,
     profiles: Mapping[str, CredentialProfile] | None = None,
 ) -> Any:
     """The job's result JSON; raises JobFailed when it cannot run at all. Per-device failures
     are part of the result, as in the CLI's output. `profiles` replaces the store's
-    credentials (a site agent's own file)."""
+    credentials (a site agent's own file); `ledger` is where a re-activation reports."""
     try:
         if job.kind is JobKind.SCAN:
             scan = ScanPayload.model_validate(job.payload)
@@ -113,12 +140,12 @@ async def run_job(
         if job.kind is JobKind.PROBE:
             return await _probe(store, ProbePayload.model_validate(job.payload), profiles)
         if job.kind is JobKind.DISCOVERY:
-            return await _discover(store, DiscoveryPayload.model_validate(job.payload))
-        if reactivation is None:
-            raise JobFailed("re-activations run at the controller, which holds keys and policy")
+            discovery = DiscoveryPayload.model_validate(job.payload)
+            return await _discover(store, discovery, profiles)
+        if ledger is None:
+            raise JobFailed("a re-activation job needs the controller's ledger to report to")
         payload = ReactivationPayload.model_validate(job.payload)
-        actor = job.created_by or "api"
-        return await _reactivate(store, payload, reactivation, actor, on_progress)
+        return await _reactivate(store, payload, ledger, on_progress, profiles)
     except ValidationError as exc:
         raise JobFailed(f"invalid {job.kind.value} job payload: {exc.errors()[0]['msg']}") from None
     except (InventoryError, DiscoveryError, DriverRegistryError, NoLicenseOnRecord) as exc:
@@ -193,29 +220,43 @@ async def _probe(
     return report.model_dump(mode="json")
 
 
-async def _discover(store: InventoryStore, payload: DiscoveryPayload) -> Any:
+async def _discover(
+    store: InventoryStore,
+    payload: DiscoveryPayload,
+    profiles: Mapping[str, CredentialProfile] | None,
+) -> Any:
+    """At the controller, `polyfleet discover`'s document; at a site agent (`profiles`: its
+    file; every profile of it unless the job names some), the probe results to record."""
     request = DiscoverRequest(
         addresses=expand_targets(payload.cidrs),
         site=payload.site,
         credentials=payload.credentials,
         timeout=payload.timeout,
     )
-    results = await discover(store, request)
-    return [r.model_dump(exclude={"warning"}) for r in results]
+    if profiles is None:
+        return discovery_document(await discover(store, request))
+    missing = [name for name in payload.credentials if name not in profiles]
+    if missing:
+        raise JobFailed(f"no credential profile {missing[0]!r} in this agent's credentials file")
+    chosen = [profiles[name] for name in payload.credentials] or list(profiles.values())
+    found = await probe_addresses(request, chosen)
+    return [r.model_dump(mode="json") for r in found]
 
 
 async def _reactivate(
     store: InventoryStore,
     payload: ReactivationPayload,
-    setup: ReactivationSetup,
-    actor: str,
+    ledger: Ledger,
     on_progress: Progress | None,
+    profiles: Mapping[str, CredentialProfile] | None,
 ) -> Any:
-    targets = await select_targets(
-        store, TargetQuery(device_id=payload.device, feature=payload.feature)
-    )
+    if payload.features is not None:
+        device = await store.get_device(payload.device)
+        pairs = [(device, feature) for feature in payload.features]
+    else:
+        query = TargetQuery(device_id=payload.device, feature=payload.feature)
+        pairs = (await select_targets(store, query)).pairs
     session = SessionSettings(
-        actor=actor,
         concurrency=1,
         timeout=payload.timeout,
         credentials=payload.credentials,
@@ -223,19 +264,13 @@ async def _reactivate(
         insecure=payload.insecure,
     )
     counter = _Counter(on_progress)
-    counter.start(len(targets.pairs))
-
-    async def step(_: object) -> None:
-        counter.step()
-
-    devices = [d for d, _ in targets.pairs]
-    async with reactivator(
-        store, devices, session, policy=setup.policy, provider=setup.provider
-    ) as flow:
-        outcomes = await run_batch(flow, targets.pairs, concurrency=1)
-        outcomes = await _after_holders(flow, targets.pairs, outcomes)
+    counter.start(len(pairs))
+    devices = [d for d, _ in pairs]
+    async with reactivator(store, devices, session, ledger, profiles=profiles) as flow:
+        outcomes = await run_batch(flow, pairs, concurrency=1)
+        outcomes = await _after_holders(flow, pairs, outcomes)
         for _ in outcomes:
-            await step(None)
+            counter.step()
     return outcomes_json(outcomes)
 
 
@@ -264,6 +299,7 @@ async def _after_holders(
     return outcomes
 
 
-AGENT_KINDS = frozenset({JobKind.SCAN, JobKind.PROBE})
-"""What a site agent runs: device reads. Discoveries write new devices and re-activations need
-the keys, policy and signing key, all of which only the controller's store holds."""
+AGENT_KINDS = frozenset(JobKind)
+"""What a site agent runs: every kind. Scans and probes read devices; a discovery's findings
+are recorded by the controller; a re-activation reports each step to the controller's ledger,
+which keeps the keys, the policy and the signing key."""

@@ -12,23 +12,36 @@ serial and MAC before anything is claimed, pinned or applied, and again right be
 sent (DHCP moves devices). A run claims the operation it drives, so two runs at once never both
 drive one (the second reports it as held by another run), and busy or slow devices get the
 scan's jittered retries, each step resuming where it was.
+
+The seam: `Reactivator` does the device I/O (identify, verify, apply, read licenses) and asks a
+`Ledger` for everything else, one call per step, with only what the device said:
+
+    Reactivator ──device facts──▶ Ledger ── LocalLedger (controller.reactivation_ledger): the
+        (CLI, job worker,                   store itself; the CLI's, the job worker's, and the
+         site agent)                        controller's answer to a site agent's call
+                                         └─ a site agent's ledger (agent.ledger): the controller
+                                            over HTTP (controller.agent_ledger answers it)
+
+So a site agent runs this very state machine next to the device, with its own credentials,
+while the operation, the quote and fee, the key and the one signed confirmation stay with the
+controller; each step has one implementation, whichever side runs the device I/O.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_serializer
 
-from controller.confirmations import canonical_record, confirmation_store
+from controller.confirmations import canonical_record
 from controller.device_session import (
     RETRY_ATTEMPTS,
     RETRY_BACKOFF_S,
@@ -38,33 +51,16 @@ from controller.device_session import (
     with_retries,
 )
 from controller.eligibility import Quote
-from controller.entitlements import (
-    EntitlementError,
-    EntitlementProvider,
-    EntitlementUnavailable,
-    resolve_key,
-)
+from controller.entitlements import EntitlementError, EntitlementUnavailable
 from controller.errors import ControllerError
-from controller.policy import Policy
-from controller.quoting import quote_device
 from controller.scan import identity_mismatch
 from device_drivers.base import DeviceDriver
 from device_drivers.context import Timeouts
 from device_drivers.errors import ActivationRejected, DeviceError, ErrorKind
 from device_drivers.models import LicenseStatus
 from device_drivers.registry import DriverRegistry
-from inventory.confirmation_store import ConfirmationDraft
-from inventory.key_store import KeyStore
 from inventory.models import Confirmation, CredentialProfile, Device, License, LicenseState
-from inventory.observation_store import DeviceObservation, ObservationStore
-from inventory.reactivation_store import (
-    Operation,
-    OperationStore,
-    OpState,
-    TransitionRefused,
-    claim_owner,
-)
-from inventory.secret_box import SecretBox
+from inventory.reactivation_store import Operation, OpState, TransitionRefused
 from inventory.store import InventoryStore
 
 CRASH_AFTER_ENV = "POLYFLEET_TEST_CRASH_AFTER"
@@ -83,6 +79,11 @@ class WrongDevice(DeviceError, ControllerError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class LedgerUnavailable(ControllerError):
+    """The ledger cannot be asked (a site agent's controller unreachable, or the job's lease
+    gone): nothing more was recorded, and the operation resumes on the next run."""
 
 
 NOTHING_DONE = "nothing was claimed or applied"
@@ -156,8 +157,109 @@ class Outcome(BaseModel):
         }
 
 
+class Settled(BaseModel):
+    """The ledger's answer when there is no operation to drive: what became of the feature
+    (confirmed earlier, active already, held by another run, ended by another run)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Status
+    reason: str | None = None
+    operation: str | None = None
+    confirmation: Confirmation | None = None
+    resumable: bool = False
+
+    def outcome(self, serial: str, feature: str) -> Outcome:
+        return Outcome(serial=serial, feature=feature, **dict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What the ledger holds on a device feature before the device is looked at: the
+    unfinished operation to resume, else the last confirmed one (None: none)."""
+
+    unfinished: Operation | None
+    confirmed: Operation | None
+
+
+class Ledger(Protocol):
+    """The authority a re-activation reports to, one call per step (see the module docstring).
+    The device facts are the Reactivator's; the actor, quote, fee, key and confirmation are the
+    ledger's own. Every call that changes an operation is one committed transition, refused
+    (TransitionRefused) unless the operation is in the state it starts from and the run's claim
+    holds; a ledger that cannot be asked raises LedgerUnavailable."""
+
+    async def survey(self, serial: str, feature: str) -> Survey: ...
+
+    async def begin(
+        self, device: Device, feature: str, live: LicenseState, before: Operation | None
+    ) -> Operation | Settled:
+        """No operation was unfinished and the device reports `live`: nothing to do for an
+        active feature (confirmed earlier, or active without us), else a new operation
+        (claimed), or another run's if one raced us; `before` is the survey's confirmed
+        operation (one confirmed since is noticed, and no second key obtained)."""
+        ...
+
+    async def resume(self, op: Operation) -> Operation | Settled:
+        """Claim an unfinished operation: it (as its last holder left it), or why not."""
+        ...
+
+    async def release(self, op: Operation) -> None: ...
+
+    async def quote(self, device: Device, feature: str) -> Quote: ...
+
+    async def judge(
+        self, op: Operation, device: Device, state_before: LicenseState, driver: str
+    ) -> Operation:
+        """requested → eligible | ineligible, by the quote, with the state the device reports."""
+        ...
+
+    async def price(self, op: Operation, device: Device) -> Operation:
+        """eligible → quoted, with the fee to charge."""
+        ...
+
+    async def approve(self, op: Operation, device: Device) -> Operation:
+        """quoted → approved, or failed when the approver declines."""
+        ...
+
+    async def obtain_key(self, op: Operation, device: Device) -> tuple[Operation, str]:
+        """approved → key_obtained, and the key's secret (to send to the device only)."""
+        ...
+
+    async def key_secret(self, op: Operation) -> str:
+        """The secret of the key an operation obtained earlier (a resumed run applies it)."""
+        ...
+
+    async def record(
+        self,
+        op: Operation,
+        to: OpState,
+        *,
+        detail: str | None = None,
+        state_after: LicenseState | None = None,
+        reason: str | None = None,
+    ) -> Operation:
+        """A transition the device decided: applied, verified or failed."""
+        ...
+
+    async def confirm(self, op: Operation, device: Device) -> tuple[Operation, Confirmation]:
+        """verified → confirmed, with the operation's one confirmation record."""
+        ...
+
+    async def observe(self, device: Device, driver: str, licenses: list[LicenseStatus]) -> None:
+        """Keep the licenses the device reported after its confirmation."""
+        ...
+
+    async def preview(self, device: Device, feature: str) -> list[str]:
+        """What the ledger would do for an eligible feature (fee, key source), for a dry run."""
+        ...
+
+
 Approver = Callable[[Device, str, Quote, Decimal], Awaitable[bool]]
 """Asks whether to go ahead: (device, feature, quote, the fee this operation will charge)."""
+
+DEVICE_DECIDES = frozenset({OpState.APPLIED, OpState.VERIFIED, OpState.FAILED})
+"""The transitions `Ledger.record` takes: what the device said decides them."""
 
 
 def _checkpoint(state: OpState) -> None:
@@ -166,36 +268,24 @@ def _checkpoint(state: OpState) -> None:
 
 
 class Reactivator:
-    """Runs re-activations for one actor with shared transports and stores."""
+    """Runs re-activations with shared transports, reporting every step to `ledger`."""
 
     def __init__(
         self,
         store: InventoryStore,
+        ledger: Ledger,
         *,
         registry: DriverRegistry,
         transports: Transports,
         profiles: Mapping[str, CredentialProfile],
-        policy: Policy,
-        provider: EntitlementProvider | None,
-        actor: str,
-        approve: Approver | None = None,
         timeouts: Timeouts | None = None,
-        today: Callable[[], date] | None = None,
         attempts: int = RETRY_ATTEMPTS,
         backoff: float = RETRY_BACKOFF_S,
         default_credentials: str | None = None,
         trust: TrustOptions | None = None,
     ) -> None:
-        self.store = store
-        self.registry = registry
-        self.transports = transports
-        self.profiles = profiles
-        self.policy = policy
-        self.provider = provider
-        self.actor = actor
-        self.approve = approve
+        self.ledger = ledger
         self.timeouts = timeouts or Timeouts()
-        self.today = today or (lambda: datetime.now(UTC).date())
         self.attempts = attempts
         self.backoff = backoff
         self.sessions = SessionFactory(
@@ -208,12 +298,6 @@ class Reactivator:
             pin_sink=store.pin_first_use,
         )
         self._rng = random.Random()
-        self.owner = claim_owner(uuid.uuid4().hex[:12])
-        engine = store.engine
-        self.ops = OperationStore(engine, owner=self.owner)
-        self.keys = KeyStore(engine, SecretBox.from_environment())
-        self.confirmations = confirmation_store(engine)
-        self.observations = ObservationStore(engine, keep=store.observation_history)
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` with the scan's jittered back-off for busy and timeout answers."""
@@ -229,116 +313,57 @@ class Reactivator:
         if mismatch is not None:
             raise _wrong_device(device, mismatch, done)
 
-    async def _advance(
-        self, op: Operation, to: OpState, *, detail: str | None = None, **fields: object
-    ) -> Operation:
-        op = await self.ops.advance(op, to, detail=detail, **fields)
-        _checkpoint(to)
-        return op
-
     async def reactivate(self, device: Device, feature: str) -> Outcome:
         """Re-activate `feature` on `device`, resuming an unfinished operation if one exists."""
         session = self.sessions.open(device)
         driver = session.driver
         op: Operation | None = None
         try:
-            op = await self.ops.unfinished(device.serial, feature)
             try:
-                await self.check_identity(driver, device)
-            except DeviceError as exc:
-                reason = str(exc) if isinstance(exc, WrongDevice) else f"cannot read: {exc}"
-                resumable = op is not None
-                return Outcome(
-                    serial=device.serial, feature=feature, status=Status.FAILED, reason=reason,
-                    operation=op.id if op else None, resumable=resumable,
-                )  # fmt: skip
-            await session.identity_proven()
-            created = False
-            if op is None:
-                confirmed = await self.ops.latest(device.serial, feature, OpState.CONFIRMED)
-                early = await self._already_done(driver, device, feature, confirmed)
-                if early is not None:
-                    return early
-                op, created = await self.ops.open(device.serial, feature, self.actor)
-                if created:
-                    _checkpoint(OpState.REQUESTED)
-                    raced = await self._confirmed_meanwhile(op, confirmed)
-                    if raced is not None:
-                        return raced
-            if not created:
-                held_by = await self.ops.claim(op.id)
-                if held_by is not None:
+                seen = await self.ledger.survey(device.serial, feature)
+                op = seen.unfinished
+                try:
+                    await self.check_identity(driver, device)
+                except DeviceError as exc:
+                    reason = str(exc) if isinstance(exc, WrongDevice) else f"cannot read: {exc}"
+                    resumable = op is not None
                     return Outcome(
-                        serial=device.serial, feature=feature, status=Status.HELD,
-                        reason=f"{HELD} ({held_by})", operation=op.id, resumable=True,
+                        serial=device.serial, feature=feature, status=Status.FAILED,
+                        reason=reason, operation=op.id if op else None, resumable=resumable,
                     )  # fmt: skip
-                op = await self.ops.get(op.id)  # as the previous holder left it
-                if op.finished:
-                    return await self._finished_elsewhere(op)
-            outcome = await self._run(op, driver, device, feature)
+                await session.identity_proven()
+                if op is None:
+                    try:
+                        live = await self.retrying(lambda: driver.verify(feature))
+                    except DeviceError as exc:
+                        reason = f"cannot read the device: {exc}"
+                        return Outcome(
+                            serial=device.serial, feature=feature, status=Status.FAILED,
+                            reason=reason,
+                        )  # fmt: skip
+                    start = await self.ledger.begin(device, feature, live.state, seen.confirmed)
+                    if isinstance(start, Operation) and start.state is OpState.REQUESTED:
+                        _checkpoint(OpState.REQUESTED)
+                else:
+                    start = await self.ledger.resume(op)
+                if isinstance(start, Settled):
+                    return start.outcome(device.serial, feature)
+                op = start
+                outcome = await self._run(op, driver, device, feature)
+            except LedgerUnavailable as exc:
+                return Outcome(
+                    serial=device.serial, feature=feature, status=Status.FAILED, reason=str(exc),
+                    operation=op.id if op else None, resumable=True,
+                )  # fmt: skip
             if not outcome.resumable:  # finished: its last transition gave up the claim
                 op = None
             return outcome
         finally:
             try:
                 if op is not None:
-                    await self.ops.release(op.id)
+                    await self.ledger.release(op)
             finally:
                 await driver.close()
-
-    async def _confirmed_meanwhile(self, op: Operation, before: Operation | None) -> Outcome | None:
-        """Another run confirmed the feature between our look at the device and our new
-        operation: withdraw ours (it did nothing yet) rather than obtain a second key. Our
-        operation was created, so theirs had finished by then: this read cannot miss it."""
-        latest = await self.ops.latest(op.serial, op.feature, OpState.CONFIRMED)
-        if latest is None or (before is not None and latest.id == before.id):
-            return None
-        await self.ops.withdraw(op.id)
-        return await self._finished_elsewhere(latest)
-
-    async def _finished_elsewhere(self, op: Operation) -> Outcome:
-        """The outcome of an operation another run finished while we waited for it."""
-        if op.state is OpState.CONFIRMED and op.confirmation:
-            record = await self.confirmations.get(op.confirmation)
-            return Outcome(
-                serial=op.serial, feature=op.feature, status=Status.ALREADY_CONFIRMED,
-                reason=f"confirmed by another run as {record.number}",
-                operation=op.id, confirmation=record,
-            )  # fmt: skip
-        status = Status.INELIGIBLE if op.state is OpState.INELIGIBLE else Status.FAILED
-        reason = f"another run ended it: {op.reason or op.state}"
-        return Outcome(
-            serial=op.serial, feature=op.feature, status=status, reason=reason, operation=op.id
-        )
-
-    async def _already_done(
-        self, driver: DeviceDriver, device: Device, feature: str, previous: Operation | None
-    ) -> Outcome | None:
-        """Idempotency: an active feature needs no new operation (nor a second key)."""
-        try:
-            live = await self.retrying(lambda: driver.verify(feature))
-        except DeviceError as exc:
-            return Outcome(
-                serial=device.serial,
-                feature=feature,
-                status=Status.FAILED,
-                reason=f"cannot read the device: {exc}",
-            )
-        if live.state is not LicenseState.ACTIVE:
-            return None
-        if previous is not None and previous.confirmation:
-            record = await self.confirmations.get(previous.confirmation)
-            return Outcome(
-                serial=device.serial, feature=feature, status=Status.ALREADY_CONFIRMED,
-                reason=f"already active; confirmed earlier as {record.number}",
-                operation=previous.id, confirmation=record,
-            )  # fmt: skip
-        return Outcome(
-            serial=device.serial,
-            feature=feature,
-            status=Status.ALREADY_ACTIVE,
-            reason="feature is active: nothing to do",
-        )
 
     async def _run(
         self, op: Operation, driver: DeviceDriver, device: Device, feature: str
@@ -369,59 +394,16 @@ class Reactivator:
         except DeviceError as exc:
             # The device did not answer: the operation stays where it is, a rerun resumes it.
             return run.outcome(Status.FAILED, reason=str(exc), resumable=True)
+        except LedgerUnavailable as exc:
+            return run.outcome(Status.FAILED, reason=str(exc), resumable=True)
         op = run.op
         if run.declined:
             return run.outcome(Status.DECLINED)
         if op.state is OpState.INELIGIBLE:
             return run.outcome(Status.INELIGIBLE)
-        if op.state is OpState.CONFIRMED and op.confirmation:
-            record = run.record or await self.confirmations.get(op.confirmation)
-            status = Status.CONFIRMED if run.record else Status.ALREADY_CONFIRMED
-            return run.outcome(status, confirmation=record)
+        if op.state is OpState.CONFIRMED and run.record is not None:
+            return run.outcome(Status.CONFIRMED, confirmation=run.record)
         return run.outcome(Status.FAILED)
-
-    async def _quote(self, device: Device, feature: str) -> Quote:
-        return await quote_device(
-            self.store.engine, device, self.policy, self.today(), feature=feature
-        )
-
-    async def _fee(self, quote: Quote) -> tuple[Decimal, str | None]:
-        """The fee to charge; a per-term fee is charged once per contract term."""
-        fee = quote.fee if quote.fee is not None else Decimal("0.00")
-        if quote.pricing is not None and quote.pricing.value == "per-term" and quote.contract:
-            charged = await self.confirmations.charged_for_contract(quote.contract)
-            if charged is not None:
-                return Decimal("0.00"), f"per-term fee already charged on {charged}"
-        return fee, None
-
-    def _draft(self, op: Operation, device: Device, *, per_term: bool) -> ConfirmationDraft:
-        if not (op.key_ref and op.state_before and op.state_after and op.driver):
-            raise TransitionRefused(f"operation {op.id} reached verified without its key or states")
-        return ConfirmationDraft(
-            reactivation_id=op.id,
-            serial=device.serial,
-            mac=device.mac,
-            feature=op.feature,
-            state_before=LicenseState(op.state_before),
-            state_after=LicenseState(op.state_after),
-            key_ref=op.key_ref,
-            driver=op.driver,
-            fee=op.fee if op.fee is not None else Decimal("0.00"),
-            currency=op.currency or self.policy.currency,
-            contract=op.contract,
-            requested_at=op.requested_at,
-            actor=op.actor,
-            fee_once_per_contract=per_term,
-        )
-
-    async def _record_licenses(self, driver: DeviceDriver, device: Device) -> None:
-        """Store the device's licenses as read after the confirmation (best effort)."""
-        try:
-            statuses = await self.retrying(driver.read_licenses)
-        except DeviceError:
-            return
-        now = datetime.now(UTC)
-        await self.observations.record([_observation(device, driver.name, statuses, now)])
 
     async def plan(self, device: Device, feature: str) -> Outcome:
         """What `reactivate` would do, read-only: identity, live state, quote, key source, driver
@@ -444,12 +426,12 @@ class Reactivator:
                     status=Status.FAILED,
                     reason=f"cannot read: {exc}",
                 )
-            quote = await self._quote(device, feature)
+            quote = await self.ledger.quote(device, feature)
             steps = [
                 f"device at {device.host} is {device.serial} (serial and MAC match the inventory)",
                 f"device reports {feature} {live.state}",
             ]
-            unfinished = await self.ops.unfinished(device.serial, feature)
+            unfinished = (await self.ledger.survey(device.serial, feature)).unfinished
             if unfinished is not None:
                 steps.append(f"would resume operation {unfinished.id} from {unfinished.state}")
             if live.state is LicenseState.ACTIVE:
@@ -457,18 +439,7 @@ class Reactivator:
             elif not quote.eligible:
                 steps += [f"ineligible: {r.name}: {r.reason}" for r in quote.failed]
             else:
-                fee, note = await self._fee(quote)
-                steps.append(
-                    f"fee {fee} {quote.currency} ({quote.pricing}), contract {quote.contract}"
-                    + (f" — {note}" if note else "")
-                )
-                unused = await self.keys.next_unused(device.serial, feature)
-                if unused is not None:
-                    steps.append(f"would use imported key {unused.key_ref}")
-                elif self.provider is not None:
-                    steps.append(f"would request a key from {self.provider.name}")
-                else:
-                    steps.append("no key: import one or configure the licensing portal")
+                steps += await self.ledger.preview(device, feature)
                 modeled = driver.modeled_calls.get("apply_activation")
                 steps.append(
                     f"would apply it with driver {driver.name}"
@@ -489,12 +460,14 @@ class Reactivator:
 
 
 class _Run:
-    """One pass of the state machine over one operation: a method per state."""
+    """One pass of the state machine over one operation: a method per state, each doing its
+    device I/O (if any) and then one ledger call."""
 
     def __init__(
         self, flow: Reactivator, op: Operation, driver: DeviceDriver, device: Device, feature: str
     ) -> None:
         self.flow = flow
+        self.ledger = flow.ledger
         self.op = op
         self.driver = driver
         self.device = device
@@ -505,15 +478,21 @@ class _Run:
         self.declined = False
 
     async def _quoted(self) -> Quote:
+        """The quote, for the outcome's fee and contract (the ledger prices by its own)."""
         if self.quote_ is None:
-            self.quote_ = await self.flow._quote(self.device, self.feature)
+            self.quote_ = await self.ledger.quote(self.device, self.feature)
         return self.quote_
 
-    async def advance(self, to: OpState, *, detail: str | None = None, **fields: object) -> None:
-        self.op = await self.flow._advance(self.op, to, detail=detail, **fields)
+    def _now(self, op: Operation) -> None:
+        """The ledger committed a transition: carry on from it (or die here, in the test)."""
+        self.op = op
+        _checkpoint(op.state)
 
-    async def fail(self, reason: str, **fields: object) -> None:
-        await self.advance(OpState.FAILED, detail=reason, reason=reason, **fields)
+    async def fail(self, reason: str, *, state_after: LicenseState | None = None) -> None:
+        failed = await self.ledger.record(
+            self.op, OpState.FAILED, detail=reason, reason=reason, state_after=state_after
+        )
+        self._now(failed)
 
     async def read_state(self) -> LicenseStatus:
         """The feature's state on the device, retried like the scan's reads when it is busy."""
@@ -521,53 +500,21 @@ class _Run:
 
     async def check_eligibility(self) -> None:
         live = await self.read_state()
-        quote = await self._quoted()
-        if not quote.eligible:
-            reason = "; ".join(f"{r.name}: {r.reason}" for r in quote.failed)
-            await self.advance(
-                OpState.INELIGIBLE, detail=reason, reason=reason, state_before=live.state.value
-            )
-            return
-        await self.advance(
-            OpState.ELIGIBLE,
-            state_before=live.state.value,
-            driver=self.driver.name,
-            contract=quote.contract,
-        )
+        await self._quoted()
+        self._now(await self.ledger.judge(self.op, self.device, live.state, self.driver.name))
 
     async def quote(self) -> None:
-        quote = await self._quoted()
-        fee, detail = await self.flow._fee(quote)
-        await self.advance(
-            OpState.QUOTED, detail=detail, fee=fee, currency=quote.currency, contract=quote.contract
-        )
+        await self._quoted()
+        self._now(await self.ledger.price(self.op, self.device))
 
     async def approve(self) -> None:
-        approver = self.flow.approve
-        fee = self.op.fee if self.op.fee is not None else Decimal("0.00")
-        if approver is not None and not await approver(
-            self.device, self.feature, await self._quoted(), fee
-        ):
-            self.declined = True
-            await self.fail(f"declined by {self.flow.actor}")
-            return
-        await self.advance(OpState.APPROVED, detail=f"by {self.flow.actor}")
+        await self._quoted()
+        self._now(await self.ledger.approve(self.op, self.device))
+        self.declined = self.op.state is OpState.FAILED
 
     async def obtain_key(self) -> None:
-        resolved = await resolve_key(
-            self.flow.keys,
-            self.flow.provider,
-            self.device.serial,
-            self.feature,
-            operation_id=self.op.id,
-        )
-        self.key_secret = resolved.key.get_secret_value()
-        await self.advance(
-            OpState.KEY_OBTAINED,
-            detail=f"key {resolved.key_ref} ({resolved.source})",
-            key_id=resolved.key_id,
-            key_ref=resolved.key_ref,
-        )
+        op, self.key_secret = await self.ledger.obtain_key(self.op, self.device)
+        self._now(op)
 
     async def apply(self) -> None:
         """Apply the key, unless the device already has the feature active: then an earlier
@@ -581,35 +528,36 @@ class _Run:
     async def _apply_once(self) -> None:
         current = await self.driver.verify(self.feature)
         if current.state is LicenseState.ACTIVE:
-            await self.advance(OpState.APPLIED, detail="device already reports it active")
+            detail = "device already reports it active"
+            self._now(await self.ledger.record(self.op, OpState.APPLIED, detail=detail))
             return
         if self.key_secret is None:
-            if self.op.key_id is None:
-                raise TransitionRefused(f"operation {self.op.id} has no key to apply")
-            stored = await self.flow.keys.get(self.op.key_id)
-            self.key_secret = stored.key_secret.get_secret_value()
+            self.key_secret = await self.ledger.key_secret(self.op)
         result = await self.driver.apply_activation(self.feature, self.key_secret)
-        await self.advance(OpState.APPLIED, detail=result.detail or "key applied")
+        detail = result.detail or "key applied"
+        self._now(await self.ledger.record(self.op, OpState.APPLIED, detail=detail))
 
     async def verify(self) -> None:
         verified = await self.read_state()
         if verified.state is not LicenseState.ACTIVE:
             reason = f"after applying the key the device reports {verified.state}"
-            await self.fail(reason, state_after=verified.state.value)
+            await self.fail(reason, state_after=verified.state)
             return
-        await self.advance(OpState.VERIFIED, state_after=verified.state.value)
+        self._now(await self.ledger.record(self.op, OpState.VERIFIED, state_after=verified.state))
 
     async def confirm(self) -> None:
-        # The fee was fixed when quoted, but a per-term fee is settled here, atomically with
-        # the append: devices of one contract quoted concurrently (a batch) pay the term once.
-        pricing = (await self._quoted()).pricing
-        per_term = pricing is not None and pricing.value == "per-term"
-        draft = self.flow._draft(self.op, self.device, per_term=per_term)
-        self.record = await self.flow.confirmations.append(draft)
-        await self.advance(
-            OpState.CONFIRMED, detail=self.record.number, confirmation=self.record.number
-        )
-        await self.flow._record_licenses(self.driver, self.device)
+        op, self.record = await self.ledger.confirm(self.op, self.device)
+        self._now(op)
+        await self._record_licenses()
+
+    async def _record_licenses(self) -> None:
+        """Report the device's licenses as read after the confirmation (best effort)."""
+        try:
+            statuses = await self.flow.retrying(self.driver.read_licenses)
+        except DeviceError:
+            return
+        with contextlib.suppress(LedgerUnavailable):
+            await self.ledger.observe(self.device, self.driver.name, statuses)
 
     def outcome(
         self,
@@ -632,25 +580,6 @@ class _Run:
             state_before=before,
             resumable=resumable,
         )
-
-
-def _observation(
-    device: Device, driver: str, statuses: list[LicenseStatus], now: datetime
-) -> DeviceObservation:
-    licenses = [
-        License(
-            serial=device.serial,
-            feature=s.feature,
-            state=s.state,
-            expires_at=s.expires_at,
-            source=driver,
-            observed_at=now,
-        )
-        for s in statuses
-    ]
-    return DeviceObservation(
-        serial=device.serial, observed_at=now, reachable=True, driver=driver, licenses=licenses
-    )
 
 
 def features_to_reactivate(licenses: list[License]) -> list[str]:

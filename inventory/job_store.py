@@ -258,20 +258,26 @@ class JobStore:
         result: Any = None,
         error: str | None = None,
         now: datetime | None = None,
+        lease_id: str | None = None,
     ) -> bool:
         """Store a job's outcome once: True when stored, False when the job was already finished
         (a duplicate delivery). A result whose lease expired meanwhile is still the work done,
-        so it is accepted as long as nobody stored one first."""
+        so it is accepted as long as nobody stored one first; with `lease_id`, only while that
+        lease is still the job's (a run that was taken over reports nothing: the run that took
+        it over resumes the work and reports)."""
         if state not in FINISHED_STATES:
             raise ValueError(f"a job ends done or failed, not {state}")
         now = now or datetime.now(UTC)
+        guard = [
+            jobs.c.id == job_id,
+            jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+        ]
+        if lease_id is not None:
+            guard.append(jobs.c.lease_id == lease_id)
         async with self.engine.begin() as conn:
             stored = await conn.execute(
                 jobs.update()
-                .where(
-                    jobs.c.id == job_id,
-                    jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
-                )
+                .where(*guard)
                 .values(
                     state=state.value,
                     result=result,

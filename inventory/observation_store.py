@@ -81,6 +81,19 @@ class ObservationStore:
             return
         serials = [o.serial for o in observations]
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two recorders of one device (two controllers scanning a site, a scan and a
+                # re-activation) would both delete, then both insert its status row: the
+                # devices' rows, locked in one order, make the second wait for the first.
+                ordered = sorted(set(serials))
+                for start in range(0, len(ordered), _CHUNK):
+                    chunk = ordered[start : start + _CHUNK]
+                    await conn.execute(
+                        sa.select(devices.c.serial)
+                        .where(devices.c.serial.in_(chunk))
+                        .order_by(devices.c.serial)
+                        .with_for_update()
+                    )
             for start in range(0, len(serials), _CHUNK):
                 chunk = serials[start : start + _CHUNK]
                 await conn.execute(device_status.delete().where(device_status.c.serial.in_(chunk)))

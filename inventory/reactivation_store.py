@@ -8,6 +8,9 @@ unique: there is at most one unfinished operation per device feature, and a reru
 A run also *claims* the operation it drives (`claim`, a lease renewed by every transition), so
 two runs at once never both drive one operation through a side effect: the second one is told
 the operation is held. A claim whose process is gone (same host) or whose lease ran out is free.
+A job's run (a site agent's, which the controller records for it) claims as the job's lease
+(`job_claim_owner`): that claim is free as soon as the lease is no longer the job's, so the run
+that takes the job over after an agent died resumes the operation at once.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from inventory.async_engine import AsyncEngine
+from inventory.async_engine import AsyncConnection, AsyncEngine
 from inventory.errors import InventoryError
-from inventory.schema import reactivation_events, reactivations
+from inventory.job_store import JobState
+from inventory.schema import jobs, reactivation_events, reactivations
 
 
 class OpState(StrEnum):
@@ -129,8 +133,18 @@ def claim_owner(run: str) -> str:
     return f"{socket.gethostname()}/{os.getpid()}/{run}"
 
 
+JOB_CLAIM = "job:"
+
+
+def job_claim_owner(job_id: str, lease_id: str) -> str:
+    """The claim of job `job_id`'s run under lease `lease_id` (see `_job_lease_gone`)."""
+    return f"{JOB_CLAIM}{job_id}/{lease_id}"
+
+
 def _describe(holder: str) -> str:
-    """A claim as people read it: "process 4242 on host-a"."""
+    """A claim as people read it: "process 4242 on host-a", "job job-20261206-…"."""
+    if holder.startswith(JOB_CLAIM):
+        return f"job {holder.removeprefix(JOB_CLAIM).partition('/')[0]}"
     host, _, rest = holder.partition("/")
     pid = rest.partition("/")[0]
     return f"process {pid} on {host}" if pid else holder
@@ -152,6 +166,25 @@ def _claim_is_stale(holder: str, until: datetime | None, now: datetime) -> bool:
     except PermissionError:  # alive, another user's
         return False
     return False
+
+
+async def _job_lease_gone(conn: AsyncConnection, holder: str, now: datetime) -> bool:
+    """A job's claim whose lease is no longer the job's running one (it expired, or the job
+    was taken over or finished): the run behind it can no longer record anything."""
+    if not holder.startswith(JOB_CLAIM):
+        return False
+    job_id, _, lease_id = holder.removeprefix(JOB_CLAIM).partition("/")
+    row = (
+        await conn.execute(
+            sa.select(jobs.c.state, jobs.c.lease_id, jobs.c.lease_expires_at).where(
+                jobs.c.id == job_id
+            )
+        )
+    ).first()
+    if row is None or row.state != JobState.RUNNING.value or row.lease_id != lease_id:
+        return True
+    expires: datetime | None = row.lease_expires_at
+    return expires is None or expires <= now
 
 
 class OperationStore:
@@ -288,8 +321,10 @@ class OperationStore:
             if row is None:
                 return "it is claiming it right now"
             holder: str | None = row.claimed_by
-            if holder not in (None, owner) and not _claim_is_stale(
-                holder, row.claimed_until, moment
+            if (
+                holder not in (None, owner)
+                and not _claim_is_stale(holder, row.claimed_until, moment)
+                and not await _job_lease_gone(conn, holder, moment)
             ):
                 return _describe(holder)
             seen = c.claimed_by.is_(None) if holder is None else c.claimed_by == holder

@@ -13,7 +13,7 @@ from controller.discovery import (
     DiscoveryError,
     expand_targets,
 )
-from controller.usecases.discover import DiscoveredAddress, DiscoverRequest
+from controller.usecases.discover import DiscoveredAddress, DiscoverRequest, discovery_document
 from controller.usecases.discover import discover as discover_usecase
 from inventory.credential_store import ProfileNotFound
 from inventory.models import DevicePorts
@@ -74,7 +74,7 @@ def discover(
         results = run(go)
     except ProfileNotFound as exc:
         fail(str(exc))
-    rows = [r.model_dump(mode="json") for r in results]
+    rows = discovery_document(results)
     warnings = [f"{r.address}: {r.warning}" for r in results if r.warning]
     if output is OutputFormat.JSON:
         emit_json(rows)

@@ -88,7 +88,6 @@ def reactivate(
     if insecure:
         cli.warn("--insecure: TLS certificates are neither verified nor pinned")
     session = SessionSettings(
-        actor=actor or default_actor(),
         concurrency=concurrency,
         timeout=timeout,
         credentials=credentials,
@@ -118,6 +117,7 @@ def reactivate(
                     request,
                     policy=policy,
                     provider=provider,
+                    actor=actor or default_actor(),
                     approve=None if (yes or all_expired) else _ask(cli),
                     review=_review(cli) if all_expired and not yes else None,
                     on_start=start,

@@ -1,6 +1,14 @@
-"""The discovery use case: probe addresses, add or update the Poly devices found."""
+"""The discovery use case: probe addresses, add or update the Poly devices found.
+
+Probing and recording are two steps, so a site agent can probe next to the devices with its own
+credentials (`probe_addresses`) and the controller record what it found (`record_discovered`)
+exactly as `polyfleet discover` does.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -9,7 +17,7 @@ from controller.discovery import Discovered, Discoverer, Outcome, device_from_di
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
 from inventory.credential_store import CredentialStore
-from inventory.models import DevicePorts
+from inventory.models import CredentialProfile, DevicePorts
 from inventory.secret_box import SecretBox
 from inventory.store import InventoryStore
 
@@ -51,6 +59,14 @@ async def discover(store: InventoryStore, request: DiscoverRequest) -> list[Disc
     """Probe every address, then upsert the devices found; ProfileNotFound for a bad profile."""
     creds = CredentialStore(store.engine, SecretBox.from_environment())
     profiles = [await creds.get(name) for name in request.credentials]
+    return await record_discovered(store, await probe_addresses(request, profiles), request.site)
+
+
+async def probe_addresses(
+    request: DiscoverRequest, profiles: Sequence[CredentialProfile]
+) -> list[Discovered]:
+    """What answers at each address, probed with `profiles` (not `request.credentials`: the
+    caller has read them, from the store or from a site agent's file)."""
     timeout = request.timeout
     async with open_transports(request.concurrency) as transports:
         discoverer = Discoverer(
@@ -61,9 +77,15 @@ async def discover(store: InventoryStore, request: DiscoverRequest) -> list[Disc
             concurrency=request.concurrency,
             ports=request.ports,
         )
-        results = await discoverer.discover(request.addresses)
+        return await discoverer.discover(request.addresses)
+
+
+async def record_discovered(
+    store: InventoryStore, results: Sequence[Discovered], site: str | None
+) -> list[DiscoveredAddress]:
+    """Add or update the devices found (at `site`); every address with what was done."""
     found = [r for r in results if r.outcome is Outcome.FOUND]
-    devices = [device_from_discovery(r, site=request.site) for r in found]
+    devices = [device_from_discovery(r, site=site) for r in found]
     known = {d.serial for d in devices if await store.find_device(d.serial) is not None}
     report = await store.upsert_devices(devices)
     actions = {
@@ -73,6 +95,11 @@ async def discover(store: InventoryStore, request: DiscoverRequest) -> list[Disc
     for conflict in report.conflicts:
         actions[id(found[conflict.index])] = f"conflict: {conflict.error}"
     return [_address(r, actions.get(id(r))) for r in results]
+
+
+def discovery_document(results: Sequence[DiscoveredAddress]) -> list[dict[str, Any]]:
+    """`discover -o json`'s document (also a discovery job's result)."""
+    return [r.model_dump(mode="json") for r in results]
 
 
 def _address(result: Discovered, action: str | None) -> DiscoveredAddress:

@@ -6,7 +6,7 @@ parts (`select_targets`, `reactivator`, `run_batch`) are what a job composes dif
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,15 +19,17 @@ from controller.fanout import fan_out
 from controller.policy import Policy
 from controller.reactivation import (
     Approver,
+    Ledger,
     Outcome,
     Reactivator,
     Status,
     features_to_reactivate,
 )
+from controller.reactivation_ledger import LocalLedger
 from controller.usecases.scan import profiles_for
 from device_drivers.context import Timeouts
 from device_drivers.registry import DriverRegistry
-from inventory.models import Device
+from inventory.models import CredentialProfile, Device
 from inventory.observation_store import DeviceStatus, ObservationStore
 from inventory.store import InventoryStore
 
@@ -63,8 +65,6 @@ class SessionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    actor: str
-    """Who is re-activating, for the audit record."""
     concurrency: int = 16
     timeout: float = 5.0
     """Per request (s); SSH gets at least 10 s."""
@@ -104,20 +104,21 @@ async def reactivate(
     *,
     policy: Policy,
     provider: EntitlementProvider | None,
+    actor: str,
     approve: Approver | None = None,
     review: PlanReview | None = None,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], Awaitable[None]] | None = None,
 ) -> ReactivationRun:
     """Select the targets, then plan them (dry run), or have `review` pass the batch's plan and
-    run it: `approve` asks about each device before its key is applied, `on_start` is told the
-    batch's size and `on_outcome` each result as it comes. NoLicenseOnRecord as select_targets."""
+    run it, recorded in the store's ledger as done by `actor`. `approve` asks about each device
+    before its key is applied, `on_start` is told the batch's size and `on_outcome` each result
+    as it comes. NoLicenseOnRecord as select_targets."""
     selected = await select_targets(store, request.query)
     pairs = selected.pairs
     devices = [d for d, _ in pairs]
-    async with reactivator(
-        store, devices, request.session, policy=policy, provider=provider, approve=approve
-    ) as flow:
+    ledger = LocalLedger(store, policy=policy, provider=provider, actor=actor, approve=approve)
+    async with reactivator(store, devices, request.session, ledger) as flow:
         if request.dry_run:
             plans = [await flow.plan(d, f) for d, f in pairs]
             return ReactivationRun(outcomes=plans, unread=selected.unread)
@@ -138,25 +139,24 @@ async def reactivator(
     store: InventoryStore,
     devices: Sequence[Device],
     settings: SessionSettings,
+    ledger: Ledger,
     *,
-    policy: Policy,
-    provider: EntitlementProvider | None,
-    approve: Approver | None = None,
+    profiles: Mapping[str, CredentialProfile] | None = None,
 ) -> AsyncIterator[Reactivator]:
-    """A Reactivator for `devices` with their profiles and shared transports, closed on exit
-    (also on cancellation: every operation stays at its last committed state)."""
-    profiles = await profiles_for(store, devices, settings.credentials)
+    """A Reactivator for `devices` reporting to `ledger` (controller.reactivation_ledger's
+    LocalLedger, or a site agent's), with shared transports, closed on exit (also on
+    cancellation: every operation stays at its last committed state). `profiles` replaces the
+    store's credentials (a site agent holds its own)."""
+    if profiles is None:
+        profiles = await profiles_for(store, devices, settings.credentials)
     timeout = settings.timeout
     async with open_transports(settings.concurrency) as transports:
         yield Reactivator(
             store,
+            ledger,
             registry=DriverRegistry(),
             transports=transports,
             profiles=profiles,
-            policy=policy,
-            provider=provider,
-            actor=settings.actor,
-            approve=approve,
             timeouts=Timeouts(snmp=timeout, http=timeout, ssh=max(timeout, 10.0)),
             default_credentials=settings.credentials,
             trust=TrustOptions(ca_bundle=settings.ca_bundle, insecure=settings.insecure),

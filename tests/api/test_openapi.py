@@ -30,6 +30,7 @@ NEEDS_STATE = {
     "GET /api/v1/agent/jobs",
     "POST /api/v1/agent/jobs/{id}/lease",
     "POST /api/v1/agent/jobs/{id}/result",
+    "POST /api/v1/agent/jobs/{id}/ledger",
 }
 """Operations whose success needs a device, job or lease the generated values cannot name: in
 the generated pass every answer they give must still match the document; their successes are

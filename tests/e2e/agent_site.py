@@ -15,15 +15,18 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from agent.client import ControllerClient
-from agent.runner import JobRunner
-from agent.service import Agent, Backoff
-from agent.spool import ResultSpool
+from agent.client import Backoff, ControllerClient
+from agent.runner import JobRunner, Outcome
+from agent.service import Agent
+from agent.spool import ResultSpool, Spooled
 from agent.trust import ControllerTrust
 from controller.api.app import create_app
 from controller.api.auth import FailedAuthThrottle
 from controller.api.routes.agents import JOB_LEASE
 from controller.cli.credentials_cmd import load_profiles_file
+from controller.jobs import Progress
+from controller.reactivation import Ledger
+from controller.settings import PolyfleetSettings
 from inventory.database import resolve_db
 from inventory.store import InventoryStore
 from inventory.token_store import Role, TokenStore
@@ -45,10 +48,12 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 @dataclass
 class ApiServer:
-    """The API app over `store` on 127.0.0.1; `stop()` and `start()` again keep the port."""
+    """The API app over `store` on 127.0.0.1; `stop()` and `start()` again keep the port.
+    `settings` give the controller its policy and licensing portal (re-activations)."""
 
     store: InventoryStore
     lease: timedelta | None = None
+    settings: PolyfleetSettings | None = None
     port: int = 0
     _runner: web.AppRunner | None = None
     app: web.Application = field(init=False)
@@ -57,7 +62,9 @@ class ApiServer:
         self.app = self._make_app()
 
     def _make_app(self) -> web.Application:
-        app = create_app(self.store, throttle=FailedAuthThrottle(limit=1000, window=60))
+        app = create_app(
+            self.store, settings=self.settings, throttle=FailedAuthThrottle(limit=1000, window=60)
+        )
         if self.lease is not None:
             app[JOB_LEASE] = self.lease
         return app
@@ -120,9 +127,11 @@ class ApiServer:
 
 @asynccontextmanager
 async def api_server(
-    store: InventoryStore, lease: timedelta | None = None
+    store: InventoryStore,
+    lease: timedelta | None = None,
+    settings: PolyfleetSettings | None = None,
 ) -> AsyncIterator[ApiServer]:
-    server = ApiServer(store, lease)
+    server = ApiServer(store, lease, settings)
     await server.start()
     try:
         yield server
@@ -135,6 +144,43 @@ class RunningAgent:
     agent: Agent
     spool: ResultSpool
     local: InventoryStore
+
+
+@dataclass
+class Gate:
+    """Holds each finished job's outcome at the agent until the test opens it: `reached` is
+    set once an outcome waits (the job's work, and its reports to the controller, are over)."""
+
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class GatedRunner(JobRunner):
+    """A runner whose outcomes wait at `gate`."""
+
+    gate: Gate
+
+    async def run(
+        self,
+        claimed: dict[str, Any],
+        on_progress: Progress | None = None,
+        ledger: Ledger | None = None,
+    ) -> Outcome:
+        outcome = await super().run(claimed, on_progress, ledger)
+        self.gate.reached.set()
+        await self.gate.opened.wait()
+        return outcome
+
+
+def gated(gate: Gate) -> Callable[[InventoryStore, Any], JobRunner]:
+    """A `site_agent` runner whose outcomes wait at `gate` (to stop the controller first)."""
+
+    def make(local: InventoryStore, profiles: Any) -> JobRunner:
+        runner = GatedRunner(local, profiles)
+        runner.gate = gate
+        return runner
+
+    return make
 
 
 @asynccontextmanager
@@ -172,3 +218,25 @@ async def site_agent(
             stop.set()
             await asyncio.wait_for(task, BOUND_S)
             spool.close()
+
+
+async def deliver_after_outage(api: ApiServer, edge: RunningAgent, gate: Gate) -> Spooled:
+    """Once the agent's job has reached `gate`, the controller goes away and the gate opens:
+    the job's result waits in the spool until the controller is back on the same address and it
+    is delivered. The result as it was spooled (to send it again)."""
+    await asyncio.wait_for(gate.reached.wait(), BOUND_S)
+    await api.stop()
+    gate.opened.set()
+
+    async def spooled() -> bool:
+        return len(edge.spool) == 1
+
+    await eventually(spooled, "the finished job's result waits in the spool")
+    (waiting,) = edge.spool.pending()
+    await api.start()
+
+    async def delivered() -> bool:
+        return len(edge.spool) == 0
+
+    await eventually(delivered, "the spooled result was delivered")
+    return waiting

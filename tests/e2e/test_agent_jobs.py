@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from agent.runner import JobRunner, Outcome
-from controller.jobs import Progress
 from inventory.observation_store import ObservationStore
 from inventory.schema import credential_profiles
 from inventory.store import InventoryStore
@@ -24,7 +22,14 @@ from simulator.fleet import SITES
 from simulator.outputs import write_credentials_toml, write_inventory_csv
 from simulator.runner import RunningFleet, run_fleet
 from simulator.state import SimDevice
-from tests.e2e.agent_site import api_server, eventually, site_agent
+from tests.e2e.agent_site import (
+    Gate,
+    api_server,
+    deliver_after_outage,
+    eventually,
+    gated,
+    site_agent,
+)
 from tests.e2e.cli import polyfleet
 from tests.e2e.reactivation_fleet import make_devices
 
@@ -87,33 +92,16 @@ async def test_a_scan_asked_through_the_api_runs_at_the_sites_agent_with_its_own
         assert listed["last_seen_at"] is not None
 
 
-class GatedRunner(JobRunner):
-    """Holds each finished job's outcome until the test opens the gate."""
-
-    gate: asyncio.Event
-
-    async def run(self, claimed: dict[str, Any], on_progress: Progress | None = None) -> Outcome:
-        outcome = await super().run(claimed, on_progress)
-        await self.gate.wait()
-        return outcome
-
-
 async def test_a_result_made_while_the_controller_is_down_is_spooled_and_stored_once(
     store: InventoryStore, fleet: tuple[RunningFleet, list[SimDevice], Path], tmp_path: Path
 ) -> None:
     _running, devices, credentials = fleet
-    gate = asyncio.Event()
-
-    def gated(local: InventoryStore, profiles: Any) -> JobRunner:
-        runner = GatedRunner(local, profiles)
-        runner.gate = gate
-        return runner
-
+    gate = Gate()
     async with api_server(store) as api:
         agent_token = await api.token(Role.AGENT, site=SITE_B, name="edge-b")
         tech = await api.token(Role.TECHNICIAN)
         async with site_agent(
-            api.url, agent_token, tmp_path / "agent", credentials, runner=gated
+            api.url, agent_token, tmp_path / "agent", credentials, runner=gated(gate)
         ) as edge:
             _, accepted = await api.call(tech, "POST", "/scans", {"site": SITE_B})
             job_id = accepted["job"]
@@ -122,20 +110,7 @@ async def test_a_result_made_while_the_controller_is_down_is_spooled_and_stored_
                 return bool((await api.job(tech, job_id))["state"] == "running")
 
             await eventually(running, "the agent claimed the scan")
-            await api.stop()  # the controller goes away while the agent works
-            gate.set()
-
-            async def spooled() -> bool:
-                return len(edge.spool) == 1
-
-            await eventually(spooled, "the finished job's result waits in the spool")
-            (waiting,) = edge.spool.pending()
-            await api.start()  # back on the same address
-
-            async def delivered() -> bool:
-                return len(edge.spool) == 0
-
-            await eventually(delivered, "the spooled result was delivered")
+            waiting = await deliver_after_outage(api, edge, gate)
             job = await api.job(tech, job_id)
 
         assert job["state"] == "done"

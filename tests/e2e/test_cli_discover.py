@@ -50,7 +50,7 @@ def served_by(family: str) -> str | None:
     return driver.name if driver is not None else None
 
 
-def _needs_standard_ports(running: RunningFleet) -> None:
+def needs_standard_ports(running: RunningFleet) -> None:
     for device in running.devices:
         endpoint = running.endpoint(device.serial)
         for name, port in STANDARD_PORTS.items():
@@ -83,7 +83,7 @@ async def lab(tmp_path: Path, db: str) -> AsyncIterator[list[SimDevice]]:
     devices = generate_fleet(sum(MIX.values()), MIX, seed=88, base_address=BASE)
     set_fault([d for d in devices if d.family == "vvx"][1], "wrong_credentials")
     async with run_fleet(devices, seed=88) as running:
-        _needs_standard_ports(running)
+        needs_standard_ports(running)
         async with not_poly_server(tmp_path):
             write_credentials_toml(tmp_path / "profiles.toml", "456")
             imported = await cli(db, "credentials", "import", str(tmp_path / "profiles.toml"))

@@ -1,8 +1,10 @@
 """Scale-out (issue 12 item 5), on PostgreSQL: two `polyfleet serve` processes share one store,
 three `polyfleet agent run` processes serve three simulated sites, each told both controller
-URLs. Mid-run one controller and one agent are killed with SIGKILL and the agent is restarted.
-Every job still ends done with its result stored once, every expired feature is confirmed
-exactly once, and `confirmations verify` passes.
+URLs, and a fourth site has no agent. The agents run their sites' re-activations (reporting
+each step to either controller), scans and probes; the controllers run the fourth site's. Mid-run
+one controller and one agent are killed with SIGKILL and the agent is restarted. Every job still
+ends done with its result stored once, every expired feature is confirmed exactly once, and
+`confirmations verify` passes.
 
 The issue's fleet, 300 devices, takes about 80 s; POLYFLEET_SCALE_DEVICES=24 runs a quick one
 while working on it.
@@ -135,7 +137,7 @@ async def test_two_controllers_three_agents_survive_sigkill_with_every_job_once(
     db = f"{pg_url()}?schema={pg_schema}"
     devices = make_devices(DEVICES, expired=EXPIRED)
     for index, device in enumerate(devices):
-        device.site = SITES[index % 3]
+        device.site = SITES[index % 4]  # SITES[3] has no agent: its jobs are the controllers'
     expired = devices[:EXPIRED]
     async with (
         managed_fleet(tmp_path, db, devices, [d.serial for d in devices], target=target) as fleet,
@@ -169,15 +171,17 @@ async def test_two_controllers_three_agents_survive_sigkill_with_every_job_once(
 
             await eventually(enrolled, "the three agents enrolled")  # else controllers scan
             job_ids: list[str] = []
-            for index, device in enumerate(expired):  # re-activations: run by the controllers
+            reactivations: dict[str, str] = {}
+            for index, device in enumerate(expired):  # run by the site's agent, if it has one
                 api = api1 if index % 2 else api2
                 status, accepted = await api.call(
                     tech, "POST", "/reactivations", {"device": device.serial}
                 )
                 assert status == 202, accepted
                 job_ids.append(accepted["job"])
-            for round_ in range(3):  # scans and probes: run by each site's agent
-                for site in SITES[:3]:
+                reactivations[accepted["job"]] = device.site
+            for round_ in range(3):  # scans and probes likewise
+                for site in SITES[:4]:
                     api = api1 if round_ % 2 else api2
                     status, accepted = await api.call(tech, "POST", "/scans", {"site": site})
                     assert status == 202, accepted
@@ -225,7 +229,14 @@ async def test_two_controllers_three_agents_survive_sigkill_with_every_job_once(
 
         states = await _job_states(store)
         failed = {j: s for j, s in states.items() if s[0] != "done"}
-        assert not failed, failed
+        if failed:
+            async with store.engine.connect() as conn:
+                why = await conn.execute(
+                    sa.select(jobs.c.id, jobs.c.kind, jobs.c.site, jobs.c.error).where(
+                        jobs.c.id.in_(failed)
+                    )
+                )
+                raise AssertionError(f"jobs failed: {why.all()}")
         async with store.engine.connect() as conn:
             retried = await conn.execute(
                 sa.select(jobs.c.id, jobs.c.attempts).where(jobs.c.id.in_(cut_off))
@@ -233,7 +244,11 @@ async def test_two_controllers_three_agents_survive_sigkill_with_every_job_once(
             # the killed controller's jobs went back to the queue and the other one finished them
             assert all(attempts >= 2 for _, attempts in retried), cut_off
         async with store.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(jobs.c.id, jobs.c.kind, jobs.c.result))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(jobs.c.id, jobs.c.kind, jobs.c.result, jobs.c.lease_agent)
+                )
+            ).all()
             confirmed = Counter(
                 (serial, feature)
                 for serial, feature in (
@@ -241,6 +256,12 @@ async def test_two_controllers_three_agents_survive_sigkill_with_every_job_once(
                 ).all()
             )
         assert len(rows) == len(job_ids)
+        ran_by = {r.id: r.lease_agent for r in rows}
+        by_controller = {j for j, site in reactivations.items() if site == SITES[3]}
+        assert by_controller
+        assert all(ran_by[j].startswith("controller:") for j in by_controller), ran_by
+        by_agents = set(reactivations) - by_controller  # the agent sites' devices, at the site
+        assert all(not ran_by[j].startswith("controller:") for j in by_agents), ran_by
         assert confirmed == Counter((d.serial, expired_feature(d)) for d in expired)
         for device in expired:
             lic = fleet.device(device.serial).licenses[expired_feature(device)]

@@ -1,5 +1,6 @@
 """Site agents: admins create them (with their token), viewers list them, and an agent token
-enrols, long-polls for its site's jobs, renews its lease and posts each result (stored once)."""
+enrols, long-polls for its site's jobs, renews its lease, reports a re-activation's steps to
+the controller's ledger as it runs them, and posts each result (stored once)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,20 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from controller.agent_jobs import agent_payload, record_agent_result
+from controller.agent_jobs import agent_payload, store_agent_result
+from controller.agent_ledger import LedgerAnswer, LedgerRequest, answer_ledger_call
 from controller.api.models import Strict
 from controller.api.problems import Problem
 from controller.api.routing import ApiRoutes, Call
-from controller.api.services import SERVICES
-from controller.jobs import AGENT_KINDS
+from controller.api.services import SERVICES, Services
+from controller.entitlements import provider_from_settings
+from controller.jobs import AGENT_KINDS, JobFailed, ReactivationSetup
 from inventory.agent_store import Agent, AgentNotFound, AgentStore
 from inventory.job_store import (
     DEFAULT_LEASE,
     ClaimScope,
     Job,
+    JobKind,
     JobNotFound,
     JobState,
     JobStore,
@@ -218,10 +222,15 @@ async def next_job(call: Call) -> ClaimedJob | None:
         if job is not None:
             assert job.lease_id is not None
             assert job.lease_expires_at is not None
+            try:
+                payload = await agent_payload(call.request.app[SERVICES].store, job)
+            except JobFailed as exc:  # as the controller's own run would end it
+                await jobs.complete(job.id, state=JobState.FAILED, error=str(exc))
+                continue
             return ClaimedJob(
                 id=job.id,
                 kind=job.kind.value,
-                payload=await agent_payload(call.request.app[SERVICES].store, job),
+                payload=payload,
                 lease_id=job.lease_id,
                 lease_expires_at=job.lease_expires_at,
             )
@@ -278,10 +287,50 @@ async def renew_lease(call: Call) -> LeaseRenewed:
 async def post_result(call: Call) -> ResultStored:
     _agent, job = await _agent_job(call)
     posted = call.body_as(ResultPost)
-    services = call.request.app[SERVICES]
-    stored = await _jobs(call).complete(
-        job.id, state=JobState(posted.state), result=posted.result, error=posted.error
+    store = call.request.app[SERVICES].store
+    stored = await store_agent_result(
+        store,
+        _jobs(call),
+        job,
+        lease_id=posted.lease_id,
+        state=JobState(posted.state),
+        result=posted.result,
+        error=posted.error,
     )
-    if stored and posted.state == "done":
-        await record_agent_result(services.store, job, posted.result)
     return ResultStored(stored=stored)
+
+
+def _reactivation_setup(services: Services) -> ReactivationSetup:
+    """The policy and licensing portal of the controller's settings (as its job worker's)."""
+    return ReactivationSetup(
+        policy=services.policy(), provider=provider_from_settings(services.settings.portal)
+    )
+
+
+@routes.endpoint(
+    "POST",
+    "/agent/jobs/{id}/ledger",
+    role=Role.AGENT,
+    body=LedgerRequest,
+    response=LedgerAnswer,
+    responses={
+        400: "not a re-activation job",
+        404: "no job has that id",
+        409: "the lease is lost: stop the job",
+    },
+    tags=("agent",),
+    summary="A step of a re-activation job the agent runs, recorded by the controller",
+)
+async def ledger_call(call: Call) -> LedgerAnswer:
+    _agent, job = await _agent_job(call)
+    request = call.body_as(LedgerRequest)
+    if job.kind is not JobKind.REACTIVATION:
+        raise Problem(400, f"job {job.id} is a {job.kind.value} job, not a re-activation")
+    try:
+        await _jobs(call).renew(job.id, request.lease_id)
+    except LeaseLost as exc:
+        raise Problem(409, str(exc)) from None
+    services = call.request.app[SERVICES]
+    return await answer_ledger_call(
+        services.store, job, request, lambda: _reactivation_setup(services)
+    )
