@@ -221,7 +221,7 @@ async def test_job_and_lease_operations_succeed_as_documented(
 
     scan = await succeed("post", "/api/v1/scans", Case("a site", {}, body={"site": "hq"}))
     await succeed("post", "/api/v1/probes", Case("a device", {}, body={"device": "A1000"}))
-    reactivation = {"device": "00-04-f2-aa-00-03", "feature": "base"}
+    reactivation = {"device": "00-04-f2-aa-00-01", "feature": "base"}
     await succeed("post", "/api/v1/reactivations", Case("a MAC", {}, body=reactivation))
     discovery = {"cidrs": ["127.0.0.0/30"], "site": "hq"}
     await succeed("post", "/api/v1/discoveries", Case("a range", {}, body=discovery))
@@ -237,9 +237,26 @@ async def test_job_and_lease_operations_succeed_as_documented(
         "post", "/api/v1/agent/jobs/{id}/result", Case("a failure", claimed, body=failed)
     )
     assert stored == {"stored": True}
-    assert set(answers) == NEEDS_STATE
     ended = await succeed("get", "/api/v1/jobs/{id}", Case("ended", claimed))
     assert ended["state"] == "failed"
+
+    # The re-activation's ledger: claim hq's jobs in turn (oldest first) up to the re-activation.
+    for _ in range(4):
+        lease = await succeed("get", "/api/v1/agent/jobs", Case("next", {}, {"wait": "0"}))
+        if lease["kind"] == "reactivation":
+            break
+        ended = {"lease_id": lease["lease_id"], "state": "failed", "error": "not this one"}
+        await succeed(
+            "post", "/api/v1/agent/jobs/{id}/result", Case("skip", {"id": lease["id"]}, body=ended)
+        )
+    assert lease["kind"] == "reactivation", lease
+    survey = {"lease_id": lease["lease_id"], "call": {"call": "survey", "serial": "A1001",
+                                                      "feature": "base"}}  # fmt: skip
+    answer = await succeed(
+        "post", "/api/v1/agent/jobs/{id}/ledger", Case("survey", {"id": lease["id"]}, body=survey)
+    )
+    assert answer.get("refused") is None, answer
+    assert set(answers) == NEEDS_STATE
 
 
 async def _call(
