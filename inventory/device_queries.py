@@ -7,7 +7,7 @@ clauses on indexed columns, and only the requested page is read and turned into 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -96,6 +96,9 @@ async def count_matching(engine: AsyncEngine, matching: DeviceFilter) -> int:
 
 def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Select[Any]:
     """`query` in the given order, NULLs last either way, ties by serial."""
+    serial = devices.c.serial.desc() if descending else devices.c.serial.asc()
+    if sort is DeviceSort.SERIAL:  # never NULL: the unique index's order, read no further
+        return query.order_by(serial)  # than the page
     key: sa.ColumnElement[Any]
     if sort is DeviceSort.EXPIRES_AT:
         expiry = _next_expiry()
@@ -104,7 +107,6 @@ def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Se
     else:
         key = devices.c[sort.value]
     ordered = key.desc() if descending else key.asc()
-    serial = devices.c.serial.desc() if descending else devices.c.serial.asc()
     return query.order_by(key.is_(None), ordered, serial)
 
 
@@ -116,28 +118,11 @@ async def page_devices(
     descending: bool = False,
     limit: int,
     offset: int,
+    narrow: Callable[[sa.Select[Any]], sa.Select[Any]] | None = None,
 ) -> list[Device]:
-    """One page of the matching devices in the given order."""
-    query = _ordered(sa.select(devices).where(matching.clause()), sort, descending)
+    """One page of the matching devices in the given order (`narrow`ed further: by status)."""
+    query = sa.select(devices).where(matching.clause())
+    query = _ordered(narrow(query) if narrow else query, sort, descending)
     async with engine.connect() as conn:
         rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
     return [row_to_device(row) for row in rows]
-
-
-async def ordered_serials(
-    engine: AsyncEngine, matching: DeviceFilter, sort: DeviceSort, descending: bool
-) -> list[str]:
-    """Serials of every matching device in the given order (a filter applied afterwards)."""
-    query = _ordered(sa.select(devices.c.serial).where(matching.clause()), sort, descending)
-    async with engine.connect() as conn:
-        return list((await conn.execute(query)).scalars())
-
-
-async def devices_by_serial(engine: AsyncEngine, serials: Sequence[str]) -> dict[str, Device]:
-    """The devices of `serials` (at most a page of them), by serial."""
-    if not serials:
-        return {}
-    query = sa.select(devices).where(devices.c.serial.in_(list(serials)))
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-    return {row["serial"]: row_to_device(row) for row in rows}
