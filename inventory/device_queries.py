@@ -110,6 +110,17 @@ def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Se
     return query.order_by(key.is_(None), ordered, serial)
 
 
+Narrow = Callable[[sa.Select[Any]], sa.Select[Any]]
+"""Narrows a query over `devices` further (to one health status: inventory.health_sql)."""
+
+
+def _page_query(
+    matching: DeviceFilter, sort: DeviceSort, descending: bool, narrow: Narrow | None
+) -> sa.Select[Any]:
+    query = sa.select(devices).where(matching.clause())
+    return _ordered(narrow(query) if narrow else query, sort, descending)
+
+
 async def page_devices(
     engine: AsyncEngine,
     matching: DeviceFilter,
@@ -118,11 +129,29 @@ async def page_devices(
     descending: bool = False,
     limit: int,
     offset: int,
-    narrow: Callable[[sa.Select[Any]], sa.Select[Any]] | None = None,
+    narrow: Narrow | None = None,
 ) -> list[Device]:
-    """One page of the matching devices in the given order (`narrow`ed further: by status)."""
-    query = sa.select(devices).where(matching.clause())
-    query = _ordered(narrow(query) if narrow else query, sort, descending)
+    """One page of the matching devices in the given order."""
+    query = _page_query(matching, sort, descending, narrow).limit(limit).offset(offset)
     async with engine.connect() as conn:
-        rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
+        rows = (await conn.execute(query)).mappings().all()
     return [row_to_device(row) for row in rows]
+
+
+async def counted_page(
+    engine: AsyncEngine,
+    matching: DeviceFilter,
+    *,
+    sort: DeviceSort,
+    descending: bool,
+    limit: int,
+    offset: int,
+    narrow: Narrow,
+) -> tuple[list[Device], int | None]:
+    """`page_devices` and, from the same query, how many devices match (None when the page
+    is empty): one pass where the narrowed set is small and costly to find."""
+    query = _page_query(matching, sort, descending, narrow)
+    query = query.add_columns(sa.func.count().over().label("_matching")).limit(limit)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.offset(offset))).mappings().all()
+    return [row_to_device(row) for row in rows], rows[0]["_matching"] if rows else None

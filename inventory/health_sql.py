@@ -13,7 +13,6 @@ device: it may be the whole fleet). Every other device is OK.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,8 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from inventory.device_queries import DeviceFilter
-from inventory.models import LicenseState
+from inventory.device_queries import DeviceFilter, DeviceSort, Narrow, counted_page, page_devices
+from inventory.models import Device, LicenseState
 from inventory.schema import LICENSE_INACTIVE, STATUS_PROBLEM, device_status, devices, licenses
 
 RANK_OK, RANK_UNKNOWN, RANK_WARNING, RANK_CRITICAL = 0, 1, 2, 3
@@ -120,32 +119,72 @@ def _required_present(rules: StatusRules) -> sa.ScalarSelect[Any]:
     return query.scalar_subquery()
 
 
-def _license_facts(rules: StatusRules, among: sa.Select[Any]) -> sa.Subquery:
-    """Per device of `among` with licenses: whether one is critical, one warns, and how many
-    required features it has."""
+def _critical_license(rules: StatusRules) -> sa.ColumnElement[bool]:
     lic = licenses.c
     active = lic.state == LicenseState.ACTIVE.value
+    return sa.or_(lic.state.in_(_FIXED_CRITICAL), sa.and_(active, lic.expires_at <= rules.now))
+
+
+def _warning_license(rules: StatusRules) -> sa.ColumnElement[bool]:
+    lic = licenses.c
+    active = lic.state == LicenseState.ACTIVE.value
+    before = rules.now + rules.warn
+    unknown = lic.state == LicenseState.UNKNOWN.value
+    return sa.or_(unknown, sa.and_(active, lic.expires_at <= before))
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What classification weighs of a device's licenses (none NULL)."""
+
+    known: sa.ColumnElement[bool]
+    critical: sa.ColumnElement[bool]
+    warning: sa.ColumnElement[bool]
+    required: sa.ColumnElement[int]
+    """How many of the required features it has."""
+
+
+def _grouped_facts(rules: StatusRules, among: sa.Select[Any]) -> tuple[sa.Subquery, _Facts]:
+    """The facts of the devices of `among`, in one pass over their licenses (a set of them)."""
+    lic = licenses.c
 
     def flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
         return sa.func.max(sa.case((condition, 1), else_=0))
 
-    columns: list[sa.ColumnElement[Any]] = [
-        lic.serial,
-        flag(
-            sa.or_(lic.state.in_(_FIXED_CRITICAL), sa.and_(active, lic.expires_at <= rules.now))
-        ).label("critical"),
-        flag(
-            sa.or_(
-                lic.state == LicenseState.UNKNOWN.value,
-                sa.and_(active, lic.expires_at <= rules.now + rules.warn),
-            )
-        ).label("warning"),
-    ]
-    if rules.required_features:
-        required = lic.feature.in_(sorted(rules.required_features))
-        columns.append(sa.func.sum(sa.case((required, 1), else_=0)).label("required"))
-    query = sa.select(*columns).where(lic.serial.in_(among)).group_by(lic.serial)
-    return query.subquery("license_facts")
+    required = lic.feature.in_(sorted(rules.required_features))
+    grouped = (
+        sa.select(
+            lic.serial,
+            flag(_critical_license(rules)).label("critical"),
+            flag(_warning_license(rules)).label("warning"),
+            sa.func.sum(sa.case((required, 1), else_=0)).label("required"),
+        )
+        .where(lic.serial.in_(among))
+        .group_by(lic.serial)
+        .subquery("license_facts")
+    )
+    f = grouped.c
+    facts = _Facts(
+        known=f.serial.is_not(None),
+        critical=sa.func.coalesce(f.critical, 0) == 1,
+        warning=sa.func.coalesce(f.warning, 0) == 1,
+        required=sa.func.coalesce(f.required, 0),
+    )
+    return grouped, facts
+
+
+def _correlated_facts(rules: StatusRules) -> _Facts:
+    """The facts of the device of the enclosing query's row, looked up for that row alone."""
+
+    def any_license(condition: sa.ColumnElement[bool]) -> sa.Exists:
+        return sa.exists().where(licenses.c.serial == devices.c.serial, condition)
+
+    return _Facts(
+        known=any_license(sa.true()),
+        critical=any_license(_critical_license(rules)),
+        warning=any_license(_warning_license(rules)),
+        required=_required_present(rules),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,14 +193,12 @@ class _Terms:
     unreadable: sa.ColumnElement[bool]
 
 
-def _terms(rules: StatusRules, facts: sa.Subquery) -> _Terms:
+def _terms(rules: StatusRules, facts: _Facts) -> _Terms:
     """`classify`'s status rule by rule, for a device with a status row or not networked
     (controller/health.py names the terms the same). No term is NULL where it is negated."""
-    s, d, f = device_status.c, devices.c, facts.c
+    s, d = device_status.c, devices.c
     cut = rules.now - rules.max_age
-    known = f.serial.is_not(None)
-    critical_license = sa.func.coalesce(f.critical, 0) == 1
-    warning_license = sa.func.coalesce(f.warning, 0) == 1
+    known, critical_license, warning_license = facts.known, facts.critical, facts.warning
     mismatch = sa.and_(s.identity_mismatch.is_not(None), s.identity_mismatch != "")
     failed = sa.or_(s.reachable.is_(False), sa.and_(s.error.is_not(None), sa.not_(mismatch)))
     unread = sa.and_(s.license_read_ok.is_(False), sa.not_(failed), sa.not_(mismatch))
@@ -174,8 +211,7 @@ def _terms(rules: StatusRules, facts: sa.Subquery) -> _Terms:
     missing_required: sa.ColumnElement[bool] = sa.false()
     if rules.required_features:
         licenses_read = sa.or_(known, sa.not_(sa.or_(failed, mismatch, unread)))
-        present = sa.func.coalesce(f.required, 0)
-        missing_required = sa.and_(licenses_read, present < len(rules.required_features))
+        missing_required = sa.and_(licenses_read, facts.required < len(rules.required_features))
     # Failed or swapped, the last observation that read the device is the newest of its
     # licenses' and its last_seen; that weighs only where nothing worse is said: failed with
     # no license known (so last_seen alone).
@@ -227,13 +263,13 @@ def scored(
         if unreadable_only
         else _candidates(rules, ranks)
     ).cte("candidates")
-    facts = _license_facts(rules, sa.select(candidates.c.serial))
+    facts_table, facts = _grouped_facts(rules, sa.select(candidates.c.serial))
     terms = _terms(rules, facts)
     not_networked = _not_networked(rules)
     joined = (
         devices.join(candidates, candidates.c.serial == devices.c.serial)
         .outerjoin(device_status, device_status.c.serial == devices.c.serial)
-        .outerjoin(facts, facts.c.serial == devices.c.serial)
+        .outerjoin(facts_table, facts_table.c.serial == devices.c.serial)
     )
     weighed = (
         sa.select(
@@ -251,20 +287,36 @@ def scored(
     return query.subquery("scored")
 
 
-def of_rank(
-    rules: StatusRules, matching: DeviceFilter, rank: int
-) -> Callable[[sa.Select[Any]], sa.Select[Any]]:
-    """Narrows a query over `devices` to the devices of status `rank`."""
-    bad = scored(rules, matching, NOT_OK if rank == RANK_OK else frozenset({rank}))
-    on = bad.c.serial == devices.c.serial
+def of_rank(rules: StatusRules, matching: DeviceFilter, rank: int) -> Narrow:
+    """Narrows a query over `devices` to the devices of status `rank`. CRITICAL and WARNING:
+    joined with those `scored` so (few). OK and UNKNOWN (which may be nearly all): tested
+    device by device as the query goes, a candidate weighed on its own, so that a page in
+    serial order reads not much more than the page."""
+    if rank in (RANK_WARNING, RANK_CRITICAL):
+        bad = scored(rules, matching, frozenset({rank}))
+        return lambda query: query.join(bad, bad.c.serial == devices.c.serial)
+    # A candidate, as `_candidates` picks them, tested on this row.
+    st = device_status.c
+    unclean = STATUS_PROBLEM
+    if rank == RANK_OK:  # every kind of candidate: stale, notable licenses, required features
+        unclean = sa.or_(unclean, st.observed_at < rules.now - rules.max_age)
+    candidate = sa.and_(st.serial.is_not(None), unclean)
+    if rank == RANK_OK:
+        notable = notable_license(rules.now + rules.warn)
+        candidate = sa.or_(
+            candidate, sa.exists().where(licenses.c.serial == devices.c.serial, notable)
+        )
+        if rules.required_features:
+            missing = _required_present(rules) < len(rules.required_features)
+            candidate = sa.or_(candidate, sa.and_(_networked(rules), missing))
+    weighed = sa.and_(candidate, _terms(rules, _correlated_facts(rules)).rank == rank)
+    never = sa.and_(_networked(rules), st.serial.is_(None))
 
     def narrow(query: sa.Select[Any]) -> sa.Select[Any]:
+        query = query.outerjoin(device_status, st.serial == devices.c.serial)
         if rank == RANK_OK:
-            return query.outerjoin(bad, on).where(bad.c.serial.is_(None), ~unscanned(rules))
-        if rank == RANK_UNKNOWN:
-            found = sa.or_(bad.c.serial.is_not(None), unscanned(rules))
-            return query.outerjoin(bad, on).where(found)
-        return query.join(bad, on)
+            return query.where(sa.not_(never), sa.or_(sa.not_(candidate), weighed))
+        return query.where(sa.or_(never, weighed))
 
     return narrow
 
@@ -288,8 +340,45 @@ async def count_of_rank(
     return sum(counts)
 
 
-async def model_names(engine: AsyncEngine, matching: DeviceFilter) -> set[str | None]:
-    """The distinct models of the matching devices (None: some have none), for the rules."""
-    query = sa.select(devices.c.model).where(matching.clause()).distinct()
+async def page_of_rank(
+    engine: AsyncEngine,
+    rules: StatusRules,
+    matching: DeviceFilter,
+    rank: int,
+    *,
+    sort: DeviceSort,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[Device], int]:
+    """One page of the matching devices of status `rank`, and how many there are."""
+    narrow = of_rank(rules, matching, rank)
+    if rank in (RANK_WARNING, RANK_CRITICAL):  # few, found at a cost: counted with the page
+        page, total = await counted_page(
+            engine, matching, sort=sort, descending=descending, limit=limit, offset=offset,
+            narrow=narrow,
+        )  # fmt: skip
+        if total is not None:
+            return page, total
+    else:
+        page = await page_devices(
+            engine, matching, sort=sort, descending=descending, limit=limit, offset=offset,
+            narrow=narrow,
+        )  # fmt: skip
+    return page, await count_of_rank(engine, rules, matching, rank)
+
+
+async def model_names(engine: AsyncEngine) -> set[str | None]:
+    """The distinct models of the store's devices (None: some have none), for the rules: one
+    index probe per model name (a fleet has few), not a pass over the devices."""
+    model = devices.c.model
+    names = sa.select(sa.func.min(model).label("model")).cte("names", recursive=True)
+    following = sa.select(sa.func.min(model)).where(model > names.c.model).scalar_subquery()
+    names = names.union_all(sa.select(following).where(names.c.model.is_not(None)))
+    unnamed = sa.select(sa.exists().where(model.is_(None)))
     async with engine.connect() as conn:
-        return set((await conn.execute(query)).scalars())
+        found: set[str | None] = set((await conn.execute(sa.select(names.c.model))).scalars())
+        found.discard(None)
+        if (await conn.execute(unnamed)).scalar():
+            found.add(None)
+    return found

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from controller.health import BY_RANK, DeviceHealth, Health, HealthPolicy, classify
 from controller.usecases.health import status_rules
 from inventory.device_queries import DeviceFilter, DeviceSort, count_matching, page_devices
-from inventory.health_sql import StatusRules, count_of_rank, of_rank
+from inventory.health_sql import StatusRules, count_of_rank, of_rank, page_of_rank
 from inventory.models import Device
 from inventory.observation_store import DeviceStatus, ObservationStore
 from inventory.store import InventoryStore
@@ -65,17 +65,19 @@ async def list_devices(
             offset=offset,
         )  # fmt: skip
         return DeviceListing(total, await _with_health(store, page, now, policy))
-    rules = await status_rules(engine, matching, now, policy)
-    if status is not None:
-        ranks = [status.rank]
-        total = await count_of_rank(engine, rules, matching, status.rank)
-    else:  # by status: worst last (ascending) or first, each status's devices by serial
-        ranks = sorted(BY_RANK, reverse=descending)
-        total = await count_matching(engine, matching)
+    rules = await status_rules(engine, now, policy)
     order = DeviceSort.SERIAL if sort == "status" else DeviceSort(sort)
-    page = await _page_by_status(
-        engine, matching, rules, ranks, order, descending=descending, limit=limit, offset=offset
-    )
+    if status is not None:
+        page, total = await page_of_rank(
+            engine, rules, matching, status.rank, sort=order, descending=descending,
+            limit=limit, offset=offset,
+        )  # fmt: skip
+    else:  # by status: worst last (ascending) or first, each status's devices by serial
+        total = await count_matching(engine, matching)
+        ranks = sorted(BY_RANK, reverse=descending)
+        page = await _page_by_status(
+            engine, matching, rules, ranks, descending=descending, limit=limit, offset=offset
+        )
     return DeviceListing(total, await _with_health(store, page, now, policy))
 
 
@@ -84,13 +86,12 @@ async def _page_by_status(
     matching: DeviceFilter,
     rules: StatusRules,
     ranks: list[int],
-    order: DeviceSort,
     *,
     descending: bool,
     limit: int,
     offset: int,
 ) -> list[Device]:
-    """The page of the devices of `ranks` in turn, each status's devices in `order`."""
+    """The page of the devices of `ranks` in turn, each status's devices by serial."""
     page: list[Device] = []
     skip = offset
     for rank in ranks:
@@ -98,7 +99,7 @@ async def _page_by_status(
         if wanted <= 0:
             break
         part = await page_devices(
-            engine, matching, sort=order, descending=descending, limit=wanted, offset=skip,
+            engine, matching, descending=descending, limit=wanted, offset=skip,
             narrow=of_rank(rules, matching, rank),
         )  # fmt: skip
         page += part

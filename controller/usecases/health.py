@@ -67,13 +67,11 @@ async def check_fleet(
     return fleet
 
 
-async def status_rules(
-    engine: AsyncEngine, matching: DeviceFilter, now: datetime, policy: HealthPolicy
-) -> StatusRules:
+async def status_rules(engine: AsyncEngine, now: datetime, policy: HealthPolicy) -> StatusRules:
     """`policy` at `now` for the store: what `classify` decides by Python alone (a model's
-    product family, the policy's model patterns) resolved for the models of the matching
-    devices, which are few."""
-    models = await model_names(engine, matching)
+    product family, the policy's model patterns) resolved for the store's model names, which
+    are few."""
+    models = await model_names(engine)
     declared = policy.no_licensed_features
     return StatusRules(
         now=now,

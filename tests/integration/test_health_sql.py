@@ -260,7 +260,7 @@ async def test_the_stores_statuses_are_those_of_classify(
         verdicts = await reference(store, now, policy)
         counts = Counter(v.status for v in verdicts.values())
         seen_statuses |= set(counts)
-        rules = await status_rules(store.engine, DeviceFilter(), now, policy)
+        rules = await status_rules(store.engine, now, policy)
         for health in STATUS_ORDER:
             assert (
                 await count_of_rank(store.engine, rules, DeviceFilter(), health.rank)
@@ -337,7 +337,7 @@ async def test_the_overview_counts_are_those_of_classify(
                 if site is None or v.site == site
             }  # fmt: skip
             matching = DeviceFilter(site=site)
-            rules = await status_rules(store.engine, matching, now, policy)
+            rules = await status_rules(store.engine, now, policy)
             by_group, unreadable_total = await status_by_group(store.engine, rules, matching)
             expected: dict[object, Counter[Health]] = {}
             for serial, verdict in verdicts.items():

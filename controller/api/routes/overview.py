@@ -93,7 +93,7 @@ async def overview(call: Call) -> Overview:
     site = call.caller.site
     now = datetime.now(UTC)
     matching = DeviceFilter(site=site)
-    rules = await status_rules(engine, matching, now, services.health_policy())
+    rules = await status_rules(engine, now, services.health_policy())
     by_group, unreadable_total = await status_by_group(engine, rules, matching)
     unreadable = await unreadable_devices(engine, rules, matching, UNREADABLE_SHOWN)
     counts = {s.value: 0 for s in STATUS_ORDER}

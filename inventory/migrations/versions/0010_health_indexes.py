@@ -1,6 +1,6 @@
 """Indexes that let the store pick the devices whose health needs weighing (inventory.health_sql):
 observations that did not read the device cleanly, observations by age, inactive licenses,
-licenses by expiry.
+licenses by expiry (the last three with the serial, so the index alone answers).
 
 Revision ID: 0010
 Revises: 0008
@@ -37,7 +37,7 @@ def upgrade() -> None:
         sqlite_where=_PROBLEM,
         postgresql_where=_PROBLEM,
     )
-    op.create_index("ix_device_status_observed_at", "device_status", ["observed_at"])
+    op.create_index("ix_device_status_observed_at", "device_status", ["observed_at", "serial"])
     op.create_index(
         "ix_licenses_inactive",
         "licenses",
@@ -45,7 +45,7 @@ def upgrade() -> None:
         sqlite_where=_INACTIVE,
         postgresql_where=_INACTIVE,
     )
-    op.create_index("ix_licenses_expires_at", "licenses", ["expires_at"])
+    op.create_index("ix_licenses_expires_at", "licenses", ["expires_at", "serial"])
 
 
 def downgrade() -> None:
