@@ -15,7 +15,9 @@ request (user + sys over all runs; PostgreSQL's own work is in its processes, no
         [--pg postgresql://postgres@127.0.0.1:5432/DB] [--before DIR] [--no-record]
 
 On PostgreSQL the store goes in a schema of its own, dropped at the end; use a database of
-your own (not `test`). Results go to bench/RESULTS.md.
+your own (not `test`). Its tables are ANALYZEd once built, as autovacuum does after a bulk load
+(the planner needs their statistics; autovacuum may be off on a test server).
+Results go to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ URLS = {
     "overview": "/api/v1/overview",
 }
 TICK = os.sysconf("SC_CLK_TCK")
+ANALYZED = ("devices", "device_status", "licenses")
 
 
 def build(code: Path, db: str, devices: int) -> float:
@@ -159,12 +162,11 @@ def measure(code: Path, db: str, runs: int, tmp: Path) -> tuple[dict[str, Measur
         log.close()
 
 
-async def pg_schema(url: str, schema: str, *, drop: bool) -> None:
+async def pg_execute(url: str, statement: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(url, timeout=10)
     try:
-        statement = f'DROP SCHEMA "{schema}" CASCADE' if drop else f'CREATE SCHEMA "{schema}"'
         await conn.execute(statement)
     finally:
         await conn.close()
@@ -202,11 +204,14 @@ def main() -> None:
                 parts = urlsplit(args.pg)
                 if parts.path.strip("/") == "test":
                     raise SystemExit("--pg: use a database of your own, not `test`")
-                asyncio.run(pg_schema(args.pg, schema, drop=False))
+                asyncio.run(pg_execute(args.pg, f'CREATE SCHEMA "{schema}"'))
                 db = f"{args.pg}?schema={schema}"
             try:
                 built = build(versions[0][1], db, args.devices)
                 notes.append(f"{backend} store built by the {versions[0][0]} code in {built:.0f} s")
+                if backend == "PostgreSQL":  # what autovacuum does after a bulk load
+                    tables = ", ".join(f'"{schema}".{t}' for t in ANALYZED)
+                    asyncio.run(pg_execute(args.pg, f"ANALYZE {tables}"))
                 for version, code in versions:
                     load = os.getloadavg()[0]
                     results, ready = measure(code, db, args.runs, tmp)
@@ -218,7 +223,7 @@ def main() -> None:
                         print(f"{backend} {version} {url}: {wall} / CPU {ms(m.cpu)}; {m.answer}")
             finally:
                 if backend == "PostgreSQL":
-                    asyncio.run(pg_schema(args.pg, schema, drop=True))
+                    asyncio.run(pg_execute(args.pg, f'DROP SCHEMA "{schema}" CASCADE'))
     section = report(args, versions, backends, table, notes, loads)
     print(section)
     if not args.no_record:

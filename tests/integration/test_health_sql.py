@@ -24,7 +24,12 @@ from controller.usecases.devices import Order, list_devices
 from controller.usecases.health import status_rules
 from device_drivers.names import DriverName
 from inventory.device_queries import DeviceFilter, DeviceSort
-from inventory.fleet_summary import status_by_group, unreadable_devices
+from inventory.fleet_summary import (
+    ExpiringWindow,
+    expiring_licenses,
+    status_by_group,
+    unreadable_devices,
+)
 from inventory.health_sql import count_of_rank
 from inventory.models import Device, License, LicenseRead, LicenseState
 from inventory.observation_store import DeviceObservation, ObservationStore
@@ -358,3 +363,24 @@ async def test_the_overview_counts_are_those_of_classify(
                 (s, verdicts[s].status) for s in unreadable[:3]
             ]
             assert all(d.read == verdicts[d.serial].license_read for d in shown)
+
+
+async def test_the_overview_counts_active_licenses_by_expiry_window(store: InventoryStore) -> None:
+    await fill(store)
+    stored = await ObservationStore(store.engine).statuses()
+    for now in MOMENTS:
+        for site in (None, "hq"):
+            windows = await expiring_licenses(store.engine, now, (10, 30, 400), site)
+            expected = []
+            for days in (10, 30, 400):
+                found = [
+                    lic.serial
+                    for status in stored.values()
+                    for lic in status.licenses
+                    if lic.state is ACTIVE
+                    and lic.expires_at is not None
+                    and now < lic.expires_at <= now + timedelta(days=days)
+                    and (site is None or lic.serial in {"OTHERSITE", "OTHERSITEBAD"})
+                ]
+                expected.append(ExpiringWindow(days, len(found), len(set(found))))
+            assert windows == expected, (now, site)
