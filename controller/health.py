@@ -51,6 +51,7 @@ from pydantic_core import core_schema
 from device_drivers.names import DriverName
 from inventory.catalog import family_for_model
 from inventory.health_rows import CleanRead, LicenseSummary
+from inventory.health_sql import RANK_CRITICAL, RANK_OK, RANK_UNKNOWN, RANK_WARNING
 from inventory.models import LicenseRead, LicenseState
 
 
@@ -74,7 +75,14 @@ class Health(StrEnum):
 
 
 _EXIT_CODES = {Health.OK: 0, Health.WARNING: 1, Health.CRITICAL: 2, Health.UNKNOWN: 3}
-_RANKS = {Health.OK: 0, Health.UNKNOWN: 1, Health.WARNING: 2, Health.CRITICAL: 3}
+# The store sorts and filters by these (inventory.health_sql): one set of numbers.
+_RANKS = {
+    Health.OK: RANK_OK,
+    Health.UNKNOWN: RANK_UNKNOWN,
+    Health.WARNING: RANK_WARNING,
+    Health.CRITICAL: RANK_CRITICAL,
+}
+BY_RANK = {rank: health for health, rank in _RANKS.items()}
 STATUS_ORDER = (Health.OK, Health.WARNING, Health.CRITICAL, Health.UNKNOWN)
 NOT_NETWORKED = "not networked: inventory only"
 
@@ -194,11 +202,11 @@ def is_networked(device: DeviceLike) -> bool:
     """False for analog products, which the inventory holds for quotes and contracts only."""
     if device.driver is not None:
         return device.driver != DriverName.ANALOG.value
-    return _model_networked(device.model) if device.model else True
+    return model_networked(device.model) if device.model else True
 
 
 @functools.lru_cache(maxsize=1024)
-def _model_networked(model: str) -> bool:
+def model_networked(model: str) -> bool:
     """Cached: a fleet has few model names and the catalog lookup is fuzzy (slow) matching."""
     family = family_for_model(model)
     return family is None or family.networked

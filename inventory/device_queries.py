@@ -7,7 +7,7 @@ clauses on indexed columns, and only the requested page is read and turned into 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -89,6 +89,12 @@ def _next_expiry() -> sa.Subquery:
     )
 
 
+async def count_matching(engine: AsyncEngine, matching: DeviceFilter) -> int:
+    query = sa.select(sa.func.count()).select_from(devices).where(matching.clause())
+    async with autocommit_read(engine) as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
 def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Select[Any]:
     """`query` in the given order, NULLs last either way, ties by serial.
 
@@ -108,7 +114,35 @@ def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Se
     return query.order_by(key.is_(None), ordered, serial)
 
 
+Narrow = Callable[[sa.Select[Any]], sa.Select[Any]]
+"""Narrows a query over `devices` further (to one health status: inventory.health_sql)."""
+
+
+def _page_query(
+    matching: DeviceFilter, sort: DeviceSort, descending: bool, narrow: Narrow | None
+) -> sa.Select[Any]:
+    query = sa.select(devices).where(matching.clause())
+    return _ordered(narrow(query) if narrow else query, sort, descending)
+
+
 async def page_devices(
+    engine: AsyncEngine,
+    matching: DeviceFilter,
+    *,
+    sort: DeviceSort = DeviceSort.SERIAL,
+    descending: bool = False,
+    limit: int,
+    offset: int,
+    narrow: Narrow | None = None,
+) -> list[Device]:
+    """One page of the matching devices in the given order."""
+    query = _page_query(matching, sort, descending, narrow).limit(limit).offset(offset)
+    async with autocommit_read(engine) as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return [row_to_device(row) for row in rows]
+
+
+async def total_and_page(
     engine: AsyncEngine,
     matching: DeviceFilter,
     *,
@@ -130,20 +164,20 @@ async def page_devices(
     return total, [row_to_device(row) for row in rows]
 
 
-async def ordered_serials(
-    engine: AsyncEngine, matching: DeviceFilter, sort: DeviceSort, descending: bool
-) -> list[str]:
-    """Serials of every matching device in the given order (a filter applied afterwards)."""
-    query = _ordered(sa.select(devices.c.serial).where(matching.clause()), sort, descending)
-    async with engine.connect() as conn:
-        return list((await conn.execute(query)).scalars())
-
-
-async def devices_by_serial(engine: AsyncEngine, serials: Sequence[str]) -> dict[str, Device]:
-    """The devices of `serials` (at most a page of them), by serial."""
-    if not serials:
-        return {}
-    query = sa.select(devices).where(devices.c.serial.in_(list(serials)))
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-    return {row["serial"]: row_to_device(row) for row in rows}
+async def counted_page(
+    engine: AsyncEngine,
+    matching: DeviceFilter,
+    *,
+    sort: DeviceSort,
+    descending: bool,
+    limit: int,
+    offset: int,
+    narrow: Narrow,
+) -> tuple[list[Device], int | None]:
+    """`page_devices` and, from the same query, how many devices match (None when the page
+    is empty): one pass where the narrowed set is small and costly to find."""
+    query = _page_query(matching, sort, descending, narrow)
+    query = query.add_columns(sa.func.count().over().label("_matching")).limit(limit)
+    async with autocommit_read(engine) as conn:
+        rows = (await conn.execute(query.offset(offset))).mappings().all()
+    return [row_to_device(row) for row in rows], rows[0]["_matching"] if rows else None

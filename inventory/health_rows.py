@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from inventory.async_engine import AsyncEngine
 from inventory.device_queries import DeviceFilter
+from inventory.health_sql import clean_observation, notable_license
 from inventory.models import LicenseRead, LicenseState
 from inventory.observation_store import license_read_from_row
 from inventory.schema import device_status, devices, licenses
@@ -113,12 +114,7 @@ async def licenses_by_serial(
         ts.column(licenses.c.observed_at),
     ).order_by(licenses.c.serial, licenses.c.feature)
     if notable_before is not None:
-        query = query.where(
-            sa.or_(
-                licenses.c.state != LicenseState.ACTIVE.value,
-                licenses.c.expires_at <= notable_before,
-            )
-        )
+        query = query.where(notable_license(notable_before))
     if site is not None or matching is not None:
         query = query.join(devices, devices.c.serial == licenses.c.serial)
     if site is not None:
@@ -159,36 +155,11 @@ _READ_COLUMNS = (
 def _clean_read(notable_before: datetime, clean_since: datetime) -> sa.ColumnElement[Any]:
     """1 where the latest observation read the device cleanly since `clean_since` and none of
     its licenses is notable (not active, or expiring before `notable_before`), else 0."""
-    s = device_status.c
     notable = sa.func.coalesce(
-        sa.func.sum(
-            sa.case(
-                (
-                    sa.or_(
-                        licenses.c.state != LicenseState.ACTIVE.value,
-                        licenses.c.expires_at <= notable_before,
-                    ),
-                    1,
-                ),
-                else_=0,
-            )
-        ),
-        0,
+        sa.func.sum(sa.case((notable_license(notable_before), 1), else_=0)), 0
     )
-    return sa.case(
-        (
-            sa.and_(
-                s.reachable.is_(True),
-                s.error.is_(None),
-                s.identity_mismatch.is_(None),
-                sa.or_(s.license_read_ok.is_(None), s.license_read_ok.is_(True)),
-                s.observed_at >= clean_since,
-                notable == 0,
-            ),
-            1,
-        ),
-        else_=0,
-    ).label("clean")
+    clean = sa.and_(clean_observation(clean_since), notable == 0)
+    return sa.case((clean, 1), else_=0).label("clean")
 
 
 async def devices_with_status(

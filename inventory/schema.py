@@ -157,6 +157,33 @@ licenses = sa.Table(
     sa.Index("ix_licenses_state", "state"),
 )
 
+STATUS_PROBLEM = sa.or_(
+    device_status.c.reachable.is_(False),
+    device_status.c.error.is_not(None),
+    device_status.c.identity_mismatch.is_not(None),
+    device_status.c.license_read_ok.is_(False),
+)
+"""The latest observation did not read the device cleanly: unreached, an error, another
+identity, or the license state unread. Few rows: a partial index holds just them."""
+LICENSE_INACTIVE = licenses.c.state != "active"
+"""A license not active (expired, deactivated, missing, unknown): few, indexed apart."""
+# Health by status on a 100,000-device store (inventory.health_sql) reads these ranges only
+# (the serial included: the index alone answers).
+sa.Index(
+    "ix_device_status_problem",
+    device_status.c.serial,
+    sqlite_where=STATUS_PROBLEM,
+    postgresql_where=STATUS_PROBLEM,
+)
+sa.Index("ix_device_status_observed_at", device_status.c.observed_at, device_status.c.serial)
+sa.Index(
+    "ix_licenses_inactive",
+    licenses.c.serial,
+    sqlite_where=LICENSE_INACTIVE,
+    postgresql_where=LICENSE_INACTIVE,
+)
+sa.Index("ix_licenses_expires_at", licenses.c.expires_at, licenses.c.serial)
+
 contracts = sa.Table(
     "contracts",
     metadata,

@@ -1,8 +1,9 @@
 """The device listing and detail of the API: inventory rows with their health verdicts.
 
-Without a health filter (or status order) the store pages in SQL and only the page is
-classified, so a page of a 100,000-device store costs a page. Filtering or ordering by health
-needs every matching device classified first (health depends on now and the policy).
+The store pages in SQL and only the page is classified (for the reasons), so a page of a
+100,000-device store costs a page. Filtering or ordering by health has the store decide every
+matching device's status (inventory.health_sql, by the rules of `classify` for now and the
+policy) and page by it.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from controller.health import DeviceHealth, Health, HealthPolicy, classify
-from controller.usecases.health import check_fleet
+from controller.health import BY_RANK, DeviceHealth, Health, HealthPolicy, classify
+from controller.usecases.health import status_rules
+from inventory.async_engine import AsyncEngine
 from inventory.device_queries import (
     DeviceFilter,
     DeviceSort,
-    devices_by_serial,
-    ordered_serials,
+    count_matching,
     page_devices,
+    total_and_page,
 )
+from inventory.health_sql import StatusRules, count_of_rank, of_rank, page_of_rank
 from inventory.models import Device
 from inventory.observation_history import HistoryPage
 from inventory.observation_store import DeviceStatus, ObservationStore
@@ -64,24 +67,54 @@ async def list_devices(
     """The page [offset, offset+limit) of the devices `matching` (and of health `status`)."""
     engine = store.engine
     if status is None and sort != "status":
-        total, page = await page_devices(
+        total, page = await total_and_page(
             engine, matching, sort=DeviceSort(sort), descending=descending, limit=limit,
             offset=offset,
         )  # fmt: skip
         return DeviceListing(total, await _with_health(store, page, now, policy))
-    fleet = await check_fleet(engine, None, now, policy, matching=matching)
-    verdicts = {verdict.serial: verdict for verdict in fleet.devices}
-    if sort == "status":
-        ordered = sorted(verdicts, key=lambda s: (verdicts[s].status.rank, s), reverse=descending)
-    else:
-        ordered = await ordered_serials(engine, matching, DeviceSort(sort), descending)
-    selected = [
-        s for s in ordered if s in verdicts and (status is None or verdicts[s].status is status)
-    ]
-    chosen = selected[offset : offset + limit]
-    found = await devices_by_serial(engine, chosen)
-    page = [found[serial] for serial in chosen if serial in found]
-    return DeviceListing(len(selected), await _with_health(store, page, now, policy))
+    rules = await status_rules(engine, now, policy)
+    order = DeviceSort.SERIAL if sort == "status" else DeviceSort(sort)
+    if status is not None:
+        page, total = await page_of_rank(
+            engine, rules, matching, status.rank, sort=order, descending=descending,
+            limit=limit, offset=offset,
+        )  # fmt: skip
+    else:  # by status: worst last (ascending) or first, each status's devices by serial
+        total = await count_matching(engine, matching)
+        ranks = sorted(BY_RANK, reverse=descending)
+        page = await _page_by_status(
+            engine, matching, rules, ranks, descending=descending, limit=limit, offset=offset
+        )
+    return DeviceListing(total, await _with_health(store, page, now, policy))
+
+
+async def _page_by_status(
+    engine: AsyncEngine,
+    matching: DeviceFilter,
+    rules: StatusRules,
+    ranks: list[int],
+    *,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> list[Device]:
+    """The page of the devices of `ranks` in turn, each status's devices by serial."""
+    page: list[Device] = []
+    skip = offset
+    for rank in ranks:
+        wanted = limit - len(page)
+        if wanted <= 0:
+            break
+        part = await page_devices(
+            engine, matching, descending=descending, limit=wanted, offset=skip,
+            narrow=of_rank(rules, matching, rank),
+        )  # fmt: skip
+        page += part
+        if part or not skip:
+            skip = 0
+        else:  # the offset lies past this status's devices: counted only then
+            skip = max(0, skip - await count_of_rank(engine, rules, matching, rank))
+    return page
 
 
 async def device_detail(

@@ -1,13 +1,23 @@
-"""The fleet health check: classify every inventory device (of a site) from the store."""
+"""The fleet health check: classify every inventory device (of a site) from the store; and the
+rules by which the store decides statuses itself (the API's filters, sorts and counts)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from controller.health import FleetHealth, HealthPolicy, classify, clean_verdict, is_networked
+from controller.health import (
+    FleetHealth,
+    HealthPolicy,
+    classify,
+    clean_verdict,
+    is_networked,
+    model_networked,
+)
+from device_drivers.names import DriverName
 from inventory.async_engine import AsyncEngine
 from inventory.device_queries import DeviceFilter
 from inventory.health_rows import CleanRead, devices_with_status, licenses_by_serial
+from inventory.health_sql import StatusRules, model_names
 
 
 async def check_fleet(
@@ -54,3 +64,23 @@ async def check_fleet(
                 device, status, summary = row
                 fleet.add(classify(device, status, now, policy, summary))
     return fleet
+
+
+async def status_rules(engine: AsyncEngine, now: datetime, policy: HealthPolicy) -> StatusRules:
+    """`policy` at `now` for the store: what `classify` decides by Python alone (a model's
+    product family, the policy's model patterns) resolved for the store's model names, which
+    are few."""
+    models = await model_names(engine)
+    declared = policy.no_licensed_features
+    return StatusRules(
+        now=now,
+        warn=policy.warn,
+        max_age=policy.max_age,
+        required_features=policy.required_features,
+        analog_driver=DriverName.ANALOG.value,
+        not_networked_models=frozenset(m for m in models if m and not model_networked(m)),
+        no_license_models=frozenset(
+            m for m in models if m is not None and declared is not None and declared(m)
+        ),
+        no_license_unmodelled=bool(declared is not None and declared(None)),
+    )

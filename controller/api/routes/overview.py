@@ -7,17 +7,22 @@ A token bound to a site sees that site's figures only.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
 from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
-from controller.health import STATUS_ORDER, Health, unread_reason
-from controller.usecases.health import check_fleet
+from controller.health import BY_RANK, STATUS_ORDER, unread_reason
+from controller.usecases.health import status_rules
 from inventory.catalog import PRODUCT_GROUP_TITLES
-from inventory.fleet_summary import expiring_licenses, last_observation, product_groups
+from inventory.device_queries import DeviceFilter
+from inventory.fleet_summary import (
+    expiring_licenses,
+    last_observation,
+    status_by_group,
+    unreadable_devices,
+)
 from inventory.token_store import Role
 
 routes = ApiRoutes()
@@ -87,37 +92,27 @@ async def overview(call: Call) -> Overview:
     engine = services.store.engine
     site = call.caller.site
     now = datetime.now(UTC)
-    fleet = await check_fleet(engine, site, now, services.health_policy())
-    groups = await product_groups(engine, site)
-    by_group: dict[str | None, Counter[Health]] = defaultdict(Counter)
-    unreadable = []
-    for device in fleet.devices:
-        by_group[groups.get(device.serial)][device.status] += 1
-        read = device.license_read
-        if read is not None and not read.ok and device.status is not Health.OK:
-            unreadable.append(
-                Unreadable(
-                    serial=device.serial,
-                    mac=device.mac,
-                    site=device.site,
-                    status=device.status.value,
-                    reason=unread_reason(device.serial, read),
-                )
-            )
-    unreadable.sort(key=lambda d: d.serial)
+    matching = DeviceFilter(site=site)
+    rules = await status_rules(engine, now, services.health_policy())
+    by_group, unreadable_total = await status_by_group(engine, rules, matching)
+    unreadable = await unreadable_devices(engine, rules, matching, UNREADABLE_SHOWN)
+    counts = {s.value: 0 for s in STATUS_ORDER}
+    for group_counts in by_group.values():
+        for rank, count in group_counts.items():
+            counts[BY_RANK[rank].value] += count
     titles = {group.value: title for group, title in PRODUCT_GROUP_TITLES.items()}
     return Overview(
         checked_at=now,
         last_scan=await last_observation(engine, site),
-        counts={s.value: fleet.counts[s] for s in STATUS_ORDER},
+        counts=counts,
         product_groups=[
             GroupCounts(
                 product_group=group,
                 title=titles.get(group) if group else None,
-                devices=sum(counts.values()),
-                counts={s.value: counts[s] for s in STATUS_ORDER},
+                devices=sum(group_counts.values()),
+                counts={s.value: group_counts[s.rank] for s in STATUS_ORDER},
             )
-            for group, counts in sorted(
+            for group, group_counts in sorted(
                 by_group.items(), key=lambda kv: (kv[0] is None, kv[0] or "")
             )
         ],
@@ -125,8 +120,17 @@ async def overview(call: Call) -> Overview:
             Expiring(days=w.days, licenses=w.licenses, devices=w.devices)
             for w in await expiring_licenses(engine, now, EXPIRY_WINDOWS, site)
         ],
-        unreadable=unreadable[:UNREADABLE_SHOWN],
-        unreadable_total=len(unreadable),
+        unreadable=[
+            Unreadable(
+                serial=device.serial,
+                mac=device.mac,
+                site=device.site,
+                status=BY_RANK[device.rank].value,
+                reason=unread_reason(device.serial, device.read),
+            )
+            for device in unreadable
+        ],
+        unreadable_total=unreadable_total,
     )
 
 
