@@ -88,10 +88,12 @@ typer and the root command 39-44 ms; pydantic, which typer's parameter adapters 
 61-63 ms; asyncio 19 ms; SQLAlchemy core 121-143 ms; its asyncio engine without the ORM 2-9 ms;
 pydantic-settings and the settings module 24-29 ms; `health`'s own modules 26-32 ms;
 rich for `quote`'s table 26-32 ms. That is 290-325 ms of CPU before any polyfleet work, about
-310-350 ms with it, so the targets are met in CPU with 50-90 ms to spare, and in wall time
-only while the two cores are not also busy with other work: at a load average of 2-5 the walls
-run 50-150 ms above the CPU (samples below). Going further would mean a command line without
-typer and pydantic, or store reads without SQLAlchemy, neither of which this issue asks for.
+310-350 ms with it: the targets are met in CPU with 44-65 ms to spare (the table above), and
+in wall time only while the two cores are not also busy with other work. The same code at
+18:16, load 3.5-4.2 while other test suites ran: `health` 736 ms wall for 355 ms CPU, `quote`
+867 ms for 398 ms, the floor 50 ms for 23 ms (before: 727/429 and 981/429 ms). Going further
+would mean a command line without typer and pydantic, or store reads without SQLAlchemy,
+neither of which this issue asks for.
 """
 
 TARGETS = {"--version": 0.150, "health": 0.400, "quote": 0.400}
