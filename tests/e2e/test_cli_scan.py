@@ -56,6 +56,12 @@ class Lab:
         assert isinstance(record, dict)
         return record
 
+    async def record(self, serial: str) -> dict[str, Any]:
+        """The inventory record alone, without the observations `show` adds."""
+        shown = await self.show(serial)
+        shown.pop("observations")
+        return shown
+
     def of(self, family: str) -> list[SimDevice]:
         return [d for d in self.devices if d.family == family]
 
@@ -211,7 +217,7 @@ async def test_a_swapped_device_is_flagged_and_the_inventory_left_alone(tmp_path
     db = f"sqlite:///{tmp_path / 'store.db'}"
     async with lab(tmp_path, db, "127.88.3.1", edit=swap_two_phones) as fleet:
         first, second = fleet.of("vvx")[:2]
-        before = {d.serial: await fleet.show(d.serial) for d in (first, second)}
+        before = {d.serial: await fleet.record(d.serial) for d in (first, second)}
         code, results, stderr = await fleet.scan()
         assert code == 1
         assert "2 identity_mismatch" in summary(stderr)
@@ -224,8 +230,11 @@ async def test_a_swapped_device_is_flagged_and_the_inventory_left_alone(tmp_path
             )
             assert result["licenses"] == []
         # Nothing of the other phone landed on the records: no firmware, no last_seen, and
-        # not the other phone's certificate pinned as this one's.
-        assert {d.serial: await fleet.show(d.serial) for d in (first, second)} == before
+        # not the other phone's certificate pinned as this one's. Its history tells why.
+        assert {d.serial: await fleet.record(d.serial) for d in (first, second)} == before
+        [seen] = (await fleet.show(first.serial))["observations"]
+        assert seen["identity_mismatch"] == results[first.serial]["error"]
+        assert seen["licenses"] is None
         assert before[first.serial]["tls_fingerprint"] is None
         health = await fleet.cli("health", "--format", "json")
         flagged = {d["serial"]: d for d in health.json()["devices"]}
