@@ -4,11 +4,12 @@
 `controller.health.classify` is the reference: this module states its status rules (not its
 reasons) in SQL, parameterised by `now` and the policy (`StatusRules`); a test compares the two
 device by device on both backends. As `polyfleet health`'s fast path does, the store first
-picks the few devices with something to weigh, through indexes (an observation that did not
-read the device cleanly, or is older than the staleness limit; an inactive license or one
-expiring within the warning window; a required feature absent); only those get the whole
-expression (`scored`). A networked device never scanned is UNKNOWN (`unscanned`, tested per
-device: it may be the whole fleet). Every other device is OK.
+picks the devices with something to weigh (candidates: an observation that did not read the
+device cleanly, or is older than the staleness limit; an inactive license or one expiring
+within the warning window; a required feature absent), each kind through an index, and weighs
+only those: as a set (`scored`, for counts and the few CRITICAL or WARNING devices), or one by
+one as a serial-ordered page is read (`of_rank`, for OK and UNKNOWN, which may be nearly every
+device). A networked device never scanned is UNKNOWN (`unscanned`); every other device is OK.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def clean_observation(since: datetime) -> sa.ColumnElement[bool]:
 
 
 def _not_networked(rules: StatusRules) -> sa.ColumnElement[bool]:
-    """Never NULL, as its complement `_networked`."""
+    """Analog by its driver, or without a driver by its model (`is_networked`); never NULL,
+    nor is `_networked`, its complement, so either may be negated."""
     d = devices.c
     analog = sa.and_(d.driver.is_not(None), d.driver == rules.analog_driver)
     if not rules.not_networked_models:
@@ -120,12 +122,15 @@ def _required_present(rules: StatusRules) -> sa.ScalarSelect[Any]:
 
 
 def _critical_license(rules: StatusRules) -> sa.ColumnElement[bool]:
+    """A license that makes its device CRITICAL: expired, deactivated, missing, or past due."""
     lic = licenses.c
     active = lic.state == LicenseState.ACTIVE.value
     return sa.or_(lic.state.in_(_FIXED_CRITICAL), sa.and_(active, lic.expires_at <= rules.now))
 
 
 def _warning_license(rules: StatusRules) -> sa.ColumnElement[bool]:
+    """A license that makes its device WARNING at least: state unread, or due within the
+    warning window (past due too: CRITICAL wins)."""
     lic = licenses.c
     active = lic.state == LicenseState.ACTIVE.value
     before = rules.now + rules.warn
