@@ -154,3 +154,17 @@ def test_stored_values_are_shown_as_text(page: Page, sign_in: SignIn, dashboard:
     page.goto("/#/devices?q=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
     expect(page.get_by_label("Serial or MAC")).to_have_value("<img src=x onerror=alert(1)>")
     assert page.locator("img").count() == 0
+
+
+def test_the_device_page_shows_its_tags(page: Page, sign_in: SignIn, dashboard: Dashboard) -> None:
+    """Tags are name=value pairs, shown as text (a value made of markup stays text). Runs last:
+    it adds a device the other tests' counts do not expect."""
+    added = dashboard.polyfleet(
+        "inventory", "add", "TAGGED0001", "--site", "lab",
+        "--tag", "room=4.12", "--tag", "owner=<b>IT</b>",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stdout + added.stderr
+    sign_in(Role.VIEWER)
+    page.goto("/#/devices/TAGGED0001")
+    expect(page.get_by_text("room=4.12, owner=<b>IT</b>")).to_be_visible()
+    assert page.locator("main b").count() == 0

@@ -33,7 +33,7 @@ export async function device({ id }) {
       ["Reason", text(d.reason)],
       ["License read", read ? (read.ok ? "read" : `not read: ${text(read.call)}: ${text(read.detail)}`) : "—"],
       ["Last observed", when(d.observed_at)],
-      ["Tags", d.tags?.length ? d.tags.join(", ") : "—"],
+      ["Tags", tagList(d.tags)],
     ]),
     el("h2", {}, "Licenses"),
     d.licenses?.length
@@ -227,4 +227,10 @@ function probeReport(report) {
         el("td", {}, c.modeled ? "modeled" : "documented"), el("td", {}, c.answered ? "yes" : "no"),
         el("td", {}, text(c.conclusion))))),
   );
+}
+
+/** A device's tags ({name: value}) as "name=value, …"; "—" when it has none. */
+function tagList(tags) {
+  const entries = Object.entries(tags ?? {});
+  return entries.length ? entries.map(([name, value]) => (value ? `${name}=${value}` : name)).join(", ") : "—";
 }
