@@ -89,10 +89,14 @@ def _next_expiry() -> sa.Subquery:
     )
 
 
+def _count_query(matching: DeviceFilter) -> sa.Select[Any]:
+    return sa.select(sa.func.count()).select_from(devices).where(matching.clause())
+
+
 async def count_matching(engine: AsyncEngine, matching: DeviceFilter) -> int:
-    query = sa.select(sa.func.count()).select_from(devices).where(matching.clause())
+    """How many devices match."""
     async with autocommit_read(engine) as conn:
-        return int((await conn.execute(query)).scalar_one())
+        return int((await conn.execute(_count_query(matching))).scalar_one())
 
 
 def _ordered(query: sa.Select[Any], sort: DeviceSort, descending: bool) -> sa.Select[Any]:
@@ -154,10 +158,9 @@ async def total_and_page(
     """How many devices match, and one page of them in the given order (one connection for
     both, no transaction: the total of a listing and its page need not be one snapshot, as a
     page fetched later would not be either)."""
-    count = sa.select(sa.func.count()).select_from(devices).where(matching.clause())
-    query = _ordered(sa.select(devices).where(matching.clause()), sort, descending)
+    query = _page_query(matching, sort, descending, None)
     async with autocommit_read(engine) as conn:
-        total = int((await conn.execute(count)).scalar_one())
+        total = int((await conn.execute(_count_query(matching))).scalar_one())
         if total <= offset:
             return total, []
         rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
