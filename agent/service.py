@@ -7,7 +7,8 @@ Every result is spooled before it is sent and removed from the spool only once a
 answered for it, so a controller that is down (or an agent restarted) loses nothing: spooled
 results go out oldest first when a controller answers again. Reconnection backs off
 exponentially with full jitter and moves through every controller URL. Stopping (SIGTERM) ends
-polling at once, finishes the job in hand, and delivers what it can before exiting.
+polling (a poll already answered by a lease still brings its job), finishes the job in hand, and
+delivers what it can before exiting.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from inventory.job_store import JobState
 
 log = logging.getLogger("polyfleet.agent")
 T = TypeVar("T")
+
+STOP_GRACE_S = 2.0
+"""On stop, how long a poll in flight may still bring the job the controller has just leased
+to this agent: that job is then run and delivered now, not left to expire back to the queue."""
 
 
 class Agent:
@@ -90,7 +95,9 @@ class Agent:
             await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
-        if not polling.done():  # stopping: a job claimed meanwhile expires back to the queue
+        if not polling.done():  # stopping: a lease granted just now is answered within the grace
+            await asyncio.wait({polling}, timeout=STOP_GRACE_S)
+        if not polling.done():  # a job leased after this expires back to the queue
             polling.cancel()
             with contextlib.suppress(asyncio.CancelledError, ControllerUnreachable):
                 await polling

@@ -78,10 +78,21 @@ class Problem(ControllerError):
         return response
 
 
-def problem_for(exc: BaseException) -> Problem | None:
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a client that went away before its answer: what metrics count it as."""
+
+
+def problem_for(exc: BaseException, request: web.Request) -> Problem | None:
     """The problem an expected exception stands for, or None for a bug."""
     if isinstance(exc, Problem):
         return exc
+    if isinstance(exc, ConnectionResetError) and _client_gone(request):
+        # A killed agent mid-upload: not a bug to chase. The answer goes nowhere (aiohttp drops
+        # it quietly); the log and the metrics say what happened.
+        log.info("client went away during %s %s", request.method, request.path)
+        return Problem(
+            CLIENT_CLOSED_REQUEST, "the client closed the connection", title="Client Closed Request"
+        )
     if isinstance(exc, DeviceNotFound):
         return Problem(404, str(exc))
     if isinstance(exc, InvalidIdentifier):
@@ -102,8 +113,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         return await handler(request)
     except Exception as exc:
-        problem = problem_for(exc)
+        problem = problem_for(exc, request)
         if problem is None:
             log.exception("internal error on %s %s", request.method, request.path)
             problem = Problem(500, "internal error; the controller's log has the details")
         return problem.response()
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The client closed its connection (a killed agent mid-upload): nothing went wrong here."""
+    transport = request.transport
+    return transport is None or transport.is_closing()

@@ -162,7 +162,7 @@ def _wrap(
             try:
                 response = await _answer(endpoint, request)
             except Exception as exc:
-                problem = problem_for(exc)
+                problem = problem_for(exc, request)
                 if problem is None:
                     raise
                 response = problem.response()

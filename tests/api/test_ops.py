@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import asyncio
+import logging
 
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+
+from controller.api.app import create_app
+from controller.api.auth import FailedAuthThrottle
 from inventory.store import InventoryStore
 from inventory.token_store import Role
 from tests.api.conftest import Client, MakeToken, bearer
@@ -45,3 +53,49 @@ async def test_metrics_show_latency_by_route_and_every_family(
         "polyfleet_agent_last_seen_seconds",
     ):
         assert f"# TYPE {family} " in text
+
+
+async def test_a_client_gone_mid_body_is_one_log_line_not_a_traceback(
+    store: InventoryStore,
+    throttle: FailedAuthThrottle,
+    make_token: MakeToken,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A killed agent leaves its request body half sent: the controller notes it, logs no
+    error (an operator would chase a bug that is not there) and keeps answering. Served as
+    `serve` serves it (aiohttp's test server cancels handlers instead)."""
+    token = await make_token(Role.TECHNICIAN)
+    caplog.set_level(logging.INFO)
+    runner = web.AppRunner(create_app(store, throttle=throttle))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        _, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            b"POST /api/v1/scans HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 4096\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
+            b'{"site": "hq-'
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the handler is reading the body
+        writer.transport.abort()
+        for _ in range(100):
+            if any("went away" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://{host}:{port}/healthz") as answer,
+        ):
+            assert answer.status == 200
+    finally:
+        await runner.cleanup()
+    assert [r.getMessage() for r in caplog.records if "went away" in r.getMessage()] == [
+        "client went away during POST /api/v1/scans"
+    ]
+    assert [
+        r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info
+    ] == []
