@@ -236,10 +236,14 @@ SECRET_FIELDS = (
 """The fields of a credential profile that are secrets: encrypted at rest, never printed."""
 
 
+ProfileName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+"""A credential profile's name, wherever one is named (a profile, a job asking for some)."""
+
+
 class CredentialProfile(_Record):
     """How to log in to a set of devices over HTTP, SNMP and SSH; secrets are SecretStr."""
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: ProfileName
     http_user: str | None = None
     http_password: SecretStr | None = None
     snmp_version: Literal["2c", "3"] = "2c"

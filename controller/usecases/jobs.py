@@ -61,10 +61,17 @@ async def submit_reactivation(
 
 
 async def submit_discovery(
-    store: InventoryStore, *, cidrs: Sequence[str], site: str, created_by: str
+    store: InventoryStore,
+    *,
+    cidrs: Sequence[str],
+    site: str,
+    created_by: str,
+    credentials: Sequence[str] = (),
 ) -> Job:
-    """Probe address ranges for Poly devices; DiscoveryError for a bad or too large range."""
+    """Probe address ranges for Poly devices with the named credential profiles (none: every
+    profile); DiscoveryError for a bad or too large range."""
     expand_targets(cidrs)  # refused now rather than as a failed job
+    payload = {"cidrs": list(cidrs), "site": site, "credentials": list(credentials)}
     return await JobStore(store.engine).enqueue(
-        JobKind.DISCOVERY, {"cidrs": list(cidrs), "site": site}, site=site, created_by=created_by
+        JobKind.DISCOVERY, payload, site=site, created_by=created_by
     )

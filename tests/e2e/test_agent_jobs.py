@@ -224,3 +224,29 @@ async def test_a_listing_of_jobs_filters_by_state_and_kind(
         assert (page["total"], len(page["items"]), page["items"][0]["kind"]) == (2, 1, "probe")
         status, page = await api.call(tech, "GET", "/jobs?state=done")
         assert (status, page["total"]) == (200, 0)
+
+
+async def test_a_discovery_names_the_credential_profiles_the_agent_probes_with(
+    store: InventoryStore, fleet: tuple[RunningFleet, list[SimDevice], Path], tmp_path: Path
+) -> None:
+    """The names travel with the job and are looked up in the agent's own file: one it does not
+    hold fails the job saying which; a malformed name is refused before anything is queued."""
+    _running, _devices, credentials = fleet
+    async with api_server(store) as api:
+        admin = await api.token(Role.ADMIN, name="ops")
+        token = await api.token(Role.AGENT, site=SITE_A, name="edge-a")
+        wanted = {"cidrs": ["127.0.0.1/32"], "site": SITE_A, "credentials": ["sim-uc", "nope"]}
+        status, problem = await api.call(
+            admin, "POST", "/discoveries", {**wanted, "credentials": ["bad name!"]}
+        )
+        assert status == 400, problem
+        assert problem["errors"][0]["field"].startswith("body.credentials")
+        assert (await api.call(admin, "GET", "/jobs?kind=discovery"))[1]["items"] == []
+
+        status, accepted = await api.call(admin, "POST", "/discoveries", wanted)
+        assert status == 202, accepted
+        async with site_agent(api.url, token, tmp_path / "agent", credentials):
+            job = await api.finished(admin, accepted["job"])
+        assert job["state"] == "failed", job
+        assert job["error"] == "no credential profile 'nope' in this agent's credentials file"
+        assert job["agent"] is not None

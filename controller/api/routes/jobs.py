@@ -20,6 +20,7 @@ from controller.usecases.jobs import (
     submit_scan,
 )
 from inventory.job_store import Job, JobKind, JobNotFound, JobState, JobStore
+from inventory.models import ProfileName
 from inventory.token_store import Role
 
 routes = ApiRoutes()
@@ -81,6 +82,12 @@ class ReactivationCreate(DeviceJobCreate):
 class DiscoveryCreate(Strict):
     cidrs: list[str] = Field(min_length=1, max_length=64)
     site: str = Field(min_length=1, max_length=128)
+    credentials: list[ProfileName] = Field(
+        default_factory=list,
+        max_length=16,
+        description="credential profiles to probe with, in order (at a site agent: names in "
+        "its credentials file); none: every profile",
+    )
 
 
 def _actor(call: Call) -> str:
@@ -168,6 +175,7 @@ async def create_discovery(call: Call) -> JobAccepted:
             call.request.app[SERVICES].store,
             cidrs=wanted.cidrs,
             site=wanted.site,
+            credentials=wanted.credentials,
             created_by=_actor(call),
         )
     except DiscoveryError as exc:
