@@ -30,7 +30,7 @@ Outcome = tuple[JobState, Any, str | None]
 
 
 class JobRunner:
-    """Runs one job at a time against the agent's local store."""
+    """Runs claimed jobs (the agent may run several at once) against its local store."""
 
     def __init__(self, store: InventoryStore, profiles: Mapping[str, CredentialProfile]) -> None:
         self.store = store

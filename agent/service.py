@@ -7,8 +7,8 @@ Every result is spooled before it is sent and removed from the spool only once a
 answered for it, so a controller that is down (or an agent restarted) loses nothing: spooled
 results go out oldest first when a controller answers again. Reconnection backs off
 exponentially with full jitter and moves through every controller URL. Stopping (SIGTERM) ends
-polling (a poll already answered by a lease still brings its job), finishes the job in hand, and
-delivers what it can before exiting.
+polling (a poll already answered by a lease still brings its job), finishes the jobs in hand,
+and delivers what it can before exiting.
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ class Agent:
         version: str,
         backoff: Backoff | None = None,
         poll_wait: int | None = None,
+        jobs: int = 1,
     ) -> None:
+        if jobs < 1:
+            raise ValueError("an agent runs at least one job at a time")
         self.client = client
         self.runner = runner
         self.spool = spool
@@ -63,19 +66,47 @@ class Agent:
         self.lease_seconds = 60
         self.site: str | None = None
         self._stop = asyncio.Event()
+        self._slots = asyncio.Semaphore(jobs)
+        self._delivering = asyncio.Lock()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; raises AgentRefused when the controller refuses the token."""
+        """Work until `stop` is set, up to `jobs` jobs at once (a technician's re-activation does
+        not wait behind the nightly scan); raises AgentRefused when the controller refuses the
+        token. Stopping waits for every job in hand."""
         self._stop = stop
         await self._until_answered(self._enrol)
-        while not stop.is_set():
-            await self._until_answered(self.deliver)
-            claimed = await self._until_answered(self._poll)
-            if claimed is None:
-                continue
-            await self.work(claimed)
+        async with asyncio.TaskGroup() as in_hand:
+            while await self._free_slot():
+                await self._until_answered(self.deliver)
+                claimed = await self._until_answered(self._poll)
+                if claimed is None:
+                    self._slots.release()
+                    continue
+                in_hand.create_task(self._work_in_slot(claimed))
         with contextlib.suppress(ControllerUnreachable):  # a last try; the spool keeps the rest
             await self.deliver()
+
+    async def _free_slot(self) -> bool:
+        """Wait until fewer than `jobs` jobs run; False (holding no slot) once stopping."""
+        acquiring = asyncio.ensure_future(self._slots.acquire())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not self._stop.is_set():
+            return True
+        if acquiring.done():
+            self._slots.release()
+        else:
+            acquiring.cancel()
+        return False
+
+    async def _work_in_slot(self, claimed: dict[str, Any]) -> None:
+        try:
+            await self.work(claimed)
+        except Exception:  # a spool or agent bug: this job's, never its siblings' end
+            log.exception("job %s: the agent failed around it", claimed.get("id"))
+        finally:
+            self._slots.release()
 
     async def _enrol(self) -> None:
         answer = await self.client.enrol(self.name, self.version)
@@ -166,7 +197,12 @@ class Agent:
 
     async def deliver(self) -> int:
         """Send every spooled result, oldest first; how many went out. Raises
-        ControllerUnreachable (the rest stay spooled) when no controller answers."""
+        ControllerUnreachable (the rest stay spooled) when no controller answers. One delivery
+        at a time: jobs finishing together do not send the same result twice."""
+        async with self._delivering:
+            return await self._deliver_spooled()
+
+    async def _deliver_spooled(self) -> int:
         sent = 0
         for spooled in self.spool.pending():
             try:

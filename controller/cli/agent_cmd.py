@@ -64,9 +64,13 @@ def run_agent(
     poll_wait: Annotated[
         int | None, typer.Option(min=1, max=60, help="long-poll wait (s; default: controller's)")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="jobs run at once (a re-activation beside a long scan)"),
+    ] = 4,
 ) -> None:
-    """Enrol, pull this site's jobs, run them and post the results until SIGTERM/Ctrl-C (the job
-    in hand is finished first; undelivered results wait in the spool)."""
+    """Enrol, pull this site's jobs, run them and post the results until SIGTERM/Ctrl-C (the jobs
+    in hand are finished first; undelivered results wait in the spool)."""
     from agent.client import AgentRefused, ControllerClient
     from agent.runner import JobRunner
     from agent.service import Agent
@@ -116,6 +120,7 @@ def run_agent(
                     name=name or socket.gethostname(),
                     version=version("polyfleet"),
                     poll_wait=poll_wait,
+                    jobs=jobs,
                 )
                 await agent.run(stop)
         except AgentRefused as exc:

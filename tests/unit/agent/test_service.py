@@ -91,3 +91,82 @@ async def test_an_idle_poll_does_not_hold_the_stop_past_the_grace(tmp_path: Path
     assert runner.ran == []
     assert controller.results == {}
     assert took < STOP_GRACE_S * 3  # not the 10 s the lease answer would have taken
+
+
+class QueueController(LateLeaseController):
+    """Hands out the jobs of its queue one per poll, then has none."""
+
+    def __init__(self, job_ids: list[str]) -> None:
+        super().__init__(answer_after=0)
+        self.queue = list(job_ids)
+
+    async def next_job(self, wait: int) -> dict[str, Any] | None:
+        self.polled.set()
+        if not self.queue:
+            await asyncio.sleep(min(wait, 0.05))
+            return None
+        job_id = self.queue.pop(0)
+        return {"id": job_id, "lease_id": f"lease-{job_id}", "kind": "scan", "payload": {}}
+
+
+class MeetingRunner(FinishingRunner):
+    """Each job waits until `together` jobs are running at once (or gives up after 2 s), and
+    records the most that ever ran together."""
+
+    def __init__(self, together: int) -> None:
+        super().__init__()
+        self.together = together
+        self.running = 0
+        self.most = 0
+        self.met = asyncio.Event()
+
+    async def run(self, claimed: dict[str, Any], **_: Any) -> Outcome:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        if self.running >= self.together:
+            self.met.set()
+        try:
+            await asyncio.wait_for(self.met.wait(), 2)
+        except TimeoutError:
+            pass
+        finally:
+            self.running -= 1
+        return await super().run(claimed)
+
+
+async def run_queue(tmp_path: Path, jobs: int, queued: int) -> tuple[Any, MeetingRunner]:
+    controller, runner = QueueController([f"job-{i}" for i in range(queued)]), MeetingRunner(2)
+    spool = ResultSpool(tmp_path / "spool.db")
+    agent = Agent(
+        cast(ControllerClient, controller),
+        cast(JobRunner, runner),
+        spool,
+        name="edge",
+        version="test",
+        poll_wait=1,
+        jobs=jobs,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    for _ in range(200):  # until every job's result is delivered, at most 10 s
+        if len(controller.results) == queued:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert len(spool) == 0
+    spool.close()
+    return controller, runner
+
+
+async def test_an_agent_runs_as_many_jobs_at_once_as_it_is_allowed(tmp_path: Path) -> None:
+    controller, runner = await run_queue(tmp_path, jobs=2, queued=4)
+    assert runner.most == 2
+    assert sorted(controller.results) == [f"job-{i}" for i in range(4)]
+    assert {r["state"] for r in controller.results.values()} == {"done"}
+
+
+async def test_one_job_at_a_time_when_so_told(tmp_path: Path) -> None:
+    controller, runner = await run_queue(tmp_path, jobs=1, queued=2)
+    assert runner.most == 1  # the first job gave up waiting for a second one
+    assert sorted(controller.results) == ["job-0", "job-1"]
