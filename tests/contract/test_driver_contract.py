@@ -42,6 +42,12 @@ from simulator.state import LicenseState as SimState
 from simulator.state import SimDevice
 
 FAST = Timeouts(snmp=0.25, snmp_retries=1, http=0.8, ssh=1.5)
+"""For the faults that must end in a timeout or ride one out: short, so those cases stay quick."""
+PATIENT = Timeouts(snmp=2.0, snmp_retries=1, http=5.0, ssh=10.0)
+"""For everything else: a loaded CI machine must not turn an answer into a timeout."""
+TIMING_FAULTS = frozenset(
+    {"slow", "wrong_credentials", "snmp_every_other", "unreachable", "flapping"}
+)
 SLOW_LATENCY_S = 1.8
 """Above every FAST timeout, so a slow device must surface as DeviceTimeout."""
 ALL_CAPABILITIES = frozenset(Capability)
@@ -166,6 +172,7 @@ class Harness:
     persona: Personality
     pins: dict[str, str] = field(default_factory=dict)
     clients: tuple[PysnmpClient, AiohttpClient, AsyncsshClient] | None = None
+    timeouts: Timeouts = PATIENT
 
     def device_record(self, **overrides: object) -> Device:
         endpoint = self.fleet.endpoints.get(self.sim.serial)
@@ -196,7 +203,7 @@ class Harness:
             snmp=snmp,
             http=http,
             ssh=ssh,
-            timeouts=FAST,
+            timeouts=self.timeouts,
             pin_store=self.remember_pin,
         )
         return self.driver_cls(ctx)
@@ -219,7 +226,8 @@ async def harness(
     ) as fleet:
         clients = (PysnmpClient(), AiohttpClient(), AsyncsshClient())
         try:
-            yield Harness(fleet, sim, driver_cls, persona, clients=clients)
+            timeouts = FAST if fault in TIMING_FAULTS else PATIENT
+            yield Harness(fleet, sim, driver_cls, persona, clients=clients, timeouts=timeouts)
         finally:
             for client in clients:
                 await client.close()
@@ -427,7 +435,7 @@ async def test_flapping_device_fails_cleanly_or_answers(driver_cls: type[DeviceD
     """A device that drops every other connection: each try either answers with the device's
     identity or fails as a connection error (anything else escapes and fails the test), and
     since every other connection gets through, tries do answer."""
-    async with harness(driver_cls) as h:
+    async with harness(driver_cls, fault="flapping") as h:
         h.sim.faults.flapping = True
         answered: list[DeviceFacts] = []
         cut: list[DeviceConnectionError] = []

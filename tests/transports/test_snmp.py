@@ -57,9 +57,10 @@ def _target(
     device: SimDevice,
     handle: SnmpAgentHandle,
     creds: CredentialProfile = V2C,
-    timeout: float = 0.5,
+    timeout: float = 3.0,
     retries: int = 1,
 ) -> SnmpTarget:
+    """A target with room for a loaded CI machine; the tests of timeouts pass their own."""
     return SnmpTarget(device.host, handle.ports[device.serial], creds, timeout, retries)
 
 
