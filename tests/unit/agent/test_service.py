@@ -57,17 +57,16 @@ class FinishingRunner:
         return JobState.DONE, {"devices": 0}, None
 
 
+def fake_agent(controller: Any, runner: Any, spool: ResultSpool, **options: Any) -> Agent:
+    """An Agent talking to a fake controller and running jobs with a fake runner."""
+    client, job_runner = cast(ControllerClient, controller), cast(JobRunner, runner)
+    return Agent(client, job_runner, spool, name="edge", version="test", **options)
+
+
 async def stop_while_polling(tmp_path: Path, answer_after: float) -> tuple[Any, Any, float]:
     controller, runner = LateLeaseController(answer_after), FinishingRunner()
     spool = ResultSpool(tmp_path / "spool.db")
-    agent = Agent(
-        cast(ControllerClient, controller),
-        cast(JobRunner, runner),
-        spool,
-        name="edge",
-        version="test",
-        poll_wait=30,
-    )
+    agent = fake_agent(controller, runner, spool, poll_wait=30)
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     await asyncio.wait_for(controller.polled.wait(), 5)
@@ -137,15 +136,7 @@ class MeetingRunner(FinishingRunner):
 async def run_queue(tmp_path: Path, jobs: int, queued: int) -> tuple[Any, MeetingRunner]:
     controller, runner = QueueController([f"job-{i}" for i in range(queued)]), MeetingRunner(2)
     spool = ResultSpool(tmp_path / "spool.db")
-    agent = Agent(
-        cast(ControllerClient, controller),
-        cast(JobRunner, runner),
-        spool,
-        name="edge",
-        version="test",
-        poll_wait=1,
-        jobs=jobs,
-    )
+    agent = fake_agent(controller, runner, spool, poll_wait=1, jobs=jobs)
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     for _ in range(200):  # until every job's result is delivered, at most 10 s
