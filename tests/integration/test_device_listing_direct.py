@@ -11,8 +11,7 @@ from datetime import datetime
 import pytest
 
 import controller.usecases.devices as device_usecases
-from controller.api.models import DevicePage
-from controller.api.routes.devices import device_out
+from controller.api.routes.devices import device_page
 from controller.health import HealthPolicy
 from controller.usecases.devices import list_devices
 from inventory.device_queries import DeviceFilter, DeviceSort, page_with_statuses
@@ -67,12 +66,7 @@ async def _page_json(
         store, matching, status=None, sort=DeviceSort.SERIAL, descending=descending,
         limit=limit, offset=offset, now=now, policy=policy,
     )  # fmt: skip
-    page = DevicePage(
-        items=[device_out(*row) for row in listing.rows],
-        total=listing.total,
-        limit=limit,
-        offset=offset,
-    )
+    page = device_page(listing, limit=limit, offset=offset)
     return json.loads(page.model_dump_json(by_alias=True))
 
 
