@@ -32,6 +32,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -1054,6 +1055,9 @@ def main() -> None:
     parser.add_argument("--load-worker", choices=("listing", "claims"))
     args = parser.parse_args()
     SPY["dir"] = args.spy
+    if "wrk" in args.rates and shutil.which("wrk") is None:
+        print("wrk not found (Debian's package `wrk`): its closed loop is left out", flush=True)
+        args.rates = [rate for rate in args.rates if rate != "wrk"]
     if args.load_worker:
         load_worker(args.load_worker)
         return

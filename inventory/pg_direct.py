@@ -2,7 +2,8 @@
 
 A statement through SQLAlchemy's async layer costs about 0.3-0.4 ms of CPU in the controller
 (compiling or fetching the cached form, the greenlet hop, result objects), the same statement on
-the asyncpg connection underneath about 0.06 ms: on two cores, that is most of what a token
+the asyncpg connection underneath about 0.13-0.15 ms with its pool checkout (measured here, on a
+busy machine): on two cores, that is most of what a token
 check, a device listing or an agent's claim costs (bench/RESULTS.md, issue 12). So the few
 statements run on every API request are written out here as PostgreSQL text and run on the
 driver connection of a connection checked out of the engine's own pool (same settings,
