@@ -32,6 +32,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -62,6 +63,92 @@ TARGET_SCAN_RATIO = 1.3
 
 
 # --- the load generator (a process of its own: `--load-worker`) ------------------------------
+
+
+WRK_SCRIPT = """
+math.randomseed(%(seed)d)
+local answered, failed = 0, 0
+request = function()
+  local site = string.format("site-%%03d", math.random(0, %(sites)d - 1))
+  local path = ("%(path)s"):gsub("{site}", site)
+  return wrk.format("GET", path, {Authorization = "Bearer %(token)s"})
+end
+response = function(status, headers, body)
+  if status == 200 then answered = answered + 1 else failed = failed + 1 end
+  if answered + failed >= %(requests)d then wrk.thread:stop() end
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    '{"count": %%d, "non200": %%d, "socket_errors": %%d, "elapsed_us": %%d, ' ..
+    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
+    summary.requests - summary.errors.status, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max))
+end
+"""
+
+
+def _wrk_listing_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """The closed loop driven by `wrk` (C, one thread, `clients` keep-alive connections, the
+    site drawn per request by its Lua script): far less CPU per request than an aiohttp client
+    on the same cores. Bounded by `requests` (the script stops at that count) and `seconds`
+    (`-d`). One wrk per URL (each with its share of the connections); with several, each
+    percentile reported is the worst of theirs."""
+    outs = []
+    urls = spec["urls"]
+    cpu = os.times()
+    with tempfile.TemporaryDirectory(prefix="polyfleet-wrk-") as tmp:
+        procs = []
+        for index, url in enumerate(urls):
+            script = Path(tmp) / f"listing-{index}.lua"
+            script.write_text(
+                WRK_SCRIPT
+                % {
+                    "seed": spec.get("seed", 1) * 100 + index,
+                    "sites": SITES,
+                    "path": spec["path"],
+                    "token": spec["token"],
+                    "requests": max(1, spec["requests"] // len(urls)),
+                }
+            )
+            connections = max(1, spec["clients"] // len(urls))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        *("wrk", "-t", "1", "-c", str(connections)),
+                        *("-d", f"{int(spec['seconds'])}s", "--timeout", "30s"),
+                        *("-s", str(script), url),
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for proc in procs:
+            out, err = proc.communicate(timeout=spec["seconds"] + 60)
+            line = [t for t in out.splitlines() if t.startswith("{")]
+            if proc.returncode != 0 or not line:
+                raise SystemExit(f"wrk failed: {out[-2000:]} {err[-2000:]}")
+            outs.append(json.loads(line[-1]))
+    after = os.times()
+    errors = {}
+    non200 = sum(o["non200"] for o in outs)
+    socket = sum(o["socket_errors"] for o in outs)
+    if non200:
+        errors["HTTP non-200"] = non200
+    if socket:
+        errors["socket"] = socket
+    return {
+        "percentiles": {
+            key: max(o[f"{key}_us"] for o in outs) / 1e6 for key in ("p50", "p90", "p99", "max")
+        },
+        "count": sum(o["count"] for o in outs),
+        "errors": errors,
+        "elapsed": max(o["elapsed_us"] for o in outs) / 1e6,
+        "client_cpu": (after.children_user + after.children_system)
+        - (cpu.children_user + cpu.children_system),
+    }
 
 
 async def _listing_load(spec: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +282,9 @@ async def _claim_load(spec: dict[str, Any]) -> dict[str, Any]:
 def load_worker(kind: str) -> None:
     """Read the load's spec (JSON) on stdin, run it, print the measurements (JSON)."""
     spec = json.loads(sys.stdin.read())
+    if kind == "listing" and spec.get("rate") == "wrk":
+        print(json.dumps(_wrk_listing_load(spec)))
+        return
     work = _listing_load if kind == "listing" else _claim_load
     print(json.dumps(asyncio.run(work(spec))))
 
@@ -439,26 +529,26 @@ def bench_listing(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 spec = {**warm, "requests": args.requests, "seconds": args.duration}
                 spec |= {"seed": run, "rate": rate, "urls": urls[:count]}
                 result = run_load("listing", spec, servers[:count])
-                lat = result.pop("latencies")
-                result.update(
-                    count=len(lat),
-                    p50=percentile(lat, 50) * 1000,
-                    p90=percentile(lat, 90) * 1000,
-                    p99=percentile(lat, 99) * 1000,
-                    max=max(lat) * 1000 if lat else float("nan"),
-                    rate=len(lat) / result["elapsed"],
-                    offered=rate,
-                    servers=count,
-                )
+                if "percentiles" in result:  # wrk: its own percentiles
+                    ranks = result.pop("percentiles")
+                    result.update({key: value * 1000 for key, value in ranks.items()})
+                else:
+                    lat = result.pop("latencies")
+                    result.update(
+                        count=len(lat),
+                        p50=percentile(lat, 50) * 1000,
+                        p90=percentile(lat, 90) * 1000,
+                        p99=percentile(lat, 99) * 1000,
+                        max=max(lat) * 1000 if lat else float("nan"),
+                    )
+                result.update(rate=result["count"] / result["elapsed"], offered=rate, servers=count)
                 runs[count, rate].append(result)
                 print(f"[list] run {run + 1}: {fmt_listing(result)}", flush=True)
     return {"built": built, "runs": runs}
 
 
 def fmt_listing(r: dict[str, Any]) -> str:
-    offered = f"{r['servers']} serve, " + (
-        f"{r['offered']:g}/s offered" if r["offered"] else "closed loop"
-    )
+    offered = f"{r['servers']} serve, {_load_label(r['offered'])}"
     return (
         f"{offered}: {r['count']} answered in {r['elapsed']:.1f} s ({r['rate']:.0f}/s), "
         f"p50 {r['p50']:.1f} p90 {r['p90']:.1f} p99 {r['p99']:.1f} max {r['max']:.1f} ms; "
@@ -721,70 +811,72 @@ def _env(db: str) -> dict[str, str]:
 # --- the report ----------------------------------------------------------------------------
 
 NOTES = """\
-What changed (branch `apibench`), each found with py-spy on `serve` under these loads, EXPLAIN
-ANALYZE, and in-process timings of the store calls (process CPU per call):
-- PostgreSQL pool: SQLAlchemy's default 5 connections (+10 overflow) meant that 50 requests in
-  flight opened and closed a PostgreSQL backend per request beyond the fifth (`ps` showed
-  backends a few seconds old throughout). The engine now keeps 20 (+10 overflow); a one-shot
-  command still opens one. Under the closed loop 10-19 connections are opened per 20 s load
-  now (the column "connections opened" of the script's output), none at the fixed rates.
-- Indexes (migration 0009): `devices (site, serial)` instead of `(site)`, and a listing ordered
-  by serial orders by serial alone (serial is never NULL; the `serial IS NULL` key kept
-  PostgreSQL from reading an index in order): a site's page went from fetching and sorting the
-  site's 1,000 rows (2.0 ms in PostgreSQL) to reading 50 index entries (0.1 ms); the dashboard's
-  unfiltered first page reads 50 entries of the serial index instead of sorting 100,000 rows.
-  `jobs (state, site, created_at)` instead of `(state, site)`: an agent's claim sorted every
-  queued job of its site (6.3 ms with 3,000 queued), now it reads the oldest (0.3 ms).
-- Claim: one transaction of two statements (the lease-expiry sweep as one UPDATE, then `UPDATE
-  jobs ... WHERE id = (oldest queued in scope FOR UPDATE SKIP LOCKED) RETURNING *`) instead of
-  three transactions and five statements. An agent's `last_seen_at` is written at most every
-  10 s (it was an UPDATE transaction on every agent call; 90 s without a call hands its site's
-  jobs to the controller).
-- Reads: single-statement reads (token, agent, job, device by id) and a listing's total and
-  page run in autocommit on PostgreSQL, without the BEGIN and ROLLBACK round trips SQLAlchemy
-  puts around every connection's use; the listing's total and page share one connection; a
-  page's statuses and licenses match serials with `= ANY(array)` (one prepared statement)
-  instead of an IN list of 50 parameters rendered on every call. In-process, one listing's
-  store work went from 5.9 to 4.1 ms of CPU, the token check from 0.8 to 0.5 ms.
-- A long poll waiting at a controller looks at the queue at once when a job is queued through
-  that controller (it looked every 0.5 s): a scan asked through the API starts without that
-  delay (c).
-- A test (`test_controller_jobs`) assumed that of two re-activation jobs of one device, run at
-  once by the controller's worker, the first submitted confirms; with faster claims the second
-  sometimes got there first. It now asserts what is guaranteed: one confirms, the other finds
-  it confirmed, one confirmation in all.
+Before (same script, branch `apibench`, 2026-12-06 18:18, aiohttp load generator, machine 100 %
+busy with other sessions' suites): (a) 1 `serve` closed loop 88 requests/s, p99 1,037 ms, 5.9 ms
+serve CPU and 1.2 ms PostgreSQL per request; 2 `serve` 240/s, p99 393 ms. (b) 1 `serve` 125
+claims/s with results, 249/s claim only (3.1 ms serve CPU per claim, 5 SQL statements).
 
-Before these changes, same store and script, same day (one run each, load average 1.3-3.3):
-(a) closed loop, 1 `serve`: 48 requests/s, p99 2,361 ms on the store as built (the site count
-visited the heap until VACUUM set the visibility map; the script now vacuums after building),
-96/s and p99 1,409 ms once vacuumed, 7.1 ms of serve CPU per request; 120/s with the pool fix
-alone. (b) 1 `serve`: 94 claims/s with results, 178 claims/s claim only, 8.7 and 4.6 ms of
-serve CPU per claim. (c) 1.01x and 1.35x (two runs, long poll looking every 0.5 s).
+What changed (branch `apifast`), each found with py-spy on `serve` under these loads, in-process
+timings (process CPU per call) and EXPLAIN ANALYZE:
+- The API's hot statements run on the bare asyncpg connection of the engine's pool
+  (`inventory/pg_direct.py`, PostgreSQL only; SQLite and every other query keep SQLAlchemy):
+  the token check, an agent by its token, a job by id, the claim (the expiry sweep, then `UPDATE
+  ... WHERE id = (oldest queued of the site FOR UPDATE SKIP LOCKED) RETURNING *`, each alone in
+  autocommit), a result's guarded UPDATE, a device by serial or MAC (an agent's payload), and a
+  site's listing. A statement there costs about 0.13-0.15 ms of CPU with its pool checkout,
+  against 0.3-0.4 ms through SQLAlchemy's async layer. Checkouts come straight from the pool
+  (SQLAlchemy's Connection object around one cost as much as the statement) and at most 8 are in
+  flight per process: 50 requests at once otherwise took the pool's overflow connections, closed
+  again on return (43 PostgreSQL backends opened per 10 s load of 50 clients, now 0).
+- `GET /devices?site=S` (sorted by serial, equality filters, no status filter or search): the
+  total, the page, each device's latest status and its licenses in one statement (was four, plus
+  BEGIN/ROLLBACK for the statuses); the page's JSON validated in one pass instead of a DeviceOut,
+  LicenseOut and LicenseReadOut model per device. Health verdicts are still `classify`'s, per
+  device; a test (tests/integration/test_device_listing_direct.py) compares this path's JSON with
+  the general path's for every filter, page, order, policy and moment of test_health_sql's fleet
+  (plus tags and three licenses). In-process CPU per listing (store, classify, JSON; no HTTP):
+  4.5-4.7 ms before, 2.5-3.0 ms now. Same-minute A/B of `serve` with and without this path (1
+  `serve`, 10 s loads, everything else equal): closed loop (wrk) 197 and 291 requests/s (p99 409,
+  265 ms; 4.9, 3.4 ms serve CPU per request) against 127 and 106/s (p99 563, 676 ms; 7.8, 9.3 ms);
+  at 100/s offered 6.0, 5.6 ms against 8.0, 10.5 ms serve CPU per request.
+- Claims: 4 bare statements per claim (token, sweep, claim, device) and 3 per result (token, job,
+  result) instead of 5 and 4 through SQLAlchemy; an agent's row is kept 10 s per controller (its
+  id and site never change, its `last_seen_at` is this controller's own write; the token itself
+  is still checked on every call, so a revoked agent token is refused at once: tested).
+- Migration 0012: running jobs indexed by lease expiry (partial index). The sweep read every
+  running job: 1.47 ms of PostgreSQL per claim with 3,000 running (EXPLAIN ANALYZE: "Rows Removed
+  by Filter: 3000"), the claim-only mode's PostgreSQL share.
+- Load generator: a closed loop can be driven by `wrk` (Debian's package, one thread, a Lua script
+  drawing the site per request, stopped at the request bound or by `-d`; its own p50/p90/p99): 0.2
+  s of client CPU for 1,450 requests against 0.8 s for 1,400 with the aiohttp client in the same
+  minute. The fixed-rate loads keep the aiohttp client (wrk has no fixed rate).
+- Not done: a cache of verified tokens (the check is one bare statement, about 0.15 ms of serve
+  CPU, and revocation stays immediate on every controller); `serve --workers N` (see below).
 
-What bounds the targets not met, on this machine:
-- (a) In a closed loop with no think time, N clients wait N / throughput on average (50 / 240
-  per s = 208 ms; measured p50 193 ms with two `serve`): p99 <= 50 ms for 50 such clients needs
-  well over 1,000 answered requests/s. One request costs about 6 ms of serve CPU (token look-up,
-  the total and page, statuses and licenses of 50 devices, validation of 50 Device, about 100
-  License and 50 DeviceOut models, the health of 50 devices, JSON) and 1.2 ms of PostgreSQL,
-  plus about 0.3 ms for the load generator: two idle cores answer at most about 270/s, which
-  the two-`serve` closed loop reached (265/s in its quietest run). The machine was 100 % busy
-  during every closed-loop load (other sessions' suites took what `serve` did not). At fixed
-  rates the target holds while the machine has room: at 25 requests/s p99 34.6 ms (1 `serve`)
-  and 38.5 ms (2), at 50/s 42.7 ms in the run at load 1.7 but 130 ms in the run at load 4.0.
-  Meeting it for a closed loop of 50 needs a request path about five times cheaper (no
-  per-device pydantic validation on the way out, fewer statements through SQLAlchemy's async
-  layer) or more cores.
-- (b) A claim costs about 3.1 ms of serve CPU and 1.4 ms of PostgreSQL, a claim with its
-  result about 5.3 ms and 1.4 ms, plus the agents' client: five SQL statements per claim
-  (token, agent, expiry sweep, claim, device for the payload) and four per result, each paying
-  SQLAlchemy's async layer (about 0.3-0.4 ms of CPU per statement, against 0.06 ms for the
-  same statement on a bare asyncpg connection). 500 claims/s needs under 4 ms of CPU per claim
-  in all on two idle cores; a claim alone costs about 4.8 ms with the agents' 0.3 ms (at best
-  about 415/s on two idle cores), a claim with its result about 7 ms (about 280/s). Every
-  load here ran with the machine 100 % busy, so a second `serve` added little. In the
-  claim-only mode running jobs pile up (no results) and the expiry sweep reads them all on
-  every claim, part of PostgreSQL's 1.4 ms; in service, running jobs number about the agents.
+What bounds the targets, on this machine:
+- (a) NOT met. By Little's law 50 closed-loop clients at p99 <= 50 ms need well over 1,000
+  answered requests/s: under 2 ms of CPU per request for `serve`, PostgreSQL and the generator
+  together on two idle cores, and under 1 ms for one `serve` process on one core. Measured now:
+  3.4-5.8 ms of serve CPU (depending on how busy the machine was: the same build gave 3.4 and 4.9
+  ms in two minutes) and 1.8-1.9 ms of PostgreSQL per request. py-spy of `serve` under the
+  closed loop: the handler 61 % of samples (the listing statement's fetch and decoding of 50 wide
+  rows 10 %, Device validation of 50 rows 13 %, statuses with about 100 License models 14 %,
+  `classify` of 50 devices 8 %, the page's validation and JSON 18 %), the token check 6 %,
+  aiohttp's request handling and response writing about 20 %, the event loop 9 %. PostgreSQL's
+  1.9 ms: the one statement is re-planned on every execution (custom plans; 1.4 ms of PostgreSQL
+  CPU against 1.1 ms for the former four statements, 1.1 ms with a generic plan, on a bare
+  connection while the machine was busy). Per-device Python work (a Device, its licenses and
+  `classify` for each of 50 devices) is most of what is left: meeting (a) needs the page built
+  without per-device Python objects (the verdict's reason computed in SQL next to
+  inventory/health_sql's status) or more cores. At fixed rates the target holds while the
+  machine has room: 25/s p99 36.5 ms (1 `serve`) and 23.9 ms (2), 50/s 47.3 ms with 2.
+- (b) Claim only: met (621 claims/s with 1 `serve`, 612 with 2; 1.1 ms of serve CPU and 1.2 ms
+  of PostgreSQL per claim). Claim + result: NOT met, 430/s (1 `serve`) and 449/s (2; 537/s in its
+  quietest run): a claim with its result costs 2.1 ms of serve CPU, 1.1 ms of PostgreSQL and
+  about 0.7 ms for the agents' aiohttp client, 3.9 ms in all: at best about 510/s on two idle
+  cores, and the machine ran other work meanwhile (load 1.3-3.9). Seven statements and two HTTP
+  requests per job; fewer statements need the token check cached (see above) or the sweep, claim
+  and payload in one statement.
 - A `serve --workers N` was not added: several `serve` processes behind one address would each
   keep their own `/metrics` counters (a scrape sees one process at a time) and their own
   failed-authentication throttle. Several controllers on one PostgreSQL store are already
@@ -794,6 +886,12 @@ What bounds the targets not met, on this machine:
 
 def med(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in runs))
+
+
+def _load_label(rate: float | str) -> str:
+    if rate == "wrk":
+        return "closed loop, wrk"
+    return "closed loop, aiohttp" if not rate else f"{rate:g} requests/s offered (aiohttp)"
 
 
 def listing_section(listing: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -817,7 +915,7 @@ def listing_section(listing: dict[str, Any], args: argparse.Namespace) -> list[s
         serve_ms = 1000 * sum(r["server_cpu"] for r in runs) / answered
         pg_ms = 1000 * sum(r["pg_cpu"] for r in runs) / answered
         busy = statistics.median(r["machine_cpu"] / (r["elapsed"] * cores) for r in runs)
-        label = "closed loop (no think time)" if not rate else f"{rate:g} requests/s offered"
+        label = _load_label(rate)
         lines.append(
             f"| {count} | {label} | {med(runs, 'rate'):.0f} | {med(runs, 'p50'):.1f} ms | "
             f"{med(runs, 'p90'):.1f} ms | **{p99:.1f} ms** | {med(runs, 'max'):.0f} ms | "
@@ -825,7 +923,7 @@ def listing_section(listing: dict[str, Any], args: argparse.Namespace) -> list[s
             f"{'met' if p99 <= TARGET_P99_MS else 'NOT met'} |"
         )
     samples = "; ".join(
-        f"{count} serve {'closed' if not rate else f'{rate:g}/s'} p99 "
+        f"{count} serve {_load_label(rate)} p99 "
         f"{[round(r['p99'], 1) for r in runs]} load {[round(r['load'][1], 1) for r in runs]}"
         for (count, rate), runs in listing["runs"].items()
     )
@@ -909,7 +1007,8 @@ def write_results(args: argparse.Namespace, parts: dict[str, Any]) -> None:
             "compare the CPU columns, and the machine's busy share, with the wall figures). "
             f"Measured {time.strftime('%Y-%m-%d %H:%M')}. Command: `.venv/bin/python "
             f"bench/api_bench.py {' '.join(sys.argv[1:])}`. Everything on loopback; `serve` in "
-            "its own process(es), the load generator (aiohttp) in another.",
+            "its own process(es), the load generator in another (`wrk` where the load says so, "
+            "else an aiohttp client).",
             "",
             *listing_section(parts["list"], args),
             *claims_section(parts["claims"], args),
@@ -940,9 +1039,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument(
         "--rates",
-        type=lambda text: [float(x) for x in text.split(",")],
-        default=[0.0, 25.0, 50.0, 100.0],
-        help="listing loads: requests/s of all clients together, 0 = closed loop",
+        type=lambda text: [x if x == "wrk" else float(x) for x in text.split(",")],
+        default=["wrk", 0.0, 25.0, 50.0, 100.0],
+        help="listing loads: requests/s of all clients together, 0 = closed loop (aiohttp "
+        "client), wrk = closed loop driven by wrk (Debian's package)",
     )
     parser.add_argument("--requests", type=int, default=20_000, help="per listing run, at most")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per run, at most")
@@ -955,6 +1055,9 @@ def main() -> None:
     parser.add_argument("--load-worker", choices=("listing", "claims"))
     args = parser.parse_args()
     SPY["dir"] = args.spy
+    if "wrk" in args.rates and shutil.which("wrk") is None:
+        print("wrk not found (Debian's package `wrk`): its closed loop is left out", flush=True)
+        args.rates = [rate for rate in args.rates if rate != "wrk"]
     if args.load_worker:
         load_worker(args.load_worker)
         return

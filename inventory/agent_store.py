@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from inventory import pg_direct
 from inventory.async_engine import AsyncEngine
 from inventory.errors import InventoryError
 from inventory.reads import autocommit_read
@@ -67,7 +68,15 @@ class AgentStore:
         return await self._one(agents.c.id == agent_id, agent_id)
 
     async def by_token(self, token_id: str) -> Agent:
-        return await self._one(agents.c.token_id == token_id, f"token {token_id}")
+        """The agent of a token (every call of an agent looks it up: one bare statement on
+        PostgreSQL, inventory.pg_direct)."""
+        what = f"token {token_id}"
+        if pg_direct.is_postgres(self.engine):
+            row = await pg_direct.fetchrow(self.engine, pg_direct.AGENT_BY_TOKEN, token_id)
+            if row is None:
+                raise AgentNotFound(f"no agent {what!r}")
+            return _agent(row)
+        return await self._one(agents.c.token_id == token_id, what)
 
     async def _one(self, where: sa.ColumnElement[bool], what: str) -> Agent:
         async with autocommit_read(self.engine) as conn:
@@ -95,6 +104,11 @@ class AgentStore:
         return await self.get(agent_id)
 
     async def seen(self, agent_id: str, *, now: datetime | None = None) -> None:
+        if pg_direct.is_postgres(self.engine):
+            await pg_direct.execute(
+                self.engine, pg_direct.AGENT_SEEN, agent_id, now or datetime.now(UTC)
+            )
+            return
         async with self.engine.begin() as conn:
             await conn.execute(
                 agents.update()

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from inventory.async_engine import AsyncEngine
 from inventory.errors import InvalidIdentifier
 from inventory.identifiers import normalize_mac, normalize_serial
-from inventory.models import Device
+from inventory.models import Device, License, LicenseState
+from inventory.observation_store import DeviceStatus, license_read_from_row
+from inventory.pg_direct import LISTING_FILTERS, STATUS_PREFIX, Row, is_postgres, listing_rows
 from inventory.reads import autocommit_read
 from inventory.schema import devices, licenses
 from inventory.store import row_to_device
@@ -184,3 +186,55 @@ async def counted_page(
     async with autocommit_read(engine) as conn:
         rows = (await conn.execute(query.offset(offset))).mappings().all()
     return [row_to_device(row) for row in rows], rows[0]["_matching"] if rows else None
+
+
+async def page_with_statuses(
+    engine: AsyncEngine,
+    matching: DeviceFilter,
+    *,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[tuple[Device, DeviceStatus | None]]] | None:
+    """`total_and_page` in serial order, each device with its latest status as
+    `ObservationStore.statuses` gives it, in one statement on PostgreSQL (inventory.pg_direct:
+    the hot listing of the API); None where that statement does not apply (SQLite, a search,
+    a chosen set of serials), for the caller to take the general path."""
+    if not is_postgres(engine) or matching.q is not None or matching.serials is not None:
+        return None
+    filters = {
+        name: value for name in LISTING_FILTERS if (value := getattr(matching, name)) is not None
+    }
+    total, rows = await listing_rows(
+        engine, filters, descending=descending, limit=limit, offset=offset
+    )
+    return total, [(row_to_device(row), _status_of(row)) for row in rows]
+
+
+def _status_of(row: Row) -> DeviceStatus | None:
+    """The latest status in a listing row of `pg_direct.listing_sql` (None: never scanned)."""
+    p = STATUS_PREFIX
+    serial = row[p + "serial"]
+    if serial is None:
+        return None
+    return DeviceStatus(
+        serial=serial,
+        observed_at=row[p + "observed_at"],
+        reachable=row[p + "reachable"],
+        driver=row[p + "driver"],
+        error_kind=row[p + "error_kind"],
+        error=row[p + "error"],
+        identity_mismatch=row[p + "identity_mismatch"],
+        licenses=[
+            License(
+                serial=serial,
+                feature=feature,
+                state=LicenseState(state),
+                expires_at=expires_at,
+                source=source,
+                observed_at=observed_at,
+            )
+            for feature, state, expires_at, source, observed_at in row[p + "licenses"] or ()
+        ],
+        license_read=license_read_from_row(row),
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from inventory import pg_direct
 from inventory.async_engine import AsyncEngine
 from inventory.errors import InventoryError
 from inventory.reads import autocommit_read
@@ -128,6 +129,10 @@ class ClaimScope:
     kinds: frozenset[JobKind] | None = None
     unattended_since: datetime | None = None
 
+    def is_agents(self) -> bool:
+        """An agent's scope: its site's jobs of the kinds it runs (`pg_direct.CLAIM_AT_SITE`)."""
+        return self.site is not None and self.kinds is not None and self.unattended_since is None
+
     def where(self) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = [jobs.c.state == JobState.QUEUED.value]
         if self.site is not None:
@@ -195,6 +200,8 @@ class JobStore:
         locked with SKIP LOCKED, so concurrent claimers take different jobs without waiting;
         on SQLite the statement runs under the database's single write lock)."""
         now = now or datetime.now(UTC)
+        if pg_direct.is_postgres(self.engine) and scope.is_agents():
+            return await self._claim_direct(scope, agent, now)
         candidate = sa.select(jobs.c.id).where(*scope.where()).order_by(jobs.c.created_at).limit(1)
         if self.engine.dialect.name == "postgresql":
             candidate = candidate.with_for_update(skip_locked=True)
@@ -214,6 +221,25 @@ class JobStore:
         async with self.engine.begin() as conn:
             await conn.execute(_requeue_expired(now))
             row = (await conn.execute(take)).mappings().first()
+        return None if row is None else _job(row)
+
+    async def _claim_direct(self, scope: ClaimScope, agent: str, now: datetime) -> Job | None:
+        """`claim` for an agent on PostgreSQL: the same two statements, each bare and in
+        autocommit (inventory.pg_direct; the sweep and the claim are each atomic, and nothing
+        ties them: a sweep that a claim failed after still stands, as another claim's)."""
+        assert scope.site is not None
+        assert scope.kinds is not None
+        await pg_direct.execute(self.engine, pg_direct.REQUEUE_EXPIRED, now)
+        row = await pg_direct.fetchrow(
+            self.engine,
+            pg_direct.CLAIM_AT_SITE,
+            scope.site,
+            sorted(k.value for k in scope.kinds),
+            uuid.uuid4().hex,
+            agent,
+            now + self.lease,
+            now,
+        )
         return None if row is None else _job(row)
 
     async def renew(self, job_id: str, lease_id: str, *, now: datetime | None = None) -> datetime:
@@ -268,6 +294,21 @@ class JobStore:
         if state not in FINISHED_STATES:
             raise ValueError(f"a job ends done or failed, not {state}")
         now = now or datetime.now(UTC)
+        if pg_direct.is_postgres(self.engine):
+            stored_count = await pg_direct.execute(
+                self.engine,
+                pg_direct.COMPLETE if lease_id is None else pg_direct.COMPLETE_UNDER_LEASE,
+                job_id,
+                state.value,
+                pg_direct.as_json(result),
+                error,
+                now,
+                *([lease_id] if lease_id is not None else []),
+            )
+            if stored_count != 1:
+                await self.get(job_id)  # JobNotFound for an unknown id
+                return False
+            return True
         guard = [
             jobs.c.id == job_id,
             jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
@@ -294,10 +335,12 @@ class JobStore:
         return True
 
     async def get(self, job_id: str) -> Job:
-        async with autocommit_read(self.engine) as conn:
-            row = (
-                (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).mappings().first()
-            )
+        if pg_direct.is_postgres(self.engine):
+            row = await pg_direct.fetchrow(self.engine, pg_direct.JOB_BY_ID, job_id)
+        else:
+            async with autocommit_read(self.engine) as conn:
+                query = sa.select(jobs).where(jobs.c.id == job_id)
+                row = (await conn.execute(query)).mappings().first()
         if row is None:
             raise JobNotFound(f"no job {job_id!r}")
         return _job(row)

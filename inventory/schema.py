@@ -341,3 +341,10 @@ jobs = sa.Table(
 )
 """A unit of device work asked for through the API. A claim is a lease (`lease_id`, until
 `lease_expires_at`); a lease run out puts the job back to `queued`; a result is stored once."""
+# The claim's expiry sweep reads the expired leases only (migration 0012).
+sa.Index(
+    "ix_jobs_running_lease",
+    jobs.c.lease_expires_at,
+    sqlite_where=jobs.c.state == "running",
+    postgresql_where=jobs.c.state == "running",
+)

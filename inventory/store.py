@@ -18,6 +18,7 @@ from typing import Any, Self
 
 import sqlalchemy as sa
 
+from inventory import pg_direct
 from inventory.async_engine import AsyncConnection, AsyncEngine
 from inventory.database import DatabaseTarget, create_engine, require_current, upgrade
 from inventory.errors import DeviceNotFound, IdentityConflict, InvalidIdentifier
@@ -193,9 +194,15 @@ class InventoryStore:
             conditions.append(devices.c.serial == serial)
         if mac is not None:
             conditions.append(devices.c.mac == mac)
-        async with autocommit_read(self.engine) as conn:
-            rows = (await conn.execute(sa.select(devices).where(sa.or_(*conditions)))).mappings()
+        if pg_direct.is_postgres(self.engine):  # an agent's every claim: one bare statement
+            rows = await pg_direct.fetch(
+                self.engine, pg_direct.DEVICES_BY_SERIAL_OR_MAC, serial, mac
+            )
             found = [row_to_device(row) for row in rows]
+        else:
+            async with autocommit_read(self.engine) as conn:
+                query = sa.select(devices).where(sa.or_(*conditions))
+                found = [row_to_device(row) for row in (await conn.execute(query)).mappings()]
         if not found:
             return None
         by_serial = [d for d in found if d.serial == serial]

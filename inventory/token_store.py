@@ -14,9 +14,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
+from inventory import pg_direct
 from inventory.async_engine import AsyncEngine
 from inventory.errors import InventoryError
 from inventory.reads import autocommit_read
@@ -117,12 +119,7 @@ class TokenStore:
         token_id = token_id_of(token)
         if token_id is None:
             return None
-        async with autocommit_read(self.engine) as conn:
-            row = (
-                (await conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)))
-                .mappings()
-                .first()
-            )
+        row = await self._by_id(token_id)
         if row is None or row["revoked_at"] is not None:
             return None
         if not hmac.compare_digest(row["token_hash"], token_hash(token)):
@@ -131,11 +128,23 @@ class TokenStore:
         now = datetime.now(UTC)
         last = found.last_used_at
         if last is None or (now - last).total_seconds() >= _TOUCH_EVERY:
+            if pg_direct.is_postgres(self.engine):
+                await pg_direct.execute(self.engine, pg_direct.TOKEN_USED, token_id, now)
+                return found
             async with self.engine.begin() as conn:
                 await conn.execute(
                     api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=now)
                 )
         return found
+
+    async def _by_id(self, token_id: str) -> Any:
+        """The token's row (a mapping), or None; on PostgreSQL one bare statement (every API
+        request checks its token: inventory.pg_direct)."""
+        if pg_direct.is_postgres(self.engine):
+            return await pg_direct.fetchrow(self.engine, pg_direct.TOKEN_BY_ID, token_id)
+        async with autocommit_read(self.engine) as conn:
+            query = sa.select(api_tokens).where(api_tokens.c.id == token_id)
+            return (await conn.execute(query)).mappings().first()
 
     async def list(self) -> list[ApiToken]:
         """Every token (revoked ones too, with `revoked_at`), oldest first."""

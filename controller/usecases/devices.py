@@ -20,6 +20,7 @@ from inventory.device_queries import (
     DeviceSort,
     count_matching,
     page_devices,
+    page_with_statuses,
     total_and_page,
 )
 from inventory.health_sql import StatusRules, count_of_rank, of_rank, page_of_rank
@@ -66,6 +67,14 @@ async def list_devices(
 ) -> DeviceListing:
     """The page [offset, offset+limit) of the devices `matching` (and of health `status`)."""
     engine = store.engine
+    if status is None and sort == DeviceSort.SERIAL:
+        fast = await page_with_statuses(
+            engine, matching, descending=descending, limit=limit, offset=offset
+        )
+        if fast is not None:
+            total, paged = fast
+            rows = [(device, seen, classify(device, seen, now, policy)) for device, seen in paged]
+            return DeviceListing(total, rows)
     if status is None and sort != "status":
         total, page = await total_and_page(
             engine, matching, sort=DeviceSort(sort), descending=descending, limit=limit,

@@ -5,6 +5,9 @@ the controller's ledger as it runs them, and posts each result (stored once)."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any, Literal
@@ -44,6 +47,45 @@ job: `Services.queued`)."""
 MAX_WAIT_S = 60
 JOB_LEASE: web.AppKey[timedelta] = web.AppKey("job_lease", timedelta)
 """How long an agent's claim holds without renewal (default DEFAULT_LEASE)."""
+
+
+AGENT_KEPT_S = 10.0
+"""How long this controller reuses an agent's row for its calls without reading it again."""
+
+
+class KnownAgents:
+    """Agents by token id as this controller last read or wrote them, for AGENT_KEPT_S.
+
+    Every call of an agent needs its agent (its id and site, which never change; `last_seen_at`,
+    which this controller writes itself): reading the row once per AGENT_KEPT_S instead of per
+    call saves a statement on every claim and result. The token itself is still checked on
+    every call, so a revoked token is refused at once."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, limit: int = 10_000) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._agents: dict[str, tuple[Agent, float]] = {}
+
+    def get(self, token_id: str) -> Agent | None:
+        kept = self._agents.get(token_id)
+        if kept is None or self._clock() - kept[1] >= AGENT_KEPT_S:
+            return None
+        return kept[0]
+
+    def keep(self, token_id: str, agent: Agent, *, read: bool) -> None:
+        """Remember `agent` (as read now with `read`, else updated here: its age is kept)."""
+        kept = self._agents.get(token_id)
+        since = self._clock() if read or kept is None else kept[1]
+        if len(self._agents) >= self._limit and token_id not in self._agents:
+            self._agents.clear()  # bounded: a spray of tokens costs reads, not memory
+        self._agents[token_id] = (agent, since)
+
+
+KNOWN_AGENTS: web.AppKey[KnownAgents] = web.AppKey("known_agents", KnownAgents)
+
+
+def setup(app: web.Application) -> None:
+    app[KNOWN_AGENTS] = KnownAgents()
 
 
 class AgentOut(BaseModel):
@@ -158,16 +200,22 @@ async def _calling_agent(call: Call) -> Agent:
     agent on first use."""
     caller = call.caller
     assert caller.site is not None, "an agent token is bound to a site"
+    known = call.request.app[KNOWN_AGENTS]
     registry = AgentStore(call.request.app[SERVICES].store.engine)
-    try:
-        agent = await registry.by_token(caller.token_id)
-    except AgentNotFound:
-        agent = await registry.create(
-            caller.name or f"agent-{caller.token_id}", caller.site, token_id=caller.token_id
-        )
+    agent = known.get(caller.token_id)
+    if agent is None:
+        try:
+            agent = await registry.by_token(caller.token_id)
+        except AgentNotFound:
+            agent = await registry.create(
+                caller.name or f"agent-{caller.token_id}", caller.site, token_id=caller.token_id
+            )
+        known.keep(caller.token_id, agent, read=True)
     now = datetime.now(UTC)
     if agent.last_seen_at is None or now - agent.last_seen_at >= SEEN_EVERY:
         await registry.seen(agent.id, now=now)
+        agent = replace(agent, last_seen_at=now)
+        known.keep(caller.token_id, agent, read=False)
     return agent
 
 
@@ -190,6 +238,7 @@ async def enrol(call: Call) -> Enrolled:
     agent = await _calling_agent(call)
     registry = AgentStore(call.request.app[SERVICES].store.engine)
     agent = await registry.enrol(agent.id, name=wanted.name, version=wanted.version)
+    call.request.app[KNOWN_AGENTS].keep(call.caller.token_id, agent, read=True)
     return Enrolled(
         agent_id=agent.id,
         site=agent.site,
