@@ -297,7 +297,10 @@ def bench_single(
                 boot.append(polyfleet(env, "--version"))
                 boot_uncached.append(polyfleet(uncached_env, "--version"))
             all_runs = single_cli(envs, cli_targets)
-            cli_runs, before_runs = all_runs[:: len(envs)], all_runs[1 :: len(envs)]
+            cli_runs = all_runs[:: len(envs)]
+            # without --compare-tree there is no "before": all_runs[1::1] would be this tree's
+            # runs again (the 2026-12-06 re-run printed such a row as "before: tree None")
+            before_runs = all_runs[1 :: len(envs)] if compare is not None else []
             cli_targets = cli_targets[:: len(envs)]
             inproc = asyncio.run(single_in_process(env, inproc_targets))
             verify_out = polyfleet(env, "confirmations", "verify").stdout

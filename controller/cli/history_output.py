@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from controller.cli.context import OutputFormat
 from controller.cli.output import emit_rows
 from inventory.observation_history import HistoryEntry, HistoryPage
+
+if TYPE_CHECKING:  # rich only when a table is printed, not for `-o json`
+    from rich.console import Console
 
 COLUMNS = ("observed_at", "reachable", "licenses", "error")
 

@@ -18,11 +18,8 @@ from controller.cli.import_report import (
     import_limits,
 )
 from controller.cli.output import emit_rows
-from controller.usecases.imports import ImportMode, import_devices
 from inventory.catalog import product_group_for_model
-from inventory.exporter import write_devices
 from inventory.identifiers import format_mac, mac_warning
-from inventory.importer import read_device_batches
 from inventory.models import Device, DevicePorts
 from inventory.observation_history import HistoryPage
 
@@ -67,6 +64,11 @@ def import_(
     The file is read as a stream, one batch of rows at a time, into one transaction that is
     committed at the end unless `--dry-run`, or `--strict` with a rejected row, says otherwise.
     """
+    # here, not at the top: the import stack (importer, contracts, key store, cryptography) is
+    # about 30 ms of start-up that `inventory list` and `show` never use
+    from controller.usecases.imports import ImportMode, import_devices
+    from inventory.importer import read_device_batches
+
     cli = get_context(ctx)
     file_format = check_format(fmt)
     limits = import_limits(cli, max_bytes)
@@ -178,7 +180,7 @@ def _show(
     columns = list(record)
     if output is OutputFormat.JSON and history is not None:
         record["observations"] = [observation_record(e) for e in history.entries]
-    emit_rows([record], columns, output, console=cli.out)
+    emit_rows([record], columns, output, console=lambda: cli.out)
 
 
 @app.command("list")
@@ -199,7 +201,7 @@ def list_(
         (device_record(d, output) for d in devices),
         LIST_COLUMNS,
         output,
-        console=cli.out,
+        console=lambda: cli.out,
         title=f"{len(devices)} device(s)",
     )
 
@@ -248,6 +250,8 @@ def export(
     site: Annotated[str | None, typer.Option(help="only this site")] = None,
 ) -> None:
     """Export devices in the format `inventory import` reads back exactly."""
+    from inventory.exporter import write_devices
+
     cli = get_context(ctx)
     file_format = check_format(fmt) or "csv"
 
