@@ -90,6 +90,16 @@ def db_url(db_target: DatabaseTarget) -> str:
 
 
 @pytest.fixture
+async def pg_store(pg_schema: str) -> AsyncIterator[InventoryStore]:
+    """A store on PostgreSQL alone, for what only that backend has (never skipped in CI)."""
+    opened = await InventoryStore.open(resolve_db(pg_url(), schema=pg_schema))
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
 async def store(db_target: DatabaseTarget) -> AsyncIterator[InventoryStore]:
     opened = await InventoryStore.open(db_target)
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ import controller.usecases.devices as device_usecases
 from controller.api.routes.devices import device_page
 from controller.health import HealthPolicy
 from controller.usecases.devices import list_devices
+from inventory.database import resolve_db
 from inventory.device_queries import DeviceFilter, DeviceSort, page_with_statuses
 from inventory.models import Device
 from inventory.observation_store import ObservationStore
@@ -70,17 +72,21 @@ async def _page_json(
     return json.loads(page.model_dump_json(by_alias=True))
 
 
-async def test_the_direct_listing_answers_as_the_general_path(
-    store: InventoryStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await _fleet(store)
-    if store.engine.dialect.name != "postgresql":
-        # SQLite has no direct path: the general one answers
+async def test_sqlite_has_no_direct_path(tmp_path: Path) -> None:
+    """On SQLite the general path answers every listing."""
+    async with await InventoryStore.open(resolve_db(str(tmp_path / "polyfleet.db"))) as store:
+        await _fleet(store)
         found = await page_with_statuses(
             store.engine, DeviceFilter(), descending=False, limit=5, offset=0
         )
-        assert found is None
-        return
+    assert found is None
+
+
+async def test_the_direct_listing_answers_as_the_general_path(
+    pg_store: InventoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = pg_store
+    await _fleet(store)
 
     async def general_only(*_args: object, **_kwargs: object) -> None:
         return None
@@ -103,10 +109,9 @@ async def test_the_direct_listing_answers_as_the_general_path(
 
 
 async def test_the_direct_listing_is_taken_for_equality_filters_only(
-    store: InventoryStore,
+    pg_store: InventoryStore,
 ) -> None:
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("the direct path is PostgreSQL's")
+    store = pg_store
     await _fleet(store)
     direct = await page_with_statuses(
         store.engine, DeviceFilter(site="hq"), descending=False, limit=50, offset=0
