@@ -18,7 +18,7 @@ from inventory.async_engine import AsyncEngine
 from inventory.errors import InvalidIdentifier
 from inventory.identifiers import normalize_mac, normalize_serial
 from inventory.models import Device, License, LicenseState
-from inventory.observation_store import DeviceStatus, license_read_from_row
+from inventory.observation_store import DeviceStatus, status_from_row
 from inventory.pg_direct import LISTING_FILTERS, STATUS_PREFIX, Row, is_postgres, listing_rows
 from inventory.reads import autocommit_read
 from inventory.schema import devices, licenses
@@ -213,28 +213,18 @@ async def page_with_statuses(
 
 def _status_of(row: Row) -> DeviceStatus | None:
     """The latest status in a listing row of `pg_direct.listing_sql` (None: never scanned)."""
-    p = STATUS_PREFIX
-    serial = row[p + "serial"]
+    serial = row[STATUS_PREFIX + "serial"]
     if serial is None:
         return None
-    return DeviceStatus(
-        serial=serial,
-        observed_at=row[p + "observed_at"],
-        reachable=row[p + "reachable"],
-        driver=row[p + "driver"],
-        error_kind=row[p + "error_kind"],
-        error=row[p + "error"],
-        identity_mismatch=row[p + "identity_mismatch"],
-        licenses=[
-            License(
-                serial=serial,
-                feature=feature,
-                state=LicenseState(state),
-                expires_at=expires_at,
-                source=source,
-                observed_at=observed_at,
-            )
-            for feature, state, expires_at, source, observed_at in row[p + "licenses"] or ()
-        ],
-        license_read=license_read_from_row(row),
-    )
+    licenses = [
+        License(
+            serial=serial,
+            feature=feature,
+            state=LicenseState(state),
+            expires_at=expires_at,
+            source=source,
+            observed_at=observed_at,
+        )
+        for feature, state, expires_at, source, observed_at in row[STATUS_PREFIX + "licenses"] or ()
+    ]
+    return status_from_row(row, prefix=STATUS_PREFIX, with_licenses=licenses)

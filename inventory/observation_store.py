@@ -140,19 +140,7 @@ class ObservationStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
             lic_rows = (await conn.execute(lic_query)).mappings().all()
-        result = {
-            row["serial"]: DeviceStatus(
-                serial=row["serial"],
-                observed_at=row["observed_at"],
-                reachable=row["reachable"],
-                driver=row["driver"],
-                error_kind=row["error_kind"],
-                error=row["error"],
-                identity_mismatch=row["identity_mismatch"],
-                license_read=license_read_from_row(row),
-            )
-            for row in rows
-        }
+        result = {row["serial"]: status_from_row(row) for row in rows}
         for row in lic_rows:
             status = result.get(row["serial"])
             if status is not None:
@@ -174,6 +162,24 @@ class ObservationStore:
                 )
             ).mappings()
             return [_license_from_row(row) for row in rows]
+
+
+def status_from_row(
+    row: Any, *, prefix: str = "", with_licenses: list[License] | None = None
+) -> DeviceStatus:
+    """The DeviceStatus of a `device_status` row (a mapping), its columns named with `prefix`
+    (but the license_read_* ones), with `with_licenses`."""
+    return DeviceStatus(
+        serial=row[prefix + "serial"],
+        observed_at=row[prefix + "observed_at"],
+        reachable=row[prefix + "reachable"],
+        driver=row[prefix + "driver"],
+        error_kind=row[prefix + "error_kind"],
+        error=row[prefix + "error"],
+        identity_mismatch=row[prefix + "identity_mismatch"],
+        licenses=with_licenses or [],
+        license_read=license_read_from_row(row),
+    )
 
 
 def _status_row(o: DeviceObservation) -> dict[str, Any]:
