@@ -9,7 +9,9 @@ On HTTPS: `unreachable` binds nothing (switched on at run time, it holds request
 `slow` delays every request and doubles the delay on a new connection; `flapping` drops every
 second request without an answer; `busy` and `wrong_credentials` are answered by each
 personality in its own way (4001 / 403 / 401); `malformed_json` breaks JSON bodies; `truncated`
-announces the full length and sends half; `tls_cert_changed` presents another certificate.
+announces the full length and sends half; `tls_cert_changed` presents another certificate;
+`license_api_absent` answers the modeled license-read route with 404 (firmware that lacks it:
+the device is reached and identified, its license state cannot be read).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ FAULT_NAMES: tuple[str, ...] = (
     "tls_cert_changed",
     "ssh_host_key_changed",
     "snmp_every_other",
+    "license_api_absent",
 )
 DEFAULT_LATENCY_S = 1.0
 MAX_LATENCY_S = 60.0
@@ -135,6 +138,7 @@ _PROTOCOL_FAULTS: dict[str, str] = {
     "tls_cert_changed": "https_port",
     "ssh_host_key_changed": "ssh_port",
     "snmp_every_other": "snmp_port",
+    "license_api_absent": "https_port",
 }
 
 
@@ -170,6 +174,13 @@ def apply_faults(devices: Sequence[SimDevice], plan: FaultPlan, seed: int) -> di
             set_fault(by_serial[serial], name, latency_s=plan.latency_s)
             applied[name] = applied.get(name, 0) + 1
     return applied
+
+
+def refuse_if_license_api_absent(device: SimDevice) -> None:
+    """Answer a modeled license-read route as firmware without it does: aiohttp's own 404
+    for a route it does not know."""
+    if device.faults.license_api_absent:
+        raise web.HTTPNotFound()
 
 
 DeviceResolver = Callable[[web.Request], SimDevice]

@@ -61,6 +61,9 @@ class SimFaults:
     tls_cert_changed: bool = False
     ssh_host_key_changed: bool = False
     snmp_every_other: bool = False
+    license_api_absent: bool = False
+    """Firmware without the modeled license-read route: it answers 404, as a route the
+    firmware does not know (what issue 10's interop peers answer)."""
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from xml.sax.saxutils import quoteattr
 import aiohttp
 from aiohttp import web
 
+from simulator.faults import refuse_if_license_api_absent
 from simulator.https_face import current_device
 from simulator.licensing import apply_key, effective_state, key_reference
 from simulator.state import SimDevice, SimLicenseUpdate
@@ -103,6 +104,7 @@ async def load_license_file(
 async def license_info(request: web.Request) -> web.Response:
     """`GET /api/v1/mgmt/license/info` (modeled): per-feature state, expiry and last update."""
     device = current_device(request)
+    refuse_if_license_api_absent(device)
     now = datetime.now(UTC)
     features = [
         {

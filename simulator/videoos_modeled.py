@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from simulator.faults import refuse_if_license_api_absent
 from simulator.https_face import PORTAL_SECRET_KEY, current_device
 from simulator.licensing import apply_key, effective_state, key_reference
 from simulator.state import SimLicense
@@ -37,6 +38,7 @@ def _option(lic: SimLicense, now: datetime) -> dict[str, Any]:
 async def list_options(request: web.Request) -> web.Response:
     """`GET /rest/system/options` (modeled)."""
     device = current_device(request)
+    refuse_if_license_api_absent(device)
     now = datetime.now(UTC)
     return web.json_response({"options": [_option(lic, now) for lic in device.licenses.values()]})
 

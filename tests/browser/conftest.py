@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,16 @@ from playwright.sync_api import (
 from inventory.database import resolve_db
 from inventory.store import InventoryStore
 from inventory.token_store import Role, TokenStore
-from simulator.state import SimDevice
-from tests.e2e.reactivation_fleet import ManagedFleet, make_devices, managed_fleet
+from simulator.licensing import end_of_day
+from simulator.state import LicenseState as SimLicenseState
+from simulator.state import SimDevice, SimLicense
+from tests.e2e.reactivation_fleet import (
+    TODAY,
+    ManagedFleet,
+    expired_feature,
+    make_devices,
+    managed_fleet,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -49,6 +58,11 @@ START_TIMEOUT_S = 60.0
 DEVICES = 12
 EXPIRED = 3
 """The first EXPIRED devices have an expired license; all are under contract."""
+EXPIRING = {EXPIRED + 3: 20, EXPIRED + 4: 75}
+"""Device index -> days until its first feature's license expires (the overview's windows)."""
+UNREADABLE = EXPIRED + 5
+"""The device whose firmware lacks the license route: rescanned with it, so its license state
+could not be read (the overview says why)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -110,6 +124,11 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     db = str(work / "polyfleet.db")
     target = resolve_db(db)
     devices = make_devices(DEVICES, expired=EXPIRED)
+    for index, days in EXPIRING.items():
+        feature = expired_feature(devices[index])
+        devices[index].licenses[feature] = SimLicense(
+            feature, SimLicenseState.ACTIVE, end_of_day(TODAY + timedelta(days=days))
+        )
     loop = asyncio.new_event_loop()
     ready: Future[tuple[ManagedFleet, dict[Role, str]]] = Future()
     stop = asyncio.Event()
@@ -119,6 +138,10 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             async with managed_fleet(
                 work, db, devices, [d.serial for d in devices], target=target
             ) as fleet:
+                unreadable = fleet.device(devices[UNREADABLE].serial)
+                unreadable.faults.license_api_absent = True
+                rescan = await fleet.cli("scan", "--id", unreadable.serial)
+                assert rescan.code == 1, rescan  # 1: a license state could not be read
                 async with await InventoryStore.open(target) as store:
                     tokens = TokenStore(store.engine)
                     made = {

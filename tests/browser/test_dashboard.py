@@ -13,6 +13,7 @@ from inventory.token_store import Role
 from simulator.fleet import SITES
 from tests.browser.conftest import (
     EXPIRED,
+    UNREADABLE,
     ConsoleWatch,
     Dashboard,
     SignIn,
@@ -79,6 +80,27 @@ def test_technician_filters_opens_reactivates_and_sees_the_confirmation(
     assert confirmation in saved.read_text(encoding="utf-8")
     verified = dashboard.polyfleet("confirmations", "verify", "--export", str(saved))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_the_overview_counts_expiring_licenses_and_names_the_unread_device(
+    page: Page, sign_in: SignIn, dashboard: Dashboard
+) -> None:
+    """One license runs out in 20 days and one in 75, so the 30/60/90-day windows count 1, 1
+    and 2; one device's firmware has no license route: the overview names it and why."""
+    sign_in(Role.VIEWER)
+    windows = page.get_by_role("list", name="Licenses expiring").get_by_role("listitem")
+    expect(windows).to_have_text(
+        [
+            re.compile(rf"^{count}\s*within {days} days \({count} devices?\)$")
+            for count, days in ((1, 30), (1, 60), (2, 90))
+        ]
+    )
+    unread = page.get_by_role("table", name=re.compile("whose license state could not be read"))
+    rows = unread.locator("tbody tr")
+    expect(rows).to_have_count(1)
+    device = dashboard.devices[UNREADABLE]
+    expect(rows.get_by_role("cell").nth(0)).to_have_text(device.serial)
+    expect(rows.get_by_role("cell").nth(3)).to_contain_text("HTTP 404")
 
 
 def test_viewer_is_not_offered_what_a_viewer_may_not_do(

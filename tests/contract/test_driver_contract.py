@@ -68,6 +68,8 @@ class Personality:
     state_of: Callable[[SimState], LicenseState] = lambda s: LicenseState(s.value)
     networked: bool = True
     rejections: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    modeled_license_read: bool = False
+    """Whether it reads license state through a modeled HTTPS route (`license_api_absent`)."""
 
 
 def _full(sim: SimDevice) -> dict[str, object]:
@@ -81,13 +83,16 @@ REFUSALS: dict[str, tuple[str, ...]] = {
 }
 
 PERSONALITIES: dict[str, Personality] = {
-    "poly-uc": Personality("vvx", "http", frozenset({"http"}), _full, rejections=REFUSALS),
+    "poly-uc": Personality(
+        "vvx", "http", frozenset({"http"}), _full, rejections=REFUSALS, modeled_license_read=True
+    ),
     "poly-videoos": Personality(
         "studiox",
         "http",
         frozenset({"http", "snmp"}),
         lambda sim: {**_full(sim), "model": sim.model.replace(" ", "")},
         rejections=REFUSALS,
+        modeled_license_read=True,
     ),
     "polycom-gs": Personality(
         "gs",
@@ -364,6 +369,8 @@ Outcome = tuple[type[DeviceError], ...] | None
 def expected_outcome(fault: str, persona: Personality) -> Outcome:
     """What each simulator fault must look like through this driver's first protocol."""
     primary = persona.primary
+    if fault == "license_api_absent":  # reached and identified; the license read is refused
+        return (NotSupported,) if persona.modeled_license_read else None
     table: dict[str, dict[str, Outcome]] = {
         "unreachable": {"*": (DeviceConnectionError,)},
         "slow": {"*": (DeviceTimeout,)},
@@ -425,9 +432,11 @@ async def test_fault_surfaces_as_the_right_error(
                 # The error names the device it came from, by serial or by address ...
                 named = {caught.value.serial, caught.value.host}
                 assert named & {h.sim.serial, device.host}, named
-                # ... and its kind says whether the device was reached at all.
+                # ... and it says whether the device was reached at all: by its kind, or (a
+                # refusal such as NotSupported, which implies no answer) by what was answered.
                 connection_fault = issubclass(expected[0], DeviceConnectionError)
-                assert caught.value.kind.reached is not connection_fault
+                reached = caught.value.kind.reached or caught.value.answered
+                assert reached is not connection_fault
 
 
 @pytest.mark.parametrize("driver_cls", NETWORKED, ids=_names(NETWORKED))
