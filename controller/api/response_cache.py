@@ -1,0 +1,136 @@
+"""A cache of whole API answers (JSON bytes) that never serves one the store would not give.
+
+An entry is keyed by the canonical query (the validated parameters) and by what the caller may
+see (role and site of the token), and is kept with
+
+* the store's **data generation** it was computed at: on PostgreSQL a sequence that every write
+  to what the answer reads advances (migration 0013), read with the token check every request
+  runs anyway (one round trip). The answer is computed in a snapshot taken after that read,
+  so a write counted in the generation is either in the answer or was still uncommitted;
+* a **deadline**: the earliest moment a health verdict in it could read differently with time
+  (controller.verdict_expiry), and at most `max_age` seconds after it was computed. That
+  age is the staleness bound of the one race a generation cannot see: a write whose statement
+  had advanced the generation but had not committed when the answer's snapshot was taken.
+
+A lookup with another generation or past the deadline is a miss; the caller computes the answer
+and puts it back. Authentication is not cached: the token check (revocation included) runs on
+every request before the lookup. Entries are dropped least recently used first beyond
+`max_bytes` of answers. SQLite has no generation (it would need `PRAGMA data_version` on every
+pooled connection plus the process's own writes): there the controller does not cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One cached answer."""
+
+    body: bytes
+    etag: str
+    generation: int
+    computed_at: float
+    """`time.monotonic()` when computed (the `Age` header, and `max_age`)."""
+    deadline: float
+    """`time.monotonic()` from which it is stale (`max_age`)."""
+    valid_until: datetime | None
+    """The moment of `clock` from which a verdict in it may read differently."""
+
+    def stale(self, now: datetime) -> bool:
+        until = self.valid_until
+        return time.monotonic() >= self.deadline or (until is not None and now >= until)
+
+
+def etag_of(body: bytes) -> str:
+    """A strong entity tag of an answer's bytes."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def json_answer(
+    request: web.Request, body: bytes, etag: str, *, age: int | None = None
+) -> web.Response:
+    """`body` as the JSON answer with its entity tag, or 304 if the request's `If-None-Match`
+    names it. Clients revalidate every time (`no-cache`): the answer is private to the token's
+    scope and only the controller knows when it changes."""
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if age is not None:
+        headers["Age"] = str(age)
+    wanted = request.headers.get("If-None-Match")
+    if wanted is not None and (
+        wanted.strip() == "*" or etag in (tag.strip() for tag in wanted.split(","))
+    ):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=body, headers=headers, content_type="application/json", charset="utf-8"
+    )
+
+
+class ResponseCache:
+    """Answers by key, valid for one store generation until a deadline; LRU within a byte cap."""
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        max_age: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.clock = clock
+        """The wall clock answers are computed at (tests shift it)."""
+        self.size = 0
+        self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable, generation: int) -> Entry | None:
+        """The entry of `key` if computed at `generation` and not past its deadline."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.generation != generation or entry.stale(self.clock()):
+            if entry.generation <= generation:  # never to be valid again
+                self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(
+        self,
+        key: Hashable,
+        body: bytes,
+        *,
+        generation: int,
+        now: datetime,
+        valid_until: datetime | None,
+    ) -> Entry:
+        """Keep `body`, computed at `now` (of `clock`) in a snapshot taken after `generation`
+        was read, whose content holds until `valid_until` (None: no time dependence)."""
+        started = time.monotonic()
+        entry = Entry(body, etag_of(body), generation, started, started + self.max_age, valid_until)
+        if entry.stale(now) or len(body) > self.max_bytes // 8:
+            return entry  # not worth keeping: stale at once, or most of the cache
+        kept = self._entries.get(key)
+        if kept is not None and kept.generation > generation:
+            return entry  # computed before a newer answer was put
+        if kept is not None:
+            self._drop(key)
+        self._entries[key] = entry
+        self.size += len(body)
+        while self.size > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+        return entry
+
+    def _drop(self, key: Hashable) -> None:
+        self.size -= len(self._entries.pop(key).body)
