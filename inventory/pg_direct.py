@@ -116,6 +116,18 @@ TOKEN_USED = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1"  # noqa: S1
 AGENT_BY_TOKEN = "SELECT * FROM agents WHERE token_id = $1 LIMIT 1"  # noqa: S105
 AGENT_SEEN = "UPDATE agents SET last_seen_at = $2 WHERE id = $1"
 
+WRITES_IN_FLIGHT = "SELECT EXISTS (SELECT pg_snapshot_xip(pg_current_snapshot()))"
+"""Whether a transaction with an id (one that has written) was running when this statement's
+snapshot was taken, in any database of the server."""
+
+
+async def writes_in_flight(engine: AsyncEngine) -> bool:
+    """Whether some write was uncommitted just now: if not, every write whose effects were
+    counted before this call (e.g. in the store generation) is visible to later snapshots."""
+    async with driver_connection(engine) as conn:
+        return bool(await conn.fetchval(WRITES_IN_FLIGHT))
+
+
 # --- jobs --------------------------------------------------------------------------------------
 
 JOB_BY_ID = "SELECT * FROM jobs WHERE id = $1"

@@ -8,10 +8,17 @@ see (role and site of the token), and is kept with
   runs anyway (one round trip). The answer is computed in a snapshot taken after that read,
   so a write counted in the generation is either in the answer or was still uncommitted;
 * a **deadline**: the earliest moment a health verdict in it could read differently with time
-  (controller.verdict_expiry), and at most `max_age` seconds after it was computed. That
-  age is the staleness bound of the one race a generation cannot see: a write whose statement
-  had advanced the generation but had not committed when the answer's snapshot was taken.
+  (controller.verdict_expiry).
 
+The one race a generation cannot see is a write whose statement had advanced the generation but
+had not committed when the answer's snapshot was taken. So before computing, the cache's user
+asks PostgreSQL whether any transaction is in flight (`pg_direct.writes_in_flight`, after the
+generation was read, before the answer's snapshot): if none, every write counted in the
+generation had committed and the answer is exact for it. If some were (of any database of the
+server: the check cannot tell whose), the answer is kept at most `max_age` seconds: the
+staleness bound of that race.
+
+Concurrent misses of one key and generation compute once (the others wait for that answer).
 A lookup with another generation or past the deadline is a miss; the caller computes the answer
 and puts it back. Authentication is not cached: the token check (revocation included) runs on
 every request before the lookup. Entries are dropped least recently used first beyond
@@ -21,10 +28,13 @@ pooled connection plus the process's own writes): there the controller does not 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import math
+import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -48,6 +58,20 @@ class Entry:
     def stale(self, now: datetime) -> bool:
         until = self.valid_until
         return time.monotonic() >= self.deadline or (until is not None and now >= until)
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """A freshly computed answer, as `ResponseCache.fetch`'s `compute` gives it."""
+
+    body: bytes
+    now: datetime
+    """The moment (of the cache's `clock`) it was computed for."""
+    valid_until: datetime | None
+    """From when a health verdict in it may read differently (None: never by time)."""
+    exact: bool
+    """Computed in a snapshot taken while no write was in flight: valid for its generation
+    without the `max_age` bound."""
 
 
 def etag_of(body: bytes) -> str:
@@ -90,6 +114,7 @@ class ResponseCache:
         """The wall clock answers are computed at (tests shift it)."""
         self.size = 0
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
+        self._flights: dict[tuple[Hashable, int], asyncio.Future[Entry | None]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -106,6 +131,32 @@ class ResponseCache:
         self._entries.move_to_end(key)
         return entry
 
+    async def fetch(
+        self, key: Hashable, generation: int, compute: Callable[[], Awaitable[Computed]]
+    ) -> tuple[Entry, str]:
+        """The answer of `key` at `generation` and how it was found: "hit" (kept), "joined"
+        (another request of the same key and generation was computing it) or "miss"
+        (`compute`d here, after `generation` was read, and kept)."""
+        entry = self.get(key, generation)
+        if entry is not None:
+            return entry, "hit"
+        flight = self._flights.get((key, generation))
+        if flight is not None:
+            joined = await asyncio.shield(flight)  # our cancellation must not cancel theirs
+            if joined is not None:
+                return joined, "joined"
+        flight = self._flights[key, generation] = asyncio.get_running_loop().create_future()
+        entry = None
+        try:
+            done = await compute()
+            entry = self.put(key, done.body, generation=generation, now=done.now,
+                             valid_until=done.valid_until, exact=done.exact)  # fmt: skip
+            return entry, "miss"
+        finally:  # a failed computation: the others compute their own (nothing kept)
+            flight.set_result(entry)
+            if self._flights.get((key, generation)) is flight:
+                del self._flights[key, generation]
+
     def put(
         self,
         key: Hashable,
@@ -114,11 +165,16 @@ class ResponseCache:
         generation: int,
         now: datetime,
         valid_until: datetime | None,
+        exact: bool = False,
     ) -> Entry:
         """Keep `body`, computed at `now` (of `clock`) in a snapshot taken after `generation`
-        was read, whose content holds until `valid_until` (None: no time dependence)."""
+        was read, whose content holds until `valid_until` (None: no time dependence). Unless
+        `exact` (no write was in flight when that snapshot was taken), it is kept at most
+        `max_age` seconds (each entry a random 50-100 % of it, so that answers computed
+        together do not all expire together)."""
         started = time.monotonic()
-        entry = Entry(body, etag_of(body), generation, started, started + self.max_age, valid_until)
+        lasts = math.inf if exact else self.max_age * (0.5 + random.random() / 2)
+        entry = Entry(body, etag_of(body), generation, started, started + lasts, valid_until)
         if entry.stale(now) or len(body) > self.max_bytes // 8:
             return entry  # not worth keeping: stale at once, or most of the cache
         kept = self._entries.get(key)

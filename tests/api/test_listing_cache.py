@@ -21,6 +21,7 @@ from controller.settings import PolyfleetSettings, ServeSettings
 from inventory.database import DatabaseTarget
 from inventory.models import Device, License, LicenseState
 from inventory.observation_store import DeviceObservation, ObservationStore
+from inventory.schema import devices
 from inventory.store import InventoryStore
 from inventory.token_store import Role, TokenStore, token_id_of
 from tests.api.conftest import Client, MakeToken, bearer
@@ -137,6 +138,25 @@ async def test_scopes_never_share_an_answer(
     for token in (at_hq, at_branch, admin):
         await page(client, token, site="hq")
     assert await results(client) == {"hit": 1, "miss": 4}  # one per scope, none shared
+
+
+@ON_POSTGRES
+async def test_an_answer_computed_while_a_write_was_uncommitted_expires_at_the_max_age(
+    store: InventoryStore, other_process: InventoryStore, make_token: MakeToken
+) -> None:
+    """The write advanced the generation before the answer was computed, and commits after:
+    the next request has the same generation, and only the max age shows the write."""
+    await seed_fleet(store)
+    token = await make_token(Role.VIEWER)
+    settings = PolyfleetSettings(serve=ServeSettings(list_cache_max_age=0.001))
+    app = create_app(store, settings=settings)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        async with other_process.engine.begin() as conn:
+            await conn.execute(
+                devices.update().where(devices.c.serial == "A1000").values(model="VVX 601")
+            )
+            assert models(await page(client, token, site="hq"))["A1000"] == "VVX 450"
+        assert models(await page(client, token, site="hq"))["A1000"] == "VVX 601"
 
 
 async def test_a_revoked_token_is_refused_although_its_answer_is_cached(

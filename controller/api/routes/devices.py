@@ -22,7 +22,7 @@ from controller.api.models import (
     ObservationPage,
     PageQuery,
 )
-from controller.api.response_cache import ResponseCache, etag_of, json_answer
+from controller.api.response_cache import Computed, ResponseCache, etag_of, json_answer
 from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
 from controller.confirmations import confirmation_store, signed_record
@@ -114,11 +114,11 @@ Answers are cached by the controller (on PostgreSQL; setting `serve.list_cache_b
 query and per role and site of the token; the token is checked on every request. A cached
 answer is served only while the store's data generation (advanced by every write to devices,
 statuses, licenses and sites) is the one it was computed at, and only until the first moment a
-health verdict on its page could read differently with time. A write that was committing while
-the answer was computed may show up to `serve.list_cache_max_age` seconds (default 5) late.
-Queries by `status` or `sort=status` are not cached. Every answer carries an `ETag`; a request
-with a matching `If-None-Match` is answered 304 without a body. `Age` (seconds) is set on an
-answer served from the cache."""
+health verdict on its page could read differently with time. An answer computed while some
+write was still uncommitted is served at most `serve.list_cache_max_age` seconds (default 5):
+the bound on how late such a write may show. Queries by `status` or `sort=status` are not
+cached. Every answer carries an `ETag`; a request with a matching `If-None-Match` is answered
+304 without a body. `Age` (seconds) is set on an answer served from the cache."""
 
 
 @routes.endpoint(
@@ -137,16 +137,18 @@ async def get_devices(call: Call) -> web.Response:
         body = (await _listing(call, query, datetime.now(UTC)))[0]
         return json_answer(call.request, body, etag_of(body))
     key = (call.caller.role, call.caller.site, *query.model_dump(mode="json").items())
-    entry = cache.get(key, generation)
-    if entry is not None:
-        metrics.count(CACHE_COUNTER, route=_ROUTE, result="hit")
-        age = int(time.monotonic() - entry.computed_at)
-        return json_answer(call.request, entry.body, entry.etag, age=age)
-    metrics.count(CACHE_COUNTER, route=_ROUTE, result="miss")
-    now = cache.clock()  # the generation was read before: this listing's snapshot is later
-    body, valid_until = await _listing(call, query, now)
-    entry = cache.put(key, body, generation=generation, now=now, valid_until=valid_until)
-    return json_answer(call.request, body, entry.etag)
+
+    async def compute() -> Computed:
+        # after the token check read `generation`; this listing's snapshot is later still
+        exact = not await pg_direct.writes_in_flight(app[SERVICES].store.engine)
+        now = cache.clock()
+        body, valid_until = await _listing(call, query, now)
+        return Computed(body, now, valid_until, exact)
+
+    entry, result = await cache.fetch(key, generation, compute)
+    metrics.count(CACHE_COUNTER, route=_ROUTE, result=result)
+    age = int(time.monotonic() - entry.computed_at) if result != "miss" else None
+    return json_answer(call.request, entry.body, entry.etag, age=age)
 
 
 async def _listing(call: Call, query: DeviceQuery, now: datetime) -> tuple[bytes, datetime | None]:

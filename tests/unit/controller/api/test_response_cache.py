@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
-from controller.api.response_cache import ResponseCache
+import pytest
+
+from controller.api.response_cache import Computed, ResponseCache
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -58,3 +61,46 @@ def test_memory_is_bounded_least_recently_used_first() -> None:
     assert kept.get(19, 1) is not None
     kept.put("big", b"x" * 101, generation=1, now=NOW, valid_until=None)  # over an eighth
     assert kept.get("big", 1) is None
+
+
+def test_an_exact_answer_outlives_the_max_age() -> None:
+    kept = cache(max_age=1e-9)
+    kept.put("k", b"page", generation=1, now=NOW, valid_until=None, exact=True)
+    assert kept.get("k", 1) is not None
+
+
+async def test_concurrent_misses_of_one_answer_compute_it_once() -> None:
+    kept = cache()
+    computed = []
+    release = asyncio.Event()
+
+    async def compute() -> Computed:
+        computed.append(1)
+        await release.wait()
+        return Computed(b"page", NOW, None, exact=True)
+
+    first = asyncio.ensure_future(kept.fetch("k", 1, compute))
+    second = asyncio.ensure_future(kept.fetch("k", 1, compute))
+    await asyncio.sleep(0)
+    release.set()
+    (entry, how), (joined, how_joined) = await first, await second
+    assert (how, how_joined, len(computed)) == ("miss", "joined", 1)
+    assert joined is entry
+    assert (await kept.fetch("k", 1, compute))[1] == "hit"
+    assert (await kept.fetch("k", 2, compute))[1] == "miss"  # another generation
+
+
+async def test_a_failed_computation_is_not_kept_and_the_next_one_runs() -> None:
+    kept = cache()
+
+    async def failing() -> Computed:
+        raise RuntimeError("store down")
+
+    with pytest.raises(RuntimeError):
+        await kept.fetch("k", 1, failing)
+    assert len(kept) == 0
+
+    async def working() -> Computed:
+        return Computed(b"page", NOW, None, exact=False)
+
+    assert (await kept.fetch("k", 1, working))[1] == "miss"
