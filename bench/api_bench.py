@@ -893,6 +893,11 @@ timings (process CPU per call) and EXPLAIN ANALYZE:
   drawing the site per request, stopped at the request bound or by `-d`; its own p50/p90/p99): 0.2
   s of client CPU for 1,450 requests against 0.8 s for 1,400 with the aiohttp client in the same
   minute. The fixed-rate loads keep the aiohttp client (wrk has no fixed rate).
+- Session 5 (branch `listcache`): `serve` caches `GET /devices` answers on PostgreSQL
+  (controller/api/response_cache.py): per query and token scope, valid for the store generation
+  read with the token check (migration 0013) and until a verdict on the page could change with
+  time. The listing rows measure it on and off (`serve.list_cache_bytes = 0`), with the hit
+  ratio from `/metrics`.
 - Not done: a cache of verified tokens (the check is one bare statement, about 0.15 ms of serve
   CPU, and revocation stays immediate on every controller); `serve --workers N` (see below).
 

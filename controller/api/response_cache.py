@@ -19,10 +19,11 @@ server: the check cannot tell whose), the answer is kept at most `max_age` secon
 staleness bound of that race.
 
 A lookup with another generation or past the deadline is a miss: the answer is computed and
-kept (concurrent misses of one key and generation compute it once, the others wait for it). Authentication is not cached: the token check (revocation included) runs on
-every request before the lookup. Entries are dropped least recently used first beyond
-`max_bytes` of answers. SQLite has no generation (it would need `PRAGMA data_version` on every
-pooled connection plus the process's own writes): there the controller does not cache.
+kept (concurrent misses of one key and generation compute it once, the others wait for it).
+Authentication is not cached: the token check (revocation included) runs on every request
+before the lookup. Entries are dropped least recently used first beyond `max_bytes` of answers.
+SQLite has no generation (it would need `PRAGMA data_version` on every pooled connection plus
+the process's own writes): there the controller does not cache.
 """
 
 from __future__ import annotations
