@@ -47,11 +47,8 @@ async def client(store: InventoryStore, throttle: FailedAuthThrottle) -> AsyncIt
 @pytest.fixture
 async def other_process(db_target: DatabaseTarget) -> AsyncIterator[InventoryStore]:
     """The same store through an engine of its own, as another controller or the CLI."""
-    opened = await InventoryStore.open(db_target)
-    try:
+    async with await InventoryStore.open(db_target) as opened:
         yield opened
-    finally:
-        await opened.close()
 
 
 def cached(client: Client) -> bool:
