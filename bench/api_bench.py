@@ -80,10 +80,11 @@ end
 done = function(summary, latency, requests)
   io.write(string.format(
     '{"count": %%d, "non200": %%d, "socket_errors": %%d, "elapsed_us": %%d, ' ..
-    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
+    '"p50_us": %%d, "p90_us": %%d, "p95_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
     summary.requests - summary.errors.status, summary.errors.status,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(95),
+    latency:percentile(99),
     latency.max))
 end
 """
@@ -141,7 +142,8 @@ def _wrk_listing_load(spec: dict[str, Any]) -> dict[str, Any]:
         errors["socket"] = socket
     return {
         "percentiles": {
-            key: max(o[f"{key}_us"] for o in outs) / 1e6 for key in ("p50", "p90", "p99", "max")
+            key: max(o[f"{key}_us"] for o in outs) / 1e6
+            for key in ("p50", "p90", "p95", "p99", "max")
         },
         "count": sum(o["count"] for o in outs),
         "errors": errors,
@@ -516,19 +518,34 @@ def bench_listing(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     env = _env(f"{PG_SERVER}/{args.database}")
     viewer = token(env, "viewer")
     path = "/api/v1/devices?site={site}"
-    runs: dict[tuple[int, float], list[dict[str, Any]]] = {
-        (count, rate): [] for count in args.servers for rate in args.rates
+    runs: dict[tuple[int, float, bool], list[dict[str, Any]]] = {
+        (count, rate, cache): []
+        for cache in args.cache
+        for count in args.servers
+        for rate in args.rates
     }
-    with served(env, work, max(args.servers)) as (urls, servers):
-        warm = {"urls": urls, "token": viewer, "path": path, "clients": args.clients}
-        warm["database"] = args.database
-        run_load("listing", {**warm, "requests": 500, "seconds": 30, "rate": 0}, servers)
+    with contextlib.ExitStack() as stack:
+        sets = {  # a set of `serve` processes per cache setting, all up for the whole bench
+            cache: stack.enter_context(served(cache_env(env, cache), work, max(args.servers)))
+            for cache in args.cache
+        }
+        for urls, servers in sets.values():
+            warm = {"urls": urls, "token": viewer, "path": path, "clients": args.clients}
+            warm["database"] = args.database
+            run_load("listing", {**warm, "requests": 500, "seconds": 30, "rate": 0}, servers)
         for run in range(args.runs):
             # interleaved: every configuration and rate sees the same machine in each round
-            for count, rate in runs:
-                spec = {**warm, "requests": args.requests, "seconds": args.duration}
-                spec |= {"seed": run, "rate": rate, "urls": urls[:count]}
+            for count, rate, cache in runs:
+                urls, servers = sets[cache]
+                spec = {"token": viewer, "path": path, "clients": args.clients}
+                spec |= {"database": args.database, "requests": args.requests}
+                spec |= {"seconds": args.duration, "seed": run, "rate": rate, "urls": urls[:count]}
+                before = cache_results(urls[:count])
                 result = run_load("listing", spec, servers[:count])
+                after = cache_results(urls[:count])
+                hits, joined, misses = (after[k] - before[k] for k in ("hit", "joined", "miss"))
+                hits += joined  # answered without computing
+                result["hit_ratio"] = hits / (hits + misses) if hits + misses else 0.0
                 if "percentiles" in result:  # wrk: its own percentiles
                     ranks = result.pop("percentiles")
                     result.update({key: value * 1000 for key, value in ranks.items()})
@@ -538,20 +555,46 @@ def bench_listing(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                         count=len(lat),
                         p50=percentile(lat, 50) * 1000,
                         p90=percentile(lat, 90) * 1000,
+                        p95=percentile(lat, 95) * 1000,
                         p99=percentile(lat, 99) * 1000,
                         max=max(lat) * 1000 if lat else float("nan"),
                     )
                 result.update(rate=result["count"] / result["elapsed"], offered=rate, servers=count)
-                runs[count, rate].append(result)
+                result["cache"] = cache
+                runs[count, rate, cache].append(result)
                 print(f"[list] run {run + 1}: {fmt_listing(result)}", flush=True)
     return {"built": built, "runs": runs}
 
 
+def cache_env(env: dict[str, str], cache: bool) -> dict[str, str]:
+    """`serve`'s environment with its listing cache on (the default) or off."""
+    return env if cache else {**env, "POLYFLEET_SERVE__LIST_CACHE_BYTES": "0"}
+
+
+def cache_results(urls: list[str]) -> dict[str, int]:
+    """The listing cache's hits and misses so far, summed over the `serve` processes."""
+    import urllib.request
+
+    counts = {"hit": 0, "joined": 0, "miss": 0}
+    for url in urls:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:  # noqa: S310
+            text = answer.read().decode()
+        for result in counts:
+            for line in text.splitlines():
+                if line.startswith("polyfleet_response_cache_total{") and (
+                    f'result="{result}"' in line
+                ):
+                    counts[result] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
 def fmt_listing(r: dict[str, Any]) -> str:
-    offered = f"{r['servers']} serve, {_load_label(r['offered'])}"
+    cache = "cache on" if r.get("cache", True) else "cache off"
+    offered = f"{r['servers']} serve, {cache}, {_load_label(r['offered'])}"
     return (
         f"{offered}: {r['count']} answered in {r['elapsed']:.1f} s ({r['rate']:.0f}/s), "
-        f"p50 {r['p50']:.1f} p90 {r['p90']:.1f} p99 {r['p99']:.1f} max {r['max']:.1f} ms; "
+        f"p50 {r['p50']:.1f} p90 {r['p90']:.1f} p95 {r.get('p95', float('nan')):.1f} "
+        f"p99 {r['p99']:.1f} max {r['max']:.1f} ms; hit ratio {r.get('hit_ratio', 0):.3f}; "
         f"server CPU {r['server_cpu']:.1f} s, client CPU {r['client_cpu']:.1f} s, "
         f"{cpu_note(r)}, errors {r['errors']}"
     )
@@ -850,6 +893,11 @@ timings (process CPU per call) and EXPLAIN ANALYZE:
   drawing the site per request, stopped at the request bound or by `-d`; its own p50/p90/p99): 0.2
   s of client CPU for 1,450 requests against 0.8 s for 1,400 with the aiohttp client in the same
   minute. The fixed-rate loads keep the aiohttp client (wrk has no fixed rate).
+- Session 5 (branch `listcache`): `serve` caches `GET /devices` answers on PostgreSQL
+  (controller/api/response_cache.py): per query and token scope, valid for the store generation
+  read with the token check (migration 0013) and until a verdict on the page could change with
+  time. The listing rows measure it on and off (`serve.list_cache_bytes = 0`), with the hit
+  ratio from `/metrics`.
 - Not done: a cache of verified tokens (the check is one bare statement, about 0.15 ms of serve
   CPU, and revocation stays immediate on every controller); `serve --workers N` (see below).
 
@@ -898,16 +946,19 @@ def listing_section(listing: dict[str, Any], args: argparse.Namespace) -> list[s
     lines = [
         f"(a) `GET /api/v1/devices?site=S` (S random of 100 sites, 1,000 devices each, 50 per "
         f"page), {args.devices:,}-device PostgreSQL store, {args.clients} clients with a "
-        f"keep-alive connection each, 1 or 2 `serve` processes on the store; each load "
+        f"keep-alive connection each, 1 or 2 `serve` processes on the store, with `serve`'s "
+        f"listing cache on (default) or off (`serve.list_cache_bytes = 0`); each load "
         f"<= {args.requests:,} requests and <= {args.duration:g} s, medians of {args.runs} "
-        f"(loads interleaved). CPU per request = process CPU over the load / answered requests.",
+        f"(loads interleaved). CPU per request = process CPU over the load / answered requests. "
+        f"Hit ratio: answers not computed (cache hits, and requests that waited for the same "
+        f"answer being computed) / all, over the load, from `/metrics`.",
         "",
-        "| serve | load | answered/s | p50 | p90 | p99 | max | serve CPU/request | PostgreSQL "
-        "CPU/request | machine busy | p99 <= 50 ms |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| serve | cache | load | answered/s | p50 | p95 | p99 | max | hit ratio | serve "
+        "CPU/request | PostgreSQL CPU/request | machine busy | p99 <= 50 ms |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     cores = os.cpu_count() or 1
-    for (count, rate), runs in listing["runs"].items():
+    for (count, rate, cache), runs in listing["runs"].items():
         if not runs:
             continue
         p99 = med(runs, "p99")
@@ -917,15 +968,16 @@ def listing_section(listing: dict[str, Any], args: argparse.Namespace) -> list[s
         busy = statistics.median(r["machine_cpu"] / (r["elapsed"] * cores) for r in runs)
         label = _load_label(rate)
         lines.append(
-            f"| {count} | {label} | {med(runs, 'rate'):.0f} | {med(runs, 'p50'):.1f} ms | "
-            f"{med(runs, 'p90'):.1f} ms | **{p99:.1f} ms** | {med(runs, 'max'):.0f} ms | "
-            f"{serve_ms:.1f} ms | {pg_ms:.1f} ms | {100 * busy:.0f} % | "
+            f"| {count} | {'on' if cache else 'off'} | {label} | {med(runs, 'rate'):.0f} | "
+            f"{med(runs, 'p50'):.1f} ms | {med(runs, 'p95'):.1f} ms | **{p99:.1f} ms** | "
+            f"{med(runs, 'max'):.0f} ms | {med(runs, 'hit_ratio'):.3f} | "
+            f"{serve_ms:.2f} ms | {pg_ms:.2f} ms | {100 * busy:.0f} % | "
             f"{'met' if p99 <= TARGET_P99_MS else 'NOT met'} |"
         )
     samples = "; ".join(
-        f"{count} serve {_load_label(rate)} p99 "
+        f"{count} serve cache {'on' if cache else 'off'} {_load_label(rate)} p99 "
         f"{[round(r['p99'], 1) for r in runs]} load {[round(r['load'][1], 1) for r in runs]}"
-        for (count, rate), runs in listing["runs"].items()
+        for (count, rate, cache), runs in listing["runs"].items()
     )
     return [*lines, "", f"Samples (ms, load average at the end): {samples}", ""]
 
@@ -1044,6 +1096,12 @@ def main() -> None:
         help="listing loads: requests/s of all clients together, 0 = closed loop (aiohttp "
         "client), wrk = closed loop driven by wrk (Debian's package)",
     )
+    parser.add_argument(
+        "--cache",
+        type=lambda text: [{"on": True, "off": False}[x] for x in text.split(",")],
+        default=[True, False],
+        help="listing loads with `serve`'s listing cache on, off, or both (on,off)",
+    )
     parser.add_argument("--requests", type=int, default=20_000, help="per listing run, at most")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per run, at most")
     parser.add_argument("--agents", type=int, default=10)
@@ -1072,6 +1130,9 @@ def main() -> None:
             parts["scan"] = bench_scan(args, work)
     if args.only is None and args.write:
         write_results(args, parts)
+    elif args.only == "list":
+        print("\n".join(listing_section(parts["list"], args)))
+        print("(partial run: RESULTS.md not written)")
     else:
         print("(partial run or --no-write: RESULTS.md not written)")
 

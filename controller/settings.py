@@ -66,6 +66,19 @@ class ServeSettings(BaseModel):
         le=3600,
         description="seconds a job claim holds without renewal (a dead agent's job then requeues)",
     )
+    list_cache_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="bytes of `GET /devices` answers kept in memory, least recently used "
+        "dropped first (PostgreSQL only; 0: no cache)",
+    )
+    list_cache_max_age: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="seconds a cached `GET /devices` answer is served at most: the bound on "
+        "how late it may show a write that committed while it was computed",
+    )
 
 
 class PolyfleetSettings(BaseSettings):

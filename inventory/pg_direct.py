@@ -106,10 +106,27 @@ def as_json(value: Any) -> str:
 # --- tokens and agents -----------------------------------------------------------------------
 
 # (S105: statements that name the tokens table, not secrets)
-TOKEN_BY_ID = "SELECT * FROM api_tokens WHERE id = $1"  # noqa: S105
+TOKEN_BY_ID = (
+    "SELECT t.*, g.last_value AS store_generation"  # noqa: S105
+    " FROM api_tokens t, store_generation g WHERE t.id = $1"
+)
+"""The token's row and, in the same round trip, the store's data generation (migration 0013:
+advanced by every write to what the device listing reads; read by the response cache)."""
 TOKEN_USED = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1"  # noqa: S105
 AGENT_BY_TOKEN = "SELECT * FROM agents WHERE token_id = $1 LIMIT 1"  # noqa: S105
 AGENT_SEEN = "UPDATE agents SET last_seen_at = $2 WHERE id = $1"
+
+WRITES_IN_FLIGHT = "SELECT EXISTS (SELECT pg_snapshot_xip(pg_current_snapshot()))"
+"""Whether a transaction with an id (one that has written) was running when this statement's
+snapshot was taken, in any database of the server."""
+
+
+async def writes_in_flight(engine: AsyncEngine) -> bool:
+    """Whether some write was uncommitted just now: if not, every write whose effects were
+    counted before this call (e.g. in the store generation) is visible to later snapshots."""
+    async with driver_connection(engine) as conn:
+        return bool(await conn.fetchval(WRITES_IN_FLIGHT))
+
 
 # --- jobs --------------------------------------------------------------------------------------
 

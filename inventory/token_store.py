@@ -62,6 +62,9 @@ class ApiToken:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    store_generation: int | None = None
+    """The store's data generation read with the token (PostgreSQL, when authenticated): a
+    response computed after it is current until it changes (controller.api.response_cache)."""
 
 
 def token_hash(token: str) -> str:
@@ -84,6 +87,7 @@ def _row_to_token(row: sa.RowMapping) -> ApiToken:
         created_at=row["created_at"],
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
+        store_generation=row.get("store_generation"),
     )
 
 

@@ -31,10 +31,12 @@ class Principal:
     role: Role
     site: str | None
     name: str | None
+    store_generation: int | None = None
+    """The store's data generation read with the token (PostgreSQL; None on SQLite)."""
 
     @classmethod
     def of(cls, token: ApiToken) -> Principal:
-        return cls(token.id, token.role, token.site, token.name)
+        return cls(token.id, token.role, token.site, token.name, token.store_generation)
 
     def may(self, needed: Role) -> bool:
         """Whether this caller's role covers `needed` (agent only for agent routes)."""

@@ -49,7 +49,10 @@ class _Histogram:
 COUNTERS = {
     "polyfleet_scan_results_total": "devices scanned through the controller, by result status",
     "polyfleet_reactivations_total": "re-activations finished through the controller, by outcome",
+    "polyfleet_response_cache_total": "cacheable API reads by route and result (hit; joined: "
+    "waited for the same answer being computed; miss; bypass: not cacheable)",
 }
+CACHE_COUNTER = "polyfleet_response_cache_total"
 GAUGES = {
     "polyfleet_job_queue_depth": "jobs waiting to be claimed, by kind and site",
     "polyfleet_agent_last_seen_seconds": "Unix time an agent was last heard from, by agent",

@@ -99,7 +99,8 @@ def _responses(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
         for status, text in _AUTH_ERRORS.items():
             responses[str(status)] = _problem(text)
     for status, text in endpoint.responses.items():
-        responses[str(status)] = {"description": text} if status < 300 else _problem(text)
+        plain = status < 300 or status == 304  # 304: no body
+        responses[str(status)] = {"description": text} if plain else _problem(text)
     return responses
 
 
@@ -125,6 +126,10 @@ def openapi_document(tables: Iterable[ApiRoutes], *, version: str) -> dict[str, 
                 )
             else:
                 operation["security"] = []
+            if endpoint.description:
+                operation["description"] = (
+                    f"{operation.get('description', '')}\n\n{endpoint.description}".strip()
+                )
             if endpoint.body is not None:
                 operation["requestBody"] = {
                     "required": True,

@@ -79,6 +79,8 @@ class Endpoint:
     content_type: str | Mapping[str, Mapping[str, Any]] | None = None
     """A body the handler writes itself (e.g. "text/event-stream"), or several, each media type
     with its JSON schema (an export as JSON or CSV)."""
+    description: str = ""
+    """More than the summary says (the OpenAPI description, after the role it needs)."""
 
     @property
     def operation_id(self) -> str:
@@ -230,6 +232,7 @@ class ApiRoutes:
         responses: Mapping[int, str] | None = None,
         tags: tuple[str, ...] = (),
         content_type: str | Mapping[str, Mapping[str, Any]] | None = None,
+        description: str = "",
     ) -> Callable[[Handler], Handler]:
         """Declare the decorated handler as `method base+path`."""
 
@@ -248,6 +251,7 @@ class ApiRoutes:
                     dict(responses or {}),
                     tags,
                     content_type,
+                    description.strip(),
                 )
             )
             return handler

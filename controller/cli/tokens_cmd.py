@@ -22,7 +22,9 @@ OutputOption = Annotated[
 
 def token_record(token: ApiToken) -> dict[str, Any]:
     """A token as listings show it (an ApiToken holds no secret)."""
-    return {**asdict(token), "role": token.role.value}
+    record = {**asdict(token), "role": token.role.value}
+    del record["store_generation"]  # what the store's data was at, not the token's
+    return record
 
 
 @app.command()

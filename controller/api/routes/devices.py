@@ -3,9 +3,13 @@ observation history `GET /devices/{id}/observations`."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
+
+from controller.api.metrics import CACHE_COUNTER
 from controller.api.models import (
     DETAIL_OBSERVATIONS,
     ConfirmationOut,
@@ -18,6 +22,7 @@ from controller.api.models import (
     ObservationPage,
     PageQuery,
 )
+from controller.api.response_cache import Computed, ResponseCache, etag_of, json_answer
 from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
 from controller.confirmations import confirmation_store, signed_record
@@ -29,6 +34,8 @@ from controller.usecases.devices import (
     history_of,
     list_devices,
 )
+from controller.verdict_expiry import earliest, verdict_valid_until
+from inventory import pg_direct
 from inventory.device_queries import DeviceFilter, DeviceSort
 from inventory.models import Device, LicenseRead
 from inventory.observation_history import HistoryEntry
@@ -85,13 +92,69 @@ def device_page(listing: DeviceListing, *, limit: int, offset: int) -> DevicePag
     )
 
 
+LISTING_CACHE: web.AppKey[ResponseCache | None] = web.AppKey("listing_cache")
+"""The cache of `GET /devices` answers (None: not cached, e.g. on SQLite)."""
+_ROUTE = "/api/v1/devices"
+
+
+def setup(app: web.Application) -> None:
+    """The listing's cache, as the `serve` settings size it (PostgreSQL only)."""
+    services = app[SERVICES]
+    serve = services.settings.serve
+    cached = serve.list_cache_bytes > 0 and pg_direct.is_postgres(services.store.engine)
+    app[LISTING_CACHE] = (
+        ResponseCache(max_bytes=serve.list_cache_bytes, max_age=serve.list_cache_max_age)
+        if cached
+        else None
+    )
+
+
+LISTING_CACHING = """
+Answers are cached by the controller (on PostgreSQL; setting `serve.list_cache_bytes`), per
+query and per role and site of the token; the token is checked on every request. A cached
+answer is served only while the store's data generation (advanced by every write to devices,
+statuses, licenses and sites) is the one it was computed at, and only until the first moment a
+health verdict on its page could read differently with time. An answer computed while some
+write was still uncommitted is served at most `serve.list_cache_max_age` seconds (default 5):
+the bound on how late such a write may show. Queries by `status` or `sort=status` are not
+cached. Every answer carries an `ETag`; a request with a matching `If-None-Match` is answered
+304 without a body. `Age` (seconds) is set on an answer served from the cache."""
+
+
 @routes.endpoint(
     "GET", "/devices", role=Role.VIEWER, query=DeviceQuery, response=DevicePage,
     tags=("devices",), summary="Devices, filtered, searched by serial or MAC, paginated",
+    description=LISTING_CACHING,
+    responses={304: "not modified: the `If-None-Match` entity tag is the answer's"},
 )  # fmt: skip
-async def get_devices(call: Call) -> DevicePage:
+async def get_devices(call: Call) -> web.Response:
     query = call.query_as(DeviceQuery)
+    app = call.request.app
+    cache, generation = app[LISTING_CACHE], call.caller.store_generation
+    metrics = app[SERVICES].metrics
+    if cache is None or generation is None or query.status is not None or query.sort == "status":
+        metrics.count(CACHE_COUNTER, route=_ROUTE, result="bypass")
+        body = (await _listing(call, query, datetime.now(UTC)))[0]
+        return json_answer(call.request, body, etag_of(body))
+    key = (call.caller.role, call.caller.site, *query.model_dump(mode="json").items())
+
+    async def compute() -> Computed:
+        # after the token check read `generation`; this listing's snapshot is later still
+        exact = not await pg_direct.writes_in_flight(app[SERVICES].store.engine)
+        now = cache.clock()
+        body, valid_until = await _listing(call, query, now)
+        return Computed(body, now, valid_until, exact)
+
+    entry, result = await cache.fetch(key, generation, compute)
+    metrics.count(CACHE_COUNTER, route=_ROUTE, result=result)
+    age = int(time.monotonic() - entry.computed_at) if result != "miss" else None
+    return json_answer(call.request, entry.body, entry.etag, age=age)
+
+
+async def _listing(call: Call, query: DeviceQuery, now: datetime) -> tuple[bytes, datetime | None]:
+    """The `GET /devices` answer at `now`, and until when its verdicts hold."""
     services = call.request.app[SERVICES]
+    policy = services.health_policy()
     matching = DeviceFilter(
         site=query.site,
         model=query.model,
@@ -102,9 +165,11 @@ async def get_devices(call: Call) -> DevicePage:
         services.store, matching, status=query.status,
         sort="status" if query.sort == "status" else DeviceSort(query.sort),
         descending=query.order == "desc", limit=query.limit, offset=query.offset,
-        now=datetime.now(UTC), policy=services.health_policy(),
+        now=now, policy=policy,
     )  # fmt: skip
-    return device_page(listing, limit=query.limit, offset=query.offset)
+    page = device_page(listing, limit=query.limit, offset=query.offset)
+    valid_until = earliest(verdict_valid_until(d, s, now, policy) for d, s, _ in listing.rows)
+    return page.model_dump_json(by_alias=True).encode(), valid_until
 
 
 @routes.endpoint(
