@@ -156,6 +156,16 @@ async def test_quote_device_uses_the_stored_contracts_and_site_record(
     assert (quote.sla_country, quote.sla_due, quote.feature) == ("US", date(2026, 11, 30), "x")
 
 
+def _in_2026(number: str, kind: ContractKind, serials: set[str]) -> Contract:
+    return Contract(
+        kind=kind,
+        number=number,
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        serials=frozenset(serials),
+    )
+
+
 def _covering(all_contracts: list[Contract], serial: str, group: ProductGroup | None) -> list[str]:
     """What a look-up must find: every contract naming the serial or the group, by number."""
     return sorted(
@@ -171,13 +181,7 @@ async def test_a_batch_lookup_finds_each_devices_contracts_across_chunks(
     path, _ = simulated(tmp_path)
     contracts = ContractStore(store.engine)
     await contracts.upsert_contracts(parse_contract_file(path).contracts)
-    lookalike = Contract(
-        kind=ContractKind.WARRANTY,
-        number="W-LIKE",
-        start=date(2026, 1, 1),
-        end=date(2026, 12, 31),
-        serials=frozenset({"SN10", "SN1_%"}),
-    )
+    lookalike = _in_2026("W-LIKE", ContractKind.WARRANTY, {"SN10", "SN1_%"})
     await contracts.upsert_contracts([lookalike])
     stored = await contracts.list_contracts()
     fleet = generate_fleet(60, seed=7, today=TODAY)
@@ -208,13 +212,7 @@ async def test_a_batch_is_quoted_from_one_read_of_contracts_and_sites(
     await store.upsert_devices(devices)
     await ContractStore(store.engine).upsert_contracts(
         [
-            Contract(
-                kind=ContractKind.EXTENDED_REACTIVATION,
-                number=f"E-{i}",
-                start=date(2026, 1, 1),
-                end=date(2026, 12, 31),
-                serials=frozenset({f"SN{i}"}),
-            )
+            _in_2026(f"E-{i}", ContractKind.EXTENDED_REACTIVATION, {f"SN{i}"})
             for i in range(0, 40, 3)
         ]
     )
