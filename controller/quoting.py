@@ -7,6 +7,7 @@ disagree about a device's eligibility.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from controller.eligibility import Quote, evaluate
@@ -29,16 +30,33 @@ async def quote_device(
     The site's country and region come from the `sites` table when it has the site, else from
     the policy's [sites] map, else the policy's `sla.default_country`.
     """
+    return (await quote_devices(engine, [(device, feature)], policy, on))[0]
+
+
+async def quote_devices(
+    engine: AsyncEngine,
+    targets: Sequence[tuple[Device, str | None]],
+    policy: Policy,
+    on: date,
+) -> list[Quote]:
+    """`quote_device` of every (device, feature) in `targets`, in order, with the contracts and
+    site records read for all of them at once (a batch's quotes: a few queries, not two each)."""
     contracts = ContractStore(engine)
-    group, _ = policy.product_group_for(device)
-    covering = await contracts.contracts_for(device.serial, group)
-    site = await contracts.get_site(device.site)
-    return evaluate(
-        device,
-        covering,
-        policy,
-        on,
-        site.country if site else None,
-        site_region=site.region if site else None,
-        feature=feature,
-    )
+    groups = {device.serial: policy.product_group_for(device)[0] for device, _ in targets}
+    covering = await contracts.contracts_for_many(groups) if targets else {}
+    sites = await contracts.sites_named(device.site for device, _ in targets)
+    quotes = []
+    for device, feature in targets:
+        site = sites.get(device.site) if device.site is not None else None
+        quotes.append(
+            evaluate(
+                device,
+                covering[device.serial],
+                policy,
+                on,
+                site.country if site else None,
+                site_region=site.region if site else None,
+                feature=feature,
+            )
+        )
+    return quotes

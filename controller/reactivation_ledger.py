@@ -10,7 +10,7 @@ the quote and fee, the key and the confirmation record are its own.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -19,7 +19,7 @@ from controller.confirmations import confirmation_store
 from controller.eligibility import Quote
 from controller.entitlements import EntitlementProvider, resolve_key
 from controller.policy import Policy
-from controller.quoting import quote_device
+from controller.quoting import quote_device, quote_devices
 from controller.reactivation import (
     DEVICE_DECIDES,
     HELD,
@@ -76,10 +76,10 @@ class LocalLedger:
         return KeyStore(self.engine, SecretBox.from_environment())
 
     async def survey(self, serial: str, feature: str) -> Survey:
-        unfinished = await self.ops.unfinished(serial, feature)
-        if unfinished is not None:
-            return Survey(unfinished, None)
-        return Survey(None, await self.ops.latest(serial, feature, OpState.CONFIRMED))
+        unfinished, confirmed = await self.ops.unfinished_else_latest(
+            serial, feature, OpState.CONFIRMED
+        )
+        return Survey(unfinished, confirmed)
 
     async def begin(
         self, device: Device, feature: str, live: LicenseState, before: Operation | None
@@ -146,6 +146,15 @@ class LocalLedger:
         status = Status.INELIGIBLE if op.state is OpState.INELIGIBLE else Status.FAILED
         reason = f"another run ended it: {op.reason or op.state}"
         return Settled(status=status, reason=reason, operation=op.id)
+
+    async def prepare(self, targets: Sequence[tuple[Device, str]]) -> None:
+        """Quote every target of a batch for today at once (its contracts and sites in a few
+        queries instead of two per device); `quote` then answers from these."""
+        day = self.today()
+        todo = [(d, f) for d, f in targets if (d.serial, f, day) not in self._quotes]
+        quotes = await quote_devices(self.engine, todo, self.policy, day)
+        for (device, feature), quote in zip(todo, quotes, strict=True):
+            self._quotes[(device.serial, feature, day)] = quote
 
     async def quote(self, device: Device, feature: str) -> Quote:
         """The device's quote for today (computed once a day per device feature)."""

@@ -8,7 +8,7 @@ and confirm in Python, which is exact on both backends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,6 +22,8 @@ from inventory.models import Contract, Site
 from inventory.schema import contracts, devices, sites
 
 _CHUNK = 900
+_MATCH_CHUNK = 200
+"""Serials per contract look-up: each is a text match every contract row is tested against."""
 
 
 class ContractNotFound(InventoryError, LookupError):
@@ -158,23 +160,36 @@ class ContractStore:
         self, serial: str, product_group: ProductGroup | None
     ) -> list[Contract]:
         """Every contract (active or not) naming the serial or the product group, by number."""
+        return (await self.contracts_for_many({serial: product_group}))[serial]
+
+    async def contracts_for_many(
+        self, wanted: Mapping[str, ProductGroup | None]
+    ) -> dict[str, list[Contract]]:
+        """`contracts_for` of every serial in `wanted` (serial -> its product group, or None),
+        a query per _MATCH_CHUNK serials instead of one per serial (a batch's quotes)."""
         text_serials = sa.cast(contracts.c.serials, sa.Text)
         text_groups = sa.cast(contracts.c.product_groups, sa.Text)
-        condition = text_serials.contains(f'"{serial}"', autoescape=True)
-        if product_group is not None:
-            condition = sa.or_(
-                condition, text_groups.contains(f'"{product_group.value}"', autoescape=True)
-            )
-        query = sa.select(contracts).where(condition).order_by(contracts.c.number)
+        serials = sorted(wanted)
+        groups = sorted({g.value for g in wanted.values() if g is not None})
+        by_group = [text_groups.contains(f'"{g}"', autoescape=True) for g in groups]
+        found: dict[str, Contract] = {}
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        found = [row_to_contract(row) for row in rows]
-        return [
-            c
-            for c in found
-            if serial in c.serials
-            or (product_group is not None and product_group in c.product_groups)
-        ]
+            for offset in range(0, len(serials), _MATCH_CHUNK):
+                chunk = serials[offset : offset + _MATCH_CHUNK]
+                by_serial = [text_serials.contains(f'"{s}"', autoescape=True) for s in chunk]
+                query = sa.select(contracts).where(sa.or_(*by_serial, *by_group))
+                for row in (await conn.execute(query)).mappings():
+                    contract = row_to_contract(row)
+                    found[contract.number] = contract
+        ordered = [found[number] for number in sorted(found)]
+        return {
+            serial: [
+                c
+                for c in ordered
+                if serial in c.serials or (group is not None and group in c.product_groups)
+            ]
+            for serial, group in wanted.items()
+        }
 
     async def count_contracts(self) -> int:
         async with self.engine.connect() as conn:
@@ -196,12 +211,19 @@ class ContractStore:
         """The `sites` record of a site (its country picks the SLA holiday calendar), if any."""
         if name is None:
             return None
+        return (await self.sites_named([name])).get(name)
+
+    async def sites_named(self, names: Iterable[str | None]) -> dict[str, Site]:
+        """The `sites` records of those of `names` that have one, by name."""
+        wanted = sorted({name for name in names if name is not None})
+        found: dict[str, Site] = {}
+        if not wanted:
+            return found
         async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(sa.select(sites).where(sites.c.name == name)))
-                .mappings()
-                .one_or_none()
-            )
-        if row is None:
-            return None
-        return Site.model_validate(dict(row))
+            for offset in range(0, len(wanted), _CHUNK):
+                chunk = wanted[offset : offset + _CHUNK]
+                query = sa.select(sites).where(sites.c.name.in_(chunk))
+                for row in (await conn.execute(query)).mappings():
+                    site = Site.model_validate(dict(row))
+                    found[site.name] = site
+        return found

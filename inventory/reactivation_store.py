@@ -199,7 +199,8 @@ class OperationStore:
         """The unfinished operation for serial+feature, or a new one: (operation, created).
         A new operation is claimed by our owner from the start (an existing one is not).
         The insert comes first: the unique open key refuses it while one is unfinished, so the
-        usual case (none) costs no look-up."""
+        usual case (none) costs no look-up, and a new operation is returned as inserted (every
+        other field empty), not read back."""
         now = datetime.now(UTC)
         op_id = f"RA-{now:%Y%m%d}-{uuid.uuid4().hex[:12]}"
         row = {
@@ -227,7 +228,11 @@ class OperationStore:
             if raced is None:
                 raise
             return raced, False
-        return await self.get(op_id), True
+        inserted = Operation(
+            id=op_id, serial=serial, feature=feature, state=OpState.REQUESTED, actor=actor,
+            requested_at=now, updated_at=now,
+        )  # fmt: skip
+        return inserted, True
 
     async def get(self, op_id: str) -> Operation:
         async with self.engine.connect() as conn:
@@ -263,6 +268,29 @@ class OperationStore:
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else _operation(row)
+
+    async def unfinished_else_latest(
+        self, serial: str, feature: str, state: OpState
+    ) -> tuple[Operation | None, Operation | None]:
+        """(the unfinished operation, None), else (None, the latest that ended in `state` or
+        None): what `unfinished` and then `latest` answer, in one statement."""
+        c = reactivations.c
+        query = (
+            sa.select(reactivations)
+            .where(
+                c.serial == serial,
+                c.feature == feature,
+                sa.or_(c.open_key == open_key(serial, feature), c.state == state.value),
+            )
+            .order_by(c.open_key.is_(None), c.updated_at.desc())  # the unfinished one first
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return None, None
+        found = _operation(row)
+        return (found, None) if row["open_key"] is not None else (None, found)
 
     async def advance(
         self, op: Operation, to: OpState, *, detail: str | None = None, **fields: Any

@@ -118,6 +118,7 @@ async def reactivate(
     pairs = selected.pairs
     devices = [d for d, _ in pairs]
     ledger = LocalLedger(store, policy=policy, provider=provider, actor=actor, approve=approve)
+    await ledger.prepare(pairs)
     async with reactivator(store, devices, request.session, ledger) as flow:
         if request.dry_run:
             plans = [await flow.plan(d, f) for d, f in pairs]

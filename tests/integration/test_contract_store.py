@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from controller.policy import default_policy
 from controller.quoting import quote_device
+from controller.reactivation_ledger import LocalLedger
 from inventory.catalog import ProductGroup
 from inventory.contract_files import parse_contract_file
 from inventory.contract_store import ContractNotFound, ContractStore
@@ -151,3 +154,91 @@ async def test_quote_device_uses_the_stored_contracts_and_site_record(
         await conn.execute(sites.insert(), [{"name": "hq-berlin", "country": "US"}])
     quote = await quote_device(store.engine, device, default_policy(), wednesday, feature="x")
     assert (quote.sla_country, quote.sla_due, quote.feature) == ("US", date(2026, 11, 30), "x")
+
+
+def _in_2026(number: str, kind: ContractKind, serials: set[str]) -> Contract:
+    return Contract(
+        kind=kind,
+        number=number,
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        serials=frozenset(serials),
+    )
+
+
+def _covering(all_contracts: list[Contract], serial: str, group: ProductGroup | None) -> list[str]:
+    """What a look-up must find: every contract naming the serial or the group, by number."""
+    return sorted(
+        c.number
+        for c in all_contracts
+        if serial in c.serials or (group is not None and group in c.product_groups)
+    )
+
+
+async def test_a_batch_lookup_finds_each_devices_contracts_across_chunks(
+    store: InventoryStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = simulated(tmp_path)
+    contracts = ContractStore(store.engine)
+    await contracts.upsert_contracts(parse_contract_file(path).contracts)
+    lookalike = _in_2026("W-LIKE", ContractKind.WARRANTY, {"SN10", "SN1_%"})
+    await contracts.upsert_contracts([lookalike])
+    stored = await contracts.list_contracts()
+    fleet = generate_fleet(60, seed=7, today=TODAY)
+    policy = default_policy()
+    wanted: dict[str, ProductGroup | None] = {
+        d.serial: policy.product_group_for(Device(serial=d.serial, model=d.model))[0] for d in fleet
+    }
+    wanted |= {"SN1": None, "SN1_%": None, "SN-NOBODY": ProductGroup.SOUNDPOINT_PRO}
+    monkeypatch.setattr("inventory.contract_store._MATCH_CHUNK", 7)  # several chunks
+    found = await contracts.contracts_for_many(wanted)
+    assert set(found) == set(wanted)
+    for serial, group in wanted.items():
+        assert [c.number for c in found[serial]] == _covering(stored, serial, group), serial
+    assert [c.number for c in found["SN1_%"]] == ["W-LIKE"]  # not SN10's, nor SN1's
+    assert any(found[d.serial] for d in fleet)  # the fleet's contracts were found
+
+
+async def test_a_batch_is_quoted_from_one_read_of_contracts_and_sites(
+    store: InventoryStore,
+) -> None:
+    """`reactivate --all-expired` quotes its targets before it starts (LocalLedger.prepare):
+    the same quotes as one device at a time, with a few queries for the batch instead of two
+    per device, and none when a device's turn comes."""
+    devices = [
+        Device(serial=f"SN{i}", model="VVX 450", site="hq-berlin" if i % 2 else "lab")
+        for i in range(40)
+    ]
+    await store.upsert_devices(devices)
+    await ContractStore(store.engine).upsert_contracts(
+        [
+            _in_2026(f"E-{i}", ContractKind.EXTENDED_REACTIVATION, {f"SN{i}"})
+            for i in range(0, 40, 3)
+        ]
+    )
+    async with store.engine.begin() as conn:
+        await conn.execute(sites.insert(), [{"name": "lab", "country": "FR"}])
+    wednesday = date(2026, 11, 25)
+    targets = [(d, "productivity_suite") for d in devices]
+    one_by_one = [await quote_device(store.engine, d, default_policy(), wednesday, feature=f)
+                  for d, f in targets]  # fmt: skip
+    ledger = LocalLedger(
+        store, policy=default_policy(), provider=None, actor="test", today=lambda: wednesday
+    )
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa.event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await ledger.prepare(targets)
+        prepared = len(statements)
+        quotes = [await ledger.quote(d, f) for d, f in targets]
+    finally:
+        sa.event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+    assert quotes == one_by_one
+    assert [q.eligible for q in quotes] == [i % 3 == 0 for i in range(40)]
+    assert {q.sla_country for q in quotes} == {"FR", "DE"}  # the site record, else the policy
+    assert prepared == 2  # the contracts of 40 devices, then their sites
+    assert len(statements) == prepared  # each device's turn asks the store nothing

@@ -94,6 +94,36 @@ async def test_a_finished_operation_frees_the_feature_for_a_new_one(ops: Operati
     assert await ops.latest("SN-1", FEATURE, OpState.CONFIRMED) is None
 
 
+async def test_a_survey_finds_the_unfinished_operation_else_the_last_confirmed(
+    ops: OperationStore,
+) -> None:
+    """What a re-activation asks first, in one read: resume the unfinished operation, else
+    compare with the last confirmed one (another device or feature never counts)."""
+    path = [OpState.ELIGIBLE, OpState.QUOTED, OpState.APPROVED, OpState.KEY_OBTAINED,
+            OpState.APPLIED, OpState.VERIFIED, OpState.CONFIRMED]  # fmt: skip
+
+    async def confirmed() -> str:
+        op, _ = await ops.open("SN-1", FEATURE, "tech")
+        for state in path:
+            op = await ops.advance(op, state)
+        return op.id
+
+    assert await ops.unfinished_else_latest("SN-1", FEATURE, OpState.CONFIRMED) == (None, None)
+    failed, _ = await ops.open("SN-1", FEATURE, "tech")
+    await ops.advance(failed, OpState.FAILED, reason="no key")
+    assert await ops.unfinished_else_latest("SN-1", FEATURE, OpState.CONFIRMED) == (None, None)
+    await confirmed()
+    second = await confirmed()
+    await ops.open("SN-1", "uc_features", "tech")  # another feature's unfinished operation
+    await ops.open("SN-2", FEATURE, "tech")  # another device's
+    unfinished, latest = await ops.unfinished_else_latest("SN-1", FEATURE, OpState.CONFIRMED)
+    assert unfinished is None
+    assert latest == await ops.get(second)
+    third, _ = await ops.open("SN-1", FEATURE, "tech")
+    third = await ops.advance(third, OpState.ELIGIBLE, state_before="expired")
+    assert await ops.unfinished_else_latest("SN-1", FEATURE, OpState.CONFIRMED) == (third, None)
+
+
 async def test_every_transition_is_an_event_with_its_detail(ops: OperationStore) -> None:
     op, _ = await ops.open("SN-1", FEATURE, "tech")
     path: list[tuple[OpState, str | None, dict[str, object]]] = [
