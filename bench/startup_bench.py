@@ -68,6 +68,19 @@ What changed in this step (issue 11, item 6; branch `startup2`, the "after" colu
   `idna` only for a non-ASCII host name; `quote -o json` (and output.py) import rich only when
   a table is built.
 
+Second round (session 5, branch `startup2`; figures in the dated block below the table):
+- SQLite commands import neither the PostgreSQL dialect nor asyncpg. The partial indexes'
+  `postgresql_where=`/`sqlite_where=` made SQLAlchemy import both dialect packages when
+  `inventory.schema` was imported (20-37 ms): they are declared in `inventory/partial_indexes.py`,
+  whose `metadata` the migration environment, the grants and the migration test use (TID251).
+  asyncpg (12-17 ms) and the ARRAY type are imported where PostgreSQL is in use.
+- `quote` to a pipe without rich: `controller/cli/plain_table.py` writes rich's bytes for a table
+  of single-line ASCII cells that fits (tests compare both on generated tables), else rich draws.
+- uvloop (4-5 ms) only for commands that talk to devices or serve HTTP (`run(..., network=True)`).
+- the holidays release (the cache key, read from package metadata) read once per process.
+Tried and dropped, no gain in instructions: `defer_build` on the policy and quote models (+25M
+instructions), the default policy read without `importlib.resources` (within noise).
+
 Checked and left as they were: alembic is imported only when a migration is due (a current
 store costs one `has_table` and one `SELECT version_num`, about 2 ms); neither `health` nor
 `quote` imports alembic, cryptography, aiohttp, asyncssh, pysnmp, holidays or the ORM (their

@@ -16,7 +16,7 @@ from sqlalchemy.sql.compiler import IdentifierPreparer
 
 from inventory.async_engine import AsyncEngine
 from inventory.errors import StoreError
-from inventory.schema import metadata
+from inventory.partial_indexes import metadata
 
 RIGHTS = {
     "alembic_version": "SELECT",

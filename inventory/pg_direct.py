@@ -24,7 +24,6 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 
-import asyncpg
 from sqlalchemy.util import greenlet_spawn
 
 from inventory.async_engine import AsyncEngine
@@ -47,6 +46,11 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     reset on return has nothing to roll back. A connection left in an unknown state (broken,
     or a statement cancelled under it) is invalidated, as SQLAlchemy does for its own; an
     error PostgreSQL answered leaves it usable."""
+    # Imported here, not with the module: the SQLite store's commands import this module for
+    # `is_postgres` and never come here, and asyncpg costs them 12-17 ms of start-up. On
+    # PostgreSQL, SQLAlchemy's dialect has imported it already.
+    import asyncpg
+
     async with _turns(engine):
         fairy = await greenlet_spawn(engine.sync_engine.pool.connect)
         try:

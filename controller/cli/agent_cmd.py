@@ -132,4 +132,4 @@ def run_agent(
             cli.warn(f"{left} result(s) not yet delivered stay in {spool_path}")
         cli.info("agent stopped")
 
-    run(go)
+    run(go, network=True)

@@ -17,10 +17,8 @@ from rich.console import Console, JustifyMethod, OverflowMethod
 from rich.style import Style
 from rich.text import Text
 
+from controller.cli.plain_table import PIPE_WIDTH
 from inventory.safe_text import printable
-
-PIPE_WIDTH = 160
-"""Tables written to a pipe or file get this width instead of rich's 80 columns."""
 
 
 class DataConsole(Console):

@@ -209,14 +209,17 @@ def parse_date_option(value: str | None, option: str) -> date | None:
         fail(f"{option} {value!r} is not a date (YYYY-MM-DD)", ExitCode.UNUSABLE_INPUT)
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where installed, unless POLYFLEET_ASYNCIO=1; asyncio's own loop otherwise.
+def _loop_factory(network: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for a `network` command where installed, unless POLYFLEET_ASYNCIO=1; asyncio's
+    own loop otherwise.
 
     On a 1,000-device scan uvloop used about 7 % less CPU and 60 MB less peak RSS than asyncio's
     loop (bench/scan_bench.py, "asyncio loop" rows): its TLS and socket paths are C, and it does
-    not hold asyncio's 256 KiB zero-filled read buffer per TLS connection.
+    not hold asyncio's 256 KiB zero-filled read buffer per TLS connection. A command that only
+    reads or writes the store gains nothing from it and would pay its import (4-5 ms of start-up,
+    issue 11).
     """
-    if os.environ.get("POLYFLEET_ASYNCIO") == "1":
+    if not network or os.environ.get("POLYFLEET_ASYNCIO") == "1":
         return None
     try:
         import uvloop
@@ -225,14 +228,15 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a command's coroutine; inventory errors become a clear message and exit code 1."""
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]], *, network: bool = False) -> T:
+    """Run a command's coroutine; inventory errors become a clear message and exit code 1.
+    `network`: the command talks to many devices or serves HTTP (uvloop, see `_loop_factory`)."""
     import asyncio
 
     from inventory.errors import ImportRefused, InventoryError
 
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=_loop_factory(network)) as runner:
             return runner.run(coro_fn())
     except ImportRefused as exc:  # a file that cannot be used at all, found out while writing
         fail(str(exc), ExitCode.UNUSABLE_INPUT)

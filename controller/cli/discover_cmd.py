@@ -71,7 +71,7 @@ def discover(
             return await discover_usecase(store, request)
 
     try:
-        results = run(go)
+        results = run(go, network=True)
     except ProfileNotFound as exc:
         fail(str(exc))
     rows = discovery_document(results)

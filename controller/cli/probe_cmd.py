@@ -46,7 +46,7 @@ def probe(
             return await probe_usecase(store, request)
 
     try:
-        report = run(go)
+        report = run(go, network=True)
     except (ProfileNotFound, LookupError, DriverRegistryError) as exc:
         fail(str(exc))
     render(cli, report, output)

@@ -125,7 +125,7 @@ def reactivate(
                 )
 
         try:
-            result = run(go)
+            result = run(go, network=True)
         except (NoLicenseOnRecord, ProfileNotFound) as exc:
             fail(str(exc))
     if result.declined:

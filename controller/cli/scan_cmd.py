@@ -106,7 +106,7 @@ def scan(
                 )
 
     try:
-        results = run(go)
+        results = run(go, network=True)
     except ProfileNotFound as exc:
         fail(str(exc))
     report(cli, results, output)

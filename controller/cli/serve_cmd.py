@@ -96,7 +96,7 @@ def serve(
             await store.close()
 
     try:
-        run(main)
+        run(main, network=True)
     except ServeError as exc:
         fail(str(exc))
     finally:

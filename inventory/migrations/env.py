@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from inventory.schema import metadata
+from inventory.partial_indexes import metadata
 
 
 def _run(connection: Connection) -> None:

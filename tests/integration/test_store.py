@@ -13,7 +13,7 @@ from inventory.database import DatabaseTarget, create_engine, script_head, upgra
 from inventory.errors import DeviceNotFound, IdentityConflict, InvalidIdentifier
 from inventory.migrations import HEAD
 from inventory.models import Device, DevicePorts
-from inventory.schema import metadata
+from inventory.partial_indexes import metadata
 from inventory.store import InventoryStore
 
 PHONE = Device(serial="0004F2AABB01", mac="0004f2aabb01", model="VVX 450", site="hq")

@@ -17,11 +17,18 @@ from controller.holiday_data import UnknownCountry, holiday_year, supported_coun
 @pytest.fixture(autouse=True)
 def _fresh_process() -> Iterator[None]:
     """Each test starts as a new process would: nothing remembered in memory."""
-    holiday_data._holiday_year.cache_clear()
-    holiday_data._supported_countries.cache_clear()
+    _forget()
     yield
-    holiday_data._holiday_year.cache_clear()
-    holiday_data._supported_countries.cache_clear()
+    _forget()
+
+
+def _forget() -> None:
+    for cached in (
+        holiday_data._holiday_year,
+        holiday_data._supported_countries,
+        holiday_data._cache_dir,
+    ):
+        cached.cache_clear()
 
 
 def _cache_file(name: str) -> Path:
@@ -74,13 +81,14 @@ def test_an_unusable_cache_file_is_computed_again_and_replaced(content: str) -> 
 def test_each_library_release_has_its_own_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     holiday_year("US", 2026)
     monkeypatch.setattr(holiday_data, "version", lambda name: "0.0-other")
+    holiday_data._cache_dir.cache_clear()  # a new process
     assert holiday_data._cache_dir() == _cache_file("x").parent.parent / "holidays-0.0-other"
 
 
 def test_an_unwritable_cache_still_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("", encoding="utf-8")
-    monkeypatch.setattr(holiday_data, "_cache_dir", lambda: blocker / "holidays")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the cache directory cannot be made
     assert holiday_year("US", 2026).names[date(2026, 12, 25)] == "Christmas Day"
 
 
