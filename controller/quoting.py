@@ -43,7 +43,7 @@ async def quote_devices(
     site records read for all of them at once (a batch's quotes: a few queries, not two each)."""
     contracts = ContractStore(engine)
     groups = {device.serial: policy.product_group_for(device)[0] for device, _ in targets}
-    covering = await contracts.contracts_for_many(groups) if targets else {}
+    covering = await contracts.contracts_for_many(groups)
     sites = await contracts.sites_named(device.site for device, _ in targets)
     quotes = []
     for device, feature in targets:

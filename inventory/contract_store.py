@@ -167,6 +167,8 @@ class ContractStore:
     ) -> dict[str, list[Contract]]:
         """`contracts_for` of every serial in `wanted` (serial -> its product group, or None),
         a query per _MATCH_CHUNK serials instead of one per serial (a batch's quotes)."""
+        if not wanted:
+            return {}
         text_serials = sa.cast(contracts.c.serials, sa.Text)
         text_groups = sa.cast(contracts.c.product_groups, sa.Text)
         serials = sorted(wanted)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -106,7 +107,8 @@ _FIELDS = (
 )
 
 
-def _operation(row: sa.RowMapping) -> Operation:
+def _operation(row: sa.RowMapping | Mapping[str, Any]) -> Operation:
+    """The operation of a `reactivations` row (as read, or as just inserted)."""
     return Operation(
         id=row["id"],
         serial=row["serial"],
@@ -228,11 +230,7 @@ class OperationStore:
             if raced is None:
                 raise
             return raced, False
-        inserted = Operation(
-            id=op_id, serial=serial, feature=feature, state=OpState.REQUESTED, actor=actor,
-            requested_at=now, updated_at=now,
-        )  # fmt: skip
-        return inserted, True
+        return _operation({**dict.fromkeys(_FIELDS), **row}), True
 
     async def get(self, op_id: str) -> Operation:
         async with self.engine.connect() as conn:

@@ -90,6 +90,8 @@ def show_quote(cli: CliContext, result: Quote) -> None:
     file it is written as plain text when `plain_table` can (the bytes rich would write, without
     importing rich: about 20 ms of the command's start-up), else through rich."""
     title, rows, lines = _quote_parts(result)
+    # Not a terminal either: under TTY_COMPATIBLE=0 a terminal gets no escape codes, but rich
+    # lays the table out at the terminal's width, not PIPE_WIDTH.
     if plain_stream(sys.stdout) and not sys.stdout.isatty():
         table = plain_table.render(
             QUOTE_COLUMNS,

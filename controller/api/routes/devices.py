@@ -26,7 +26,7 @@ from controller.api.response_cache import Computed, ResponseCache, etag_of, json
 from controller.api.routing import ApiRoutes, Call
 from controller.api.services import SERVICES
 from controller.confirmations import confirmation_store, signed_record
-from controller.health import DeviceHealth
+from controller.health import DeviceHealth, HealthPolicy
 from controller.usecases.devices import (
     DeviceListing,
     device_detail,
@@ -136,13 +136,15 @@ async def get_devices(call: Call) -> web.Response:
         metrics.count(CACHE_COUNTER, route=_ROUTE, result="bypass")
         body = (await _listing(call, query, datetime.now(UTC)))[0]
         return json_answer(call.request, body, etag_of(body))
+    policy = app[SERVICES].health_policy()
     key = (call.caller.role, call.caller.site, *query.model_dump(mode="json").items())
 
     async def compute() -> Computed:
         # after the token check read `generation`; this listing's snapshot is later still
         exact = not await pg_direct.writes_in_flight(app[SERVICES].store.engine)
         now = cache.clock()
-        body, valid_until = await _listing(call, query, now)
+        body, listing = await _listing(call, query, now, policy)
+        valid_until = earliest(verdict_valid_until(d, s, now, policy) for d, s, _ in listing.rows)
         return Computed(body, now, valid_until, exact)
 
     entry, result = await cache.fetch(key, generation, compute)
@@ -151,10 +153,13 @@ async def get_devices(call: Call) -> web.Response:
     return json_answer(call.request, entry.body, entry.etag, age=age)
 
 
-async def _listing(call: Call, query: DeviceQuery, now: datetime) -> tuple[bytes, datetime | None]:
-    """The `GET /devices` answer at `now`, and until when its verdicts hold."""
+async def _listing(
+    call: Call, query: DeviceQuery, now: datetime, policy: HealthPolicy | None = None
+) -> tuple[bytes, DeviceListing]:
+    """The `GET /devices` answer at `now` under `policy` (default: the controller's), and the
+    listing it shows (the cache works out from its rows until when their verdicts hold)."""
     services = call.request.app[SERVICES]
-    policy = services.health_policy()
+    policy = policy or services.health_policy()
     matching = DeviceFilter(
         site=query.site,
         model=query.model,
@@ -168,8 +173,7 @@ async def _listing(call: Call, query: DeviceQuery, now: datetime) -> tuple[bytes
         now=now, policy=policy,
     )  # fmt: skip
     page = device_page(listing, limit=query.limit, offset=query.offset)
-    valid_until = earliest(verdict_valid_until(d, s, now, policy) for d, s, _ in listing.rows)
-    return page.model_dump_json(by_alias=True).encode(), valid_until
+    return page.model_dump_json(by_alias=True).encode(), listing
 
 
 @routes.endpoint(
