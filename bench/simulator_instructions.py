@@ -41,17 +41,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from simulator_bench import DEVICE_INFO, SNMP_OIDS, SSH_COMMAND  # bench/ is sys.path[0]
+
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 900.0
 OP_TIMEOUT_S = 120.0
-SNMP_OIDS = (
-    "1.3.6.1.2.1.1.1.0",  # sysDescr
-    "1.3.6.1.2.1.1.2.0",  # sysObjectID
-    "1.3.6.1.2.1.1.5.0",  # sysName
-    "1.3.6.1.2.1.1.3.0",  # sysUpTime
-)
-DEVICE_INFO = "/api/v1/mgmt/device/info"
-SSH_COMMAND = "optionkey list"
 PROMPT = b"-> "
 FACTORY_PASSWORD = "456"  # the simulator's public factory default  # noqa: S105
 SSH_OPTIONS = (
