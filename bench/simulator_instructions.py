@@ -14,6 +14,7 @@ built on first use), `--repeats` times.
 
     .venv/bin/python bench/simulator_instructions.py --tree /tmp/sim_old --label 4f0f0b1
     .venv/bin/python bench/simulator_instructions.py --tree . --label main
+    .venv/bin/python bench/simulator_instructions.py --only 3,4 --ssh-cipher aes256-gcm@openssh.com
 
 `--tree` goes first on PYTHONPATH, so the simulator and the CLI come from it and the libraries
 from this venv (PYTHONHASHSEED=0 for repeatability). The dumps stay in `--keep` (default: a
@@ -329,10 +330,12 @@ _NAME = re.compile(r"^\((\d+)\)(?: (.*))?$")
 
 
 def totals(dump: Path) -> int:
+    """The window's instructions: the dump's `summary` (callgrind_annotate's PROGRAM TOTALS).
+    Its `totals` line, the sum of the cost lines, also holds the artefact `by_object` removes."""
     for line in dump.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith(("totals:", "summary:")):
+        if line.startswith("summary:"):
             return int(line.split()[1])
-    raise BenchError(f"{dump}: no totals line")
+    raise BenchError(f"{dump}: no summary line")
 
 
 def by_object(dump: Path) -> dict[str, int]:
