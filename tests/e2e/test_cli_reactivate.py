@@ -17,15 +17,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from controller import reactivation_ledger
 from inventory.database import DatabaseTarget, resolve_db
 from inventory.key_files import key_ref
 from simulator import uc_phone
 from simulator.activation_keys import issue_key
 from simulator.fleet import SITES
 from simulator.https_face import current_device
-from simulator.licensing import effective_state
+from simulator.licensing import FEATURES_BY_FAMILY, effective_state, end_of_day
 from simulator.portal import IssuedKey
-from simulator.state import LicenseState, SimDevice
+from simulator.state import LicenseState, SimDevice, SimLicense
 from tests.e2e.cli import Outcome, polyfleet
 from tests.e2e.reactivation_fleet import (
     CONTRACT,
@@ -281,6 +282,33 @@ async def test_all_expired_by_site_then_all_exit_0_and_a_repeat_does_nothing(
         assert len(await confirmations(fleet)) == 4
         verify = await fleet.cli("confirmations", "verify")
         assert verify.code == 0, verify.stdout + verify.stderr
+
+
+async def test_all_expired_keeps_what_the_devices_report_so_a_repeat_does_nothing(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch writes the licenses read after its confirmations several devices at a time:
+    every device's (a phone with two expired features reported once, by its later read) is
+    kept, including those that did not fill a last group, so a repeat finds nothing expired."""
+    monkeypatch.setattr(reactivation_ledger, "OBSERVATIONS_PER_WRITE", 2)
+    devices = make_devices(4, expired=4)  # 5 features: two full groups, then one left over
+    phone = next(d for d in devices if d.family == "vvx")
+    second = FEATURES_BY_FAMILY["vvx"][1]
+    phone.licenses[second] = SimLicense(
+        second, LicenseState.EXPIRED, end_of_day(TODAY - timedelta(days=7))
+    )
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        done = await fleet.cli("reactivate", "--all-expired", "--yes", "-o", "json")
+        assert done.code == 0, done.stderr
+        rows = done.json()
+        assert len(rows) == 5
+        assert {r["status"] for r in rows} == {"confirmed"}
+        repeat = await fleet.cli("reactivate", "--all-expired", "--yes")
+        assert repeat.code == 0, repeat.stderr
+        assert "nothing to do" in repeat.stderr
+        assert len(await confirmations(fleet)) == 5
 
 
 async def test_all_expired_exits_1_when_any_device_fails_and_still_does_the_rest(

@@ -53,7 +53,7 @@ async def test_uc_activation_poll_is_bounded_when_the_phone_never_reports() -> N
     ],
 )
 async def test_uc_apply_starts_from_the_last_read_only_when_nothing_came_between(
-    between: str | None, reads_before_apply: int, monkeypatch: pytest.MonkeyPatch
+    between: str | None, reads_before_apply: int
 ) -> None:
     licenses = {"Features": [{"Feature": "uc_features", "State": "Expired"}], "LastUpdate": None}
 
@@ -78,14 +78,14 @@ async def test_uc_apply_starts_from_the_last_read_only_when_nothing_came_between
     http = FakeHttp(handler)
     driver = PolyUcDriver(ctx(http=http))
     driver.poll_attempts, driver.poll_interval_s = 1, 0.01  # type: ignore[misc]
-    clock = [100.0]
-    monkeypatch.setattr(uc.time, "monotonic", lambda: clock[0])
     await driver.identify()
     await driver.verify("uc_features")
     if between == "identify":
         await driver.identify()
     elif between == "wait":
-        clock[0] += uc.FRESH_READ_S
+        assert driver._last_read is not None
+        read_at, info = driver._last_read
+        driver._last_read = (read_at - uc.FRESH_READ_S, info)
     with pytest.raises(DeviceTimeout):  # the fake phone never reports loading the file
         await driver.apply_activation("uc_features", "PFK1-0004F2AABBCC-uc_features-2027-X")
     reads = [c for c in http.calls if c == ("GET", "/api/v1/mgmt/license/info")]
