@@ -15,7 +15,10 @@ from device_drivers.transports import HttpReply
 from tests.unit.device_drivers.fakes import FakeHttp, ctx, reply, uc_phone
 
 
-async def test_uc_activation_poll_is_bounded_when_the_phone_never_reports() -> None:
+def never_loading_phone(features: list[dict[str, str]]) -> FakeHttp:
+    """A VVX whose provisioning server takes the license file and which never reports loading
+    it; its license route lists `features`."""
+
     def handler(method: str, path: str, cookies: Mapping[str, str]) -> HttpReply:
         data: Any = None
         if path.endswith("/device/info"):
@@ -27,14 +30,18 @@ async def test_uc_activation_poll_is_bounded_when_the_phone_never_reports() -> N
         elif path.endswith("/network/info"):
             data = {"ProvServerAddress": "http://prov.example.com/site"}
         elif path.endswith("/license/info"):
-            data = {"Features": [], "LastUpdate": None}
+            data = {"Features": features, "LastUpdate": None}
         if method == "PUT":
             return reply(201)
         if path.endswith("-license.cfg"):
             return HttpReply(status=404, headers={}, body=b"")
         return reply(200, {"data": data, "Status": "2000"} if data else {"Status": "2000"})
 
-    http = FakeHttp(handler)
+    return FakeHttp(handler)
+
+
+async def test_uc_activation_poll_is_bounded_when_the_phone_never_reports() -> None:
+    http = never_loading_phone([])
     driver = PolyUcDriver(ctx(http=http))
     driver.poll_attempts, driver.poll_interval_s = 3, 0.01  # type: ignore[misc]
     with pytest.raises(DeviceTimeout, match="license file"):
@@ -55,27 +62,7 @@ async def test_uc_activation_poll_is_bounded_when_the_phone_never_reports() -> N
 async def test_uc_apply_starts_from_the_last_read_only_when_nothing_came_between(
     between: str | None, reads_before_apply: int
 ) -> None:
-    licenses = {"Features": [{"Feature": "uc_features", "State": "Expired"}], "LastUpdate": None}
-
-    def handler(method: str, path: str, cookies: Mapping[str, str]) -> HttpReply:
-        data: Any = {"Status": "2000"}
-        if path.endswith("/device/info"):
-            data = {
-                "ModelNumber": "VVX 450",
-                "FirmwareRelease": "6.4",
-                "MACAddress": "0004f2aabbcc",
-            }
-        elif path.endswith("/network/info"):
-            data = {"ProvServerAddress": "http://prov.example.com/site"}
-        elif path.endswith("/license/info"):
-            data = licenses
-        if method == "PUT":
-            return reply(201)
-        if path.endswith("-license.cfg"):
-            return HttpReply(status=404, headers={}, body=b"")
-        return reply(200, {"data": data, "Status": "2000"})
-
-    http = FakeHttp(handler)
+    http = never_loading_phone([{"Feature": "uc_features", "State": "Expired"}])
     driver = PolyUcDriver(ctx(http=http))
     driver.poll_attempts, driver.poll_interval_s = 1, 0.01  # type: ignore[misc]
     await driver.identify()
