@@ -54,7 +54,7 @@ from controller.eligibility import Quote
 from controller.entitlements import EntitlementError, EntitlementUnavailable
 from controller.errors import ControllerError
 from controller.scan import identity_mismatch
-from device_drivers.base import DeviceDriver
+from device_drivers.base import DeviceDriver, feature_status
 from device_drivers.context import Timeouts
 from device_drivers.errors import ActivationRejected, DeviceError, ErrorKind
 from device_drivers.models import LicenseStatus
@@ -247,7 +247,7 @@ class Ledger(Protocol):
         ...
 
     async def observe(self, device: Device, driver: str, licenses: list[LicenseStatus]) -> None:
-        """Keep the licenses the device reported after its confirmation."""
+        """Keep the licenses the device reported when the re-activation was verified."""
         ...
 
     async def preview(self, device: Device, feature: str) -> list[str]:
@@ -318,6 +318,7 @@ class Reactivator:
         session = self.sessions.open(device)
         driver = session.driver
         op: Operation | None = None
+        fresh: LicenseStatus | None = None
         try:
             try:
                 seen = await self.ledger.survey(device.serial, feature)
@@ -344,12 +345,13 @@ class Reactivator:
                     start = await self.ledger.begin(device, feature, live.state, seen.confirmed)
                     if isinstance(start, Operation) and start.state is OpState.REQUESTED:
                         _checkpoint(OpState.REQUESTED)
+                        fresh = live  # our new operation: judged by the read it began with
                 else:
                     start = await self.ledger.resume(op)
                 if isinstance(start, Settled):
                     return start.outcome(device.serial, feature)
                 op = start
-                outcome = await self._run(op, driver, device, feature)
+                outcome = await self._run(op, driver, device, feature, fresh)
             except LedgerUnavailable as exc:
                 return Outcome(
                     serial=device.serial, feature=feature, status=Status.FAILED, reason=str(exc),
@@ -366,9 +368,14 @@ class Reactivator:
                 await driver.close()
 
     async def _run(
-        self, op: Operation, driver: DeviceDriver, device: Device, feature: str
+        self,
+        op: Operation,
+        driver: DeviceDriver,
+        device: Device,
+        feature: str,
+        fresh: LicenseStatus | None = None,
     ) -> Outcome:
-        run = _Run(self, op, driver, device, feature)
+        run = _Run(self, op, driver, device, feature, fresh)
         steps: dict[OpState, Callable[[], Awaitable[None]]] = {
             OpState.REQUESTED: run.check_eligibility,
             OpState.ELIGIBLE: run.quote,
@@ -461,10 +468,19 @@ class Reactivator:
 
 class _Run:
     """One pass of the state machine over one operation: a method per state, each doing its
-    device I/O (if any) and then one ledger call."""
+    device I/O (if any) and then one ledger call. A read of the device is not repeated while
+    nothing happened to the device since: a new operation is judged by the read it began with,
+    the verification uses the licenses a driver read back after applying, and the licenses
+    kept after the confirmation are those the verification read."""
 
     def __init__(
-        self, flow: Reactivator, op: Operation, driver: DeviceDriver, device: Device, feature: str
+        self,
+        flow: Reactivator,
+        op: Operation,
+        driver: DeviceDriver,
+        device: Device,
+        feature: str,
+        fresh: LicenseStatus | None = None,
     ) -> None:
         self.flow = flow
         self.ledger = flow.ledger
@@ -476,6 +492,12 @@ class _Run:
         self.key_secret: str | None = None
         self.record: Confirmation | None = None
         self.declined = False
+        self.fresh = fresh
+        """The feature's state as this run read it before beginning (nothing done since)."""
+        self.read_back: list[LicenseStatus] | None = None
+        """Every license the driver read back after this run applied the key."""
+        self.verified_licenses: list[LicenseStatus] | None = None
+        """Every license as read by this run's verification."""
 
     async def _quoted(self) -> Quote:
         """The quote, for the outcome's fee and contract (the ledger prices by its own)."""
@@ -499,7 +521,7 @@ class _Run:
         return await self.flow.retrying(lambda: self.driver.verify(self.feature))
 
     async def check_eligibility(self) -> None:
-        live = await self.read_state()
+        live, self.fresh = self.fresh or await self.read_state(), None
         await self._quoted()
         self._now(await self.ledger.judge(self.op, self.device, live.state, self.driver.name))
 
@@ -534,11 +556,18 @@ class _Run:
         if self.key_secret is None:
             self.key_secret = await self.ledger.key_secret(self.op)
         result = await self.driver.apply_activation(self.feature, self.key_secret)
+        self.read_back = result.licenses
         detail = result.detail or "key applied"
         self._now(await self.ledger.record(self.op, OpState.APPLIED, detail=detail))
 
     async def verify(self) -> None:
-        verified = await self.read_state()
+        """The feature must read active now: by the driver's read-back after the apply (the
+        phone polled until it loaded the key), else by reading the device's licenses."""
+        licenses, self.read_back = self.read_back, None
+        if licenses is None:
+            licenses = await self.flow.retrying(self.driver.read_licenses)
+        self.verified_licenses = licenses
+        verified = feature_status(licenses, self.feature, self.device.serial)
         if verified.state is not LicenseState.ACTIVE:
             reason = f"after applying the key the device reports {verified.state}"
             await self.fail(reason, state_after=verified.state)
@@ -551,11 +580,14 @@ class _Run:
         await self._record_licenses()
 
     async def _record_licenses(self) -> None:
-        """Report the device's licenses as read after the confirmation (best effort)."""
-        try:
-            statuses = await self.flow.retrying(self.driver.read_licenses)
-        except DeviceError:
-            return
+        """Report the device's licenses as the verification read them (confirming changes
+        nothing on the device), else as read now (a resumed run); best effort."""
+        statuses = self.verified_licenses
+        if statuses is None:
+            try:
+                statuses = await self.flow.retrying(self.driver.read_licenses)
+            except DeviceError:
+                return
         with contextlib.suppress(LedgerUnavailable):
             await self.ledger.observe(self.device, self.driver.name, statuses)
 

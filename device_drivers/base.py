@@ -95,12 +95,7 @@ class DeviceDriver(ABC):
 
     async def verify(self, feature: str) -> LicenseStatus:
         """Re-read the license state of one feature after an activation."""
-        for status in await self.read_licenses():
-            if status.feature == feature:
-                return status
-        raise MalformedReply(
-            f"device does not report feature {feature!r}", serial=self.ctx.device.serial
-        )
+        return feature_status(await self.read_licenses(), feature, self.ctx.device.serial)
 
     async def close(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Release per-device sessions (e.g. log out of VideoOS). Shared clients stay open."""
@@ -111,3 +106,11 @@ class DeviceDriver(ABC):
     async def __aexit__(self, *exc: object) -> None:
         """Leaving the block (normally, on error or on cancellation) releases the sessions."""
         await self.close()
+
+
+def feature_status(licenses: list[LicenseStatus], feature: str, serial: str) -> LicenseStatus:
+    """`feature`'s entry of the licenses a device reported; MalformedReply if it has none."""
+    for status in licenses:
+        if status.feature == feature:
+            return status
+    raise MalformedReply(f"device does not report feature {feature!r}", serial=serial)

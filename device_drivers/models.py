@@ -42,6 +42,10 @@ class ApplyResult(_Result):
     state: LicenseState
     expires_at: AwareDatetime | None = None
     detail: str | None = None
+    licenses: list[LicenseStatus] | None = None
+    """Every license as the device reported it after applying, when the driver read them back
+    (a phone polled until it loaded the key): the workflow verifies with this read instead of
+    asking the device the same again. None: the workflow reads them itself."""
 
 
 class Observation(_Result):

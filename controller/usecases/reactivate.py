@@ -129,9 +129,10 @@ async def reactivate(
                 return ReactivationRun(unread=selected.unread, declined=True)
         if on_start is not None:
             on_start(len(pairs))
-        outcomes = await run_batch(
-            flow, pairs, concurrency=request.session.concurrency, on_outcome=on_outcome
-        )
+        async with ledger.observations_batched():
+            outcomes = await run_batch(
+                flow, pairs, concurrency=request.session.concurrency, on_outcome=on_outcome
+            )
     return ReactivationRun(outcomes=outcomes, unread=selected.unread)
 
 

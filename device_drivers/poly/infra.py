@@ -11,7 +11,7 @@ import asyncio
 from typing import Any, ClassVar
 
 from device_drivers import identity_oids as oids
-from device_drivers.base import Capability
+from device_drivers.base import Capability, feature_status
 from device_drivers.context import DriverContext
 from device_drivers.errors import DeviceTimeout, NotSupported
 from device_drivers.models import ApplyResult, DeviceFacts, LicenseStatus
@@ -155,11 +155,13 @@ class PolyInfraDriver(SnmpIdentityMixin):
 
             if await self.poll(settled) is None:
                 raise DeviceTimeout("system did not come back from its restart in time")
-        after = await self.verify(feature)
+        licenses = await self.read_licenses()
+        after = feature_status(licenses, feature, self.ctx.device.serial)
         return ApplyResult(
             feature=feature,
             applied=True,
             state=after.state,
             expires_at=after.expires_at,
             detail="license installed" + (", system restarted" if restarted else ""),
+            licenses=licenses,
         )

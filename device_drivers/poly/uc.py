@@ -8,6 +8,7 @@ One request at a time per phone: older firmware freezes under concurrent calls.
 from __future__ import annotations
 
 import asyncio
+import time
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -31,6 +32,9 @@ DEVICE_INFO_PATH = "/api/v1/mgmt/device/info"
 NETWORK_INFO_PATH = "/api/v1/mgmt/network/info"
 DEFAULT_USER = "Polycom"
 """The phones' REST user [R: poly-device-apis.md 1.1]."""
+FRESH_READ_S = 1.0
+"""How long a license read, with no other request to the phone since, stands for the phone's
+state before an apply (the workflow looks whether the feature is active right before it)."""
 
 
 class PolyUcDriver(PolyDriver):
@@ -51,9 +55,11 @@ class PolyUcDriver(PolyDriver):
         super().__init__(context)
         self._lock = asyncio.Lock()
         self._facts: DeviceFacts | None = None
+        self._last_read: tuple[float, uc_modeled.LicenseInfo] | None = None
 
     async def _call(self, method: str, path: str) -> Any:
         """One REST call, serialised per phone; returns the envelope's `data`."""
+        self._last_read = None  # anything asked of the phone may have changed it
         target = self.ctx.http_target(default_user=DEFAULT_USER)
         async with self._lock:
             reply = await self._http().request(target, method, path)
@@ -73,7 +79,17 @@ class PolyUcDriver(PolyDriver):
         info: uc_modeled.LicenseInfo = self.modeled.parse_license_info(
             await self._call("GET", path), self.params
         )
+        self._last_read = (time.monotonic(), info)
         return info
+
+    async def _license_info_before_apply(self) -> uc_modeled.LicenseInfo:
+        """The licenses as the phone reported them last, if that read was the last request to
+        the phone and is under FRESH_READ_S old (the workflow's look right before applying);
+        else read now. Used once: the apply changes the phone."""
+        last, self._last_read = self._last_read, None
+        if last is not None and time.monotonic() - last[0] < FRESH_READ_S:
+            return last[1]
+        return await self._license_info()
 
     activation_reads = True
 
@@ -92,7 +108,7 @@ class PolyUcDriver(PolyDriver):
         facts = self._facts or await self.identify()
         if facts.mac is None:  # parse_uc_device_info guarantees a MAC; keep mypy honest
             raise DeviceError("phone reported no MAC address")
-        before_info = await self._license_info()
+        before_info = await self._license_info_before_apply()
         before = before_info.last_update
         was = next((s for s in before_info.features if s.feature == feature), None)
         prov = parse_uc_prov_server(await self._call("GET", NETWORK_INFO_PATH))
@@ -137,4 +153,5 @@ class PolyUcDriver(PolyDriver):
             state=status.state,
             expires_at=status.expires_at,
             detail=f"license file {update.result}",
+            licenses=info.features,
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -14,14 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from controller import reactivation_ledger
 from inventory.database import DatabaseTarget, resolve_db
 from inventory.key_files import key_ref
+from simulator import uc_phone
 from simulator.activation_keys import issue_key
 from simulator.fleet import SITES
-from simulator.licensing import effective_state
+from simulator.https_face import current_device
+from simulator.licensing import FEATURES_BY_FAMILY, effective_state, end_of_day
 from simulator.portal import IssuedKey
-from simulator.state import LicenseState, SimDevice
+from simulator.state import LicenseState, SimDevice, SimLicense
 from tests.e2e.cli import Outcome, polyfleet
 from tests.e2e.reactivation_fleet import (
     CONTRACT,
@@ -279,6 +284,33 @@ async def test_all_expired_by_site_then_all_exit_0_and_a_repeat_does_nothing(
         assert verify.code == 0, verify.stdout + verify.stderr
 
 
+async def test_all_expired_keeps_what_the_devices_report_so_a_repeat_does_nothing(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch writes the licenses read after its confirmations several devices at a time:
+    every device's (a phone with two expired features reported once, by its later read) is
+    kept, including those that did not fill a last group, so a repeat finds nothing expired."""
+    monkeypatch.setattr(reactivation_ledger, "OBSERVATIONS_PER_WRITE", 2)
+    devices = make_devices(4, expired=4)  # 5 features: two full groups, then one left over
+    phone = next(d for d in devices if d.family == "vvx")
+    second = FEATURES_BY_FAMILY["vvx"][1]
+    phone.licenses[second] = SimLicense(
+        second, LicenseState.EXPIRED, end_of_day(TODAY - timedelta(days=7))
+    )
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        done = await fleet.cli("reactivate", "--all-expired", "--yes", "-o", "json")
+        assert done.code == 0, done.stderr
+        rows = done.json()
+        assert len(rows) == 5
+        assert {r["status"] for r in rows} == {"confirmed"}
+        repeat = await fleet.cli("reactivate", "--all-expired", "--yes")
+        assert repeat.code == 0, repeat.stderr
+        assert "nothing to do" in repeat.stderr
+        assert len(await confirmations(fleet)) == 5
+
+
 async def test_all_expired_exits_1_when_any_device_fails_and_still_does_the_rest(
     db_target: DatabaseTarget, db_url: str, tmp_path: Path
 ) -> None:
@@ -481,6 +513,42 @@ async def test_a_device_busy_for_a_moment_is_retried_at_the_step_it_was_on(
             "requested", "eligible", "quoted", "approved", "key_obtained", "applied",
             "verified", "confirmed",
         ]  # fmt: skip
+
+
+async def test_a_phone_is_asked_each_thing_once_per_step_that_needs_it(
+    db_target: DatabaseTarget, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A UC phone's re-activation asks the phone only what a step needs: its identity twice (at
+    the start and right before the key goes out), its licenses three times (the look that
+    begins the operation, the look right before applying, the poll that sees the key loaded;
+    the verification and the record kept afterwards use that read), its provisioning server
+    once and one configuration update. A read repeated with nothing done between shows here."""
+    asked: Counter[tuple[str, str, str]] = Counter()
+    middleware = uc_phone._auth_and_busy
+
+    @web.middleware
+    async def counting(request: web.Request, handler: Any) -> web.StreamResponse:
+        asked[current_device(request).serial, request.method, request.path] += 1
+        return await middleware(request, handler)
+
+    monkeypatch.setattr(uc_phone, "_auth_and_busy", counting)
+    devices = make_devices(2, expired=2)
+    phone = next(d for d in devices if d.family == "vvx")
+    async with managed_fleet(
+        tmp_path, db_url, devices, [d.serial for d in devices], target=db_target
+    ) as fleet:
+        asked.clear()  # the scan before
+        done = await fleet.cli("reactivate", phone.serial, "--yes", "-o", "json")
+        assert done.code == 0, done.stderr
+        [row] = done.json()
+        assert activated_once(fleet, phone, row["confirmation"])
+    api = "/api/v1/mgmt"
+    assert {(m, p): n for (serial, m, p), n in asked.items() if serial == phone.serial} == {
+        ("GET", f"{api}/device/info"): 2,
+        ("GET", f"{api}/license/info"): 3,
+        ("GET", f"{api}/network/info"): 1,
+        ("POST", f"{api}/updateConfiguration"): 1,
+    }
 
 
 async def test_all_expired_names_the_devices_it_could_not_judge(
