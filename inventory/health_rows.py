@@ -267,7 +267,11 @@ async def devices_with_status(
         async for part in result.partitions():
             # rows: serial mac site model driver | observed_at reachable error_kind error
             # mismatch | 4 license read columns | total next_expiry | clean
-            unread = [row[0] for row in part if row[5] is not None and _not_read(*row[6:10])]
+            unread = [
+                row[0]
+                for row in part
+                if not (flagged and row[16]) and row[5] is not None and _not_read(*row[6:10])
+            ]
             back = await _looked_back(conn, ts, unread, summarized=summarized)
             batch: list[HealthRow | CleanRead] = []
             append = batch.append
