@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, Protocol
 
 from pydantic import (
@@ -272,24 +274,47 @@ def classify(
     return verdict
 
 
-def clean_verdict(
-    row: CleanRead, now: datetime, reasons: dict[tuple[int, str, int], str]
-) -> DeviceHealth:
+class OkReasons:
+    """The OK reasons of the clean reads of one run at `now`, each worked out once: a fleet
+    has few distinct ones, and naming each device's expiry day costs more than the rest of its
+    verdict. A reason with days left is fixed by the feature count, the whole days left and
+    whether the expiry's UTC time of day is past midnight counted from now's, which the expiry
+    minus now tells without converting either to a date."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        utc = now.astimezone(UTC)
+        self._now_us = (
+            (utc.hour * 60 + utc.minute) * 60 + utc.second
+        ) * 1_000_000 + utc.microsecond
+        self._known: dict[tuple[int, int, bool], str] = {}
+
+    def of(self, total: int, next_expiry: datetime | None) -> str:
+        """`_ok_reason` of a device with `total` licenses, none notable."""
+        if next_expiry is None:
+            key = (total, -1, False)
+        else:
+            left = next_expiry - self.now
+            if left.days < 1:  # hours left: said per device
+                return _ok_reason(LicenseSummary(total, next_expiry, None), self.now)
+            wraps = self._now_us + left.seconds * 1_000_000 + left.microseconds >= _DAY_US
+            key = (total, left.days, wraps)
+        reason = self._known.get(key)
+        if reason is None:
+            summary = LicenseSummary(total, next_expiry, None)
+            reason = self._known[key] = _ok_reason(summary, self.now)
+        return reason
+
+
+_DAY_US = 86_400_000_000
+
+
+def clean_verdict(row: CleanRead, reasons: OkReasons) -> DeviceHealth:
     """OK, as `classify` says of a networked device that the store found read cleanly since the
-    staleness limit with no notable license. `reasons` caches the OK reason of one run per
-    (feature count, next expiry day, days left): a fleet has few distinct ones."""
-    summary = row.summary
-    expiry = summary.next_expiry
-    days = 0 if expiry is None else (expiry - now).days
-    if expiry is None or days < 1:  # no expiry, or hours left: said once per device
-        reason = _ok_reason(summary, now)
-    else:
-        key = (summary.total, _day(expiry), days)
-        reason = reasons.get(key) or reasons.setdefault(key, _ok_reason(summary, now))
-    device = row.device
+    staleness limit with no notable license."""
     return DeviceHealth(
-        device.serial, device.mac, device.site, Health.OK, reason, row.observed_at, (),
-        row.license_read,
+        row.serial, row.mac, row.site, Health.OK, reasons.of(row.total, row.next_expiry),
+        row.observed_at, (), row.license_read,
     )  # fmt: skip
 
 
@@ -421,6 +446,12 @@ class FleetHealth(BaseModel):
         self.devices.append(verdict)
         self.counts[verdict.status] += 1
 
+    def extend(self, verdicts: list[DeviceHealth]) -> None:
+        """`add` of each, counted in one C-level pass (100,000 method calls cost 0.05 s)."""
+        self.devices.extend(verdicts)
+        for status, count in Counter(map(_STATUS_OF, verdicts)).items():
+            self.counts[status] += count
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> Health:
@@ -440,6 +471,9 @@ class FleetHealth(BaseModel):
         total = sum(self.counts.values())
         parts = ", ".join(f"{self.counts.get(s, 0)} {s.value}" for s in STATUS_ORDER)
         return f"{total} device{'s' if total != 1 else ''}: {parts}"
+
+
+_STATUS_OF = attrgetter("status")
 
 
 def fleet_health(

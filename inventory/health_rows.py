@@ -6,13 +6,13 @@ streamed in batches straight from the tables, because the check must stay fast o
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from inventory.async_engine import AsyncEngine
+from inventory.async_engine import AsyncConnection, AsyncEngine
 from inventory.device_queries import DeviceFilter
 from inventory.health_sql import clean_observation, notable_license
 from inventory.models import LicenseRead, LicenseState
@@ -67,32 +67,54 @@ class HealthStatus(NamedTuple):
 class FastTimestamps:
     """Timestamp columns read fast: on SQLite the stored UTC text parsed by `fromisoformat`
     (C, with the offset appended) instead of the per-value TypeDecorator, ten times faster over
-    100,000s of values; on PostgreSQL the driver's aware datetimes as they come."""
+    100,000s of values; on PostgreSQL the driver's aware datetimes as they come. `value` and
+    `required` are plain functions picked per dialect: one Python call per value, not two."""
 
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
+        self.value: Callable[[Any], datetime | None] = (
+            _stored_value if self.sqlite else _driver_value
+        )
+        self.required: Callable[[Any], datetime] = (
+            _stored_required if self.sqlite else _driver_required
+        )
 
     def column(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         kind: sa.types.TypeEngine[Any] = sa.String() if self.sqlite else sa.DateTime(timezone=True)
         return sa.type_coerce(column, kind).label(column.name)
 
-    def required(self, raw: Any) -> datetime:
-        moment = self.value(raw)
-        if moment is None:
-            raise ValueError("NULL in a NOT NULL timestamp column")
-        return moment
 
-    def value(self, raw: Any) -> datetime | None:
-        if raw is None:
-            return None
-        if not self.sqlite:
-            moment: datetime = raw
-            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        try:
-            return datetime.fromisoformat(raw + "+00:00")  # stored as naive UTC
-        except ValueError:  # not the storage format we know: parse it the general way
-            parsed = datetime.fromisoformat(raw)
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+def _stored_required(raw: str | None) -> datetime:
+    """SQLite's text of a NOT NULL timestamp column."""
+    try:
+        return _fromisoformat(raw + "+00:00")  # type: ignore[operator]  # stored as naive UTC
+    except TypeError:
+        raise ValueError("NULL in a NOT NULL timestamp column") from None
+    except ValueError:  # not the storage format we know: parse it the general way
+        return _general(raw)  # type: ignore[arg-type]
+
+
+def _stored_value(raw: str | None) -> datetime | None:
+    return None if raw is None else _stored_required(raw)
+
+
+def _general(raw: str) -> datetime:
+    parsed = datetime.fromisoformat(raw)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _driver_required(raw: datetime | None) -> datetime:
+    """PostgreSQL's datetime of a NOT NULL timestamp column."""
+    if raw is None:
+        raise ValueError("NULL in a NOT NULL timestamp column")
+    return raw if raw.tzinfo is not None else raw.replace(tzinfo=UTC)
+
+
+def _driver_value(raw: datetime | None) -> datetime | None:
+    return None if raw is None else _driver_required(raw)
+
+
+_fromisoformat = datetime.fromisoformat
 
 
 async def licenses_by_serial(
@@ -138,12 +160,29 @@ async def licenses_by_serial(
 class CleanRead(NamedTuple):
     """A device whose latest scan read it cleanly (reached, no error, identity confirmed, license
     state read), recently (at or after `clean_since`) and with no notable license: the store
-    found nothing for classification to weigh, so the check takes it as it is."""
+    found nothing for classification to weigh, so the check takes it as it is. One flat tuple
+    (a `DeviceLike` itself, and its license counts inline): most of a fleet comes this way, and
+    every object built per row costs 100,000 times over."""
 
-    device: HealthDevice
+    serial: str
+    mac: str | None
+    site: str | None
+    model: str | None
+    driver: str | None
     observed_at: datetime
-    summary: LicenseSummary
+    total: int
+    """How many licenses the device has (none notable)."""
+    next_expiry: datetime | None
     license_read: LicenseRead | None
+
+    @property
+    def last_seen(self) -> datetime | None:
+        """Not read: the latest observation read the device, so nothing looks further back."""
+        return None
+
+    @property
+    def summary(self) -> LicenseSummary:
+        return LicenseSummary(self.total, self.next_expiry, None)
 
 
 HealthRow = tuple[HealthDevice, HealthStatus | None, LicenseSummary | None]
@@ -176,7 +215,11 @@ async def devices_with_status(
     With `summarized` the store counts each device's licenses (LicenseSummary) and `licensed`
     need only hold the notable ones. With `clean_since` and `notable_before` as well, the store
     also tells which devices were read cleanly since then with nothing notable: those come as
-    CleanRead, without the columns that only classification of the others needs."""
+    CleanRead, without the columns that only classification of the others needs.
+
+    What classification looks back to when the latest observation did not read the device
+    (when it was last seen, its newest license observation) is read for those few devices
+    only, a batch at a time: two timestamps fewer per row are a fifth of the query on SQLite."""
     s = device_status.c
     ts = FastTimestamps(engine.dialect.name)
     columns: list[sa.ColumnElement[Any]] = [
@@ -185,7 +228,6 @@ async def devices_with_status(
         devices.c.site,
         devices.c.model,
         devices.c.driver,
-        ts.column(devices.c.last_seen),
         ts.column(s.observed_at),
         s.reachable,
         s.error_kind,
@@ -205,7 +247,6 @@ async def devices_with_status(
         query = query.add_columns(
             sa.func.count(licenses.c.serial).label("total"),
             ts.column(sa.func.min(licenses.c.expires_at).label("next_expiry")),
-            ts.column(sa.func.max(licenses.c.observed_at).label("newest")),
         )
         if ts.sqlite:  # in the serial index's order: no sort
             query = query.group_by(devices.c.serial)
@@ -220,47 +261,93 @@ async def devices_with_status(
     if matching is not None:
         query = query.where(matching.clause())
     value, required = ts.value, ts.required
-    reads: dict[tuple[Any, ...], LicenseRead | None] = {}  # a fleet has few distinct ones
+    reads = _LicenseReads()
     async with engine.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=_BATCH))
         async for part in result.partitions():
+            # rows: serial mac site model driver | observed_at reachable error_kind error
+            # mismatch | 4 license read columns | total next_expiry | clean
+            unread = [
+                row[0]
+                for row in part
+                if not (flagged and row[16]) and row[5] is not None and _not_read(*row[6:10])
+            ]
+            back = await _looked_back(conn, ts, unread, summarized=summarized)
             batch: list[HealthRow | CleanRead] = []
+            append = batch.append
             for row in part:
-                serial, mac, site_, model, driver, last_seen, observed_at, *rest = row
-                if flagged and rest[11]:  # read cleanly, nothing notable: nothing to weigh
-                    read_key = tuple(rest[4:8])
-                    if read_key not in reads:
-                        read_row = dict(zip(_READ_COLUMNS, read_key, strict=True))
-                        reads[read_key] = license_read_from_row(read_row)
-                    batch.append(
+                if flagged and row[16]:  # read cleanly, nothing notable: nothing to weigh
+                    serial, mac, site_, model, driver, observed_at = row[:6]
+                    append(
                         CleanRead(
-                            HealthDevice(serial, mac, site_, model, driver, None),
-                            required(observed_at),
-                            LicenseSummary(rest[8], value(rest[9]), None),
-                            reads[read_key],
+                            serial, mac, site_, model, driver, required(observed_at), row[14],
+                            value(row[15]), reads.of(row[10:14]),
                         )
-                    )
+                    )  # fmt: skip
                     continue
-                reachable, error_kind, error, mismatch = rest[:4]
-                read_columns = dict(zip(_READ_COLUMNS, rest[4:8], strict=True))
-                # When the latest scan read the device, classification never looks further back:
-                # skip parsing last_seen and the newest license time (most of the fleet).
-                read_now = observed_at is None or (reachable and error is None and not mismatch)
-                device = HealthDevice(
-                    serial, mac, site_, model, driver, None if read_now else value(last_seen)
-                )
+                serial, mac, site_, model, driver, observed_at = row[:6]
+                last_seen, newest = back.get(serial, (None, None))
+                device = HealthDevice(serial, mac, site_, model, driver, last_seen)
                 summary = None
                 if summarized:
-                    total, next_expiry, newest = rest[8:11]
-                    newest_at = None if read_now else value(newest)
-                    summary = LicenseSummary(total or 0, value(next_expiry), newest_at)
+                    summary = LicenseSummary(row[14] or 0, value(row[15]), newest)
                 if observed_at is None:
-                    batch.append((device, None, summary))
+                    append((device, None, summary))
                     continue
                 lics = licensed.get(serial, ())
+                reachable, error_kind, error, mismatch = row[6:10]
                 status = HealthStatus(
                     required(observed_at), bool(reachable), error_kind, error, mismatch, lics,
-                    license_read_from_row(read_columns),
+                    reads.of(row[10:14]),
                 )  # fmt: skip
-                batch.append((device, status, summary))
+                append((device, status, summary))
             yield batch
+
+
+def _not_read(reachable: Any, error_kind: Any, error: Any, mismatch: Any) -> bool:
+    """The observation did not read the device (unreached, an error, another identity), so
+    classification looks back to when it last was: `classify`'s `failed or mismatch`."""
+    return not (reachable and error is None and not mismatch)
+
+
+async def _looked_back(
+    conn: AsyncConnection, ts: FastTimestamps, serials: list[str], *, summarized: bool
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """serial -> (last_seen, the newest license observation or None unless `summarized`) of
+    `serials`, the few devices of a batch whose latest observation did not read them."""
+    if not serials:
+        return {}
+    newest: sa.ColumnElement[Any] = sa.null()
+    if summarized:
+        newest = (
+            sa.select(sa.func.max(licenses.c.observed_at))
+            .where(licenses.c.serial == devices.c.serial)
+            .scalar_subquery()
+        )
+    query = sa.select(
+        devices.c.serial,
+        ts.column(devices.c.last_seen),
+        ts.column(newest.label("newest")),
+    ).where(devices.c.serial.in_(serials))
+    value = ts.value
+    rows = (await conn.execute(query)).all()  # the batch's connection: SQLite pools one
+    return {serial: (value(last_seen), value(newest)) for serial, last_seen, newest in rows}
+
+
+class _LicenseReads:
+    """The LicenseRead of each distinct license_read_* tuple, built once: a fleet has few, and
+    a pydantic model per row would cost more than the rest of the row."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Any, ...], LicenseRead | None] = {}
+
+    def of(self, columns: Sequence[Any]) -> LicenseRead | None:
+        if columns[0] is None:  # none recorded
+            return None
+        key = tuple(columns)
+        read = self._known.get(key)
+        if read is None:
+            read = self._known[key] = license_read_from_row(
+                dict(zip(_READ_COLUMNS, key, strict=True))
+            )
+        return read

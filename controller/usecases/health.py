@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from controller.health import (
+    DeviceHealth,
     FleetHealth,
     HealthPolicy,
+    OkReasons,
     classify,
     clean_verdict,
     is_networked,
@@ -43,7 +45,7 @@ async def check_fleet(
         engine, site, notable_before=notable_before, matching=matching
     )
     fleet = FleetHealth(checked_at=now)
-    reasons: dict[tuple[int, str, int], str] = {}
+    reasons = OkReasons(now)
     rows = devices_with_status(
         engine,
         site,
@@ -54,15 +56,18 @@ async def check_fleet(
         matching=matching,
     )
     async for batch in rows:
+        verdicts: list[DeviceHealth] = []
+        verdict = verdicts.append
         for row in batch:
-            if isinstance(row, CleanRead) and is_networked(row.device):
-                fleet.add(clean_verdict(row, now, reasons))
-            elif isinstance(row, CleanRead):  # analog: its own rules
-                device = row.device
-                fleet.add(classify(device, None, now, policy, row.summary))
+            if isinstance(row, CleanRead):
+                if is_networked(row):
+                    verdict(clean_verdict(row, reasons))
+                else:  # analog: its own rules
+                    verdict(classify(row, None, now, policy, row.summary))
             else:
                 device, status, summary = row
-                fleet.add(classify(device, status, now, policy, summary))
+                verdict(classify(device, status, now, policy, summary))
+        fleet.extend(verdicts)
     return fleet
 
 

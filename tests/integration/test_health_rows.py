@@ -107,6 +107,10 @@ async def test_the_stores_clean_reads_get_the_verdicts_of_full_classification(
 
     assert verdicts(fast) == verdicts(full)
     assert fast.counts == full.counts
+    # The latest scan failed: the verdict looks back to when the device was last read (its
+    # licenses' observation, an hour ago, is the newest), which the store reads for it apart.
+    last = {d.serial: d.last_observed for d in fast.devices}
+    assert last["FAILED"] == NOW - timedelta(hours=1)
     statuses = {d.serial: d.status.value for d in fast.devices}
     assert statuses == {
         "ANALOG": "OK", "ANALOGSEEN": "OK", "CLEAN1": "OK", "CLEANNOREAD": "OK",
@@ -136,14 +140,14 @@ async def test_the_store_names_as_clean_only_the_recent_clean_reads_with_nothing
     async for batch in rows:
         for row in batch:
             if isinstance(row, CleanRead):
-                clean[row.device.serial] = row
+                clean[row.serial] = row
             else:
                 others.append(row[0].serial)
 
     assert set(clean) == CLEAN
     assert "OTHERSITE" not in others
-    assert clean["CLEAN1"].summary.total == 2
-    assert clean["CLEAN1"].summary.next_expiry == NOW + YEAR
+    assert clean["CLEAN1"].total == 2
+    assert clean["CLEAN1"].next_expiry == NOW + YEAR
     assert clean["CLEAN1"].license_read == READ_OK
     assert clean["CLEANNOREAD"].license_read is None
-    assert clean["NOFEATURES"].summary.total == 0
+    assert clean["NOFEATURES"].total == 0

@@ -3,16 +3,19 @@ test_health_render.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 
 from controller.health import (
     Health,
     HealthPolicy,
+    OkReasons,
     classify,
+    clean_verdict,
     fleet_health,
 )
+from inventory.health_rows import CleanRead
 from inventory.models import Device, LicenseRead, LicenseState
 from inventory.observation_store import DeviceStatus
 from tests.unit.controller.health_cases import NOW, POLICY, UNREAD, device, fleet_of, lic, status
@@ -259,3 +262,38 @@ def test_a_read_empty_license_list_is_ok_and_an_older_observation_without_it_as_
         "reachable, no licensed features reported",
     )
     assert check(device(), status())[0] is Health.OK  # stored before scans recorded it
+
+
+# -- the store's clean reads ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 23, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 11, 23, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 23, 12, 30, tzinfo=UTC).astimezone(timezone(timedelta(hours=-9))),
+    ],
+)
+def test_a_clean_reads_ok_reason_is_classifys_for_expiries_either_side_of_midnight(
+    now: datetime,
+) -> None:
+    """One OkReasons for the whole run, as the fleet check uses it: a reason worked out for one
+    expiry must never be reused for another expiry day or another number of days left."""
+    reasons = OkReasons(now)
+    policy = HealthPolicy(warn_days=0)  # every future expiry leaves the device OK
+    midnight = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
+    expiries: list[datetime | None] = [None, now + timedelta(hours=5)]
+    for days in (1, 2, 45, 400):
+        for base in (now + timedelta(days=days), midnight + timedelta(days=days)):
+            expiries += [base + timedelta(microseconds=us) for us in (-1, 0, 1)]
+    india = timezone(timedelta(hours=5, minutes=30))
+    expiries += [e.astimezone(india) for e in expiries if e is not None]
+    observed = now - timedelta(hours=1)
+    clean = [(2, e) for e in expiries if e is None or e > now]  # the store's clean reads
+    for total, expiry in [(0, None), *clean]:
+        lics = [lic(expires_at=expiry), lic("video")][:total]
+        expected = classify(device(), status(*lics, observed_at=observed), now, policy)
+        read = CleanRead("SN1", None, None, "VVX 450", None, observed, total, expiry, None)
+        verdict = clean_verdict(read, reasons)
+        assert (verdict.status, verdict.reason) == (Health.OK, expected.reason), expiry
