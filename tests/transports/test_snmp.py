@@ -133,7 +133,7 @@ async def test_walk_pages_as_the_target_asks(
 
     monkeypatch.setattr(client, "_bulk", counted)
     whole = await client.walk(_target(gs, handle, creds), NIC_TABLE)
-    assert pages == [6]  # the 5 NIC rows and the object after the table, in one reply
+    assert pages == [7]  # the 5 NIC rows, the object after the table and the end of the view
     pages.clear()
     small = replace(_target(gs, handle, creds), max_repetitions=2)
     assert await client.walk(small, NIC_TABLE) == whole
