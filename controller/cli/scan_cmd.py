@@ -5,17 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from controller.cli.context import CliContext, ExitCode, OutputFormat, fail, get_context, run
 from controller.cli.output import emit_json, emit_rows
@@ -24,6 +16,9 @@ from controller.usecases.scan import ScanRequest, run_scan, summarize
 from device_drivers.context import Timeouts
 from inventory.catalog import family_for_model, unknown_model_warning
 from inventory.credential_store import ProfileNotFound
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 RESULT_COLUMNS = (
     "serial", "host", "site", "driver", "reachable", "firmware", "licenses", "license_read",
@@ -50,6 +45,15 @@ def progress_bar(cli: CliContext, total: int | None = None) -> Iterator[_Ticker 
     if cli.quiet or not sys.stderr.isatty():
         yield None
         return
+    # Imported here: a scan from cron or a pipe draws no bar and need not load rich (issue 11).
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("scanning"),
         BarColumn(),

@@ -8,7 +8,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from device_drivers import identity_oids as oids
@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+NIC_WALK_PAGE = 3
+"""GETBULK page of the hardwareNICNICsMAC walk: a device lists a NIC or two, so one reply of 3
+rows ends the column; the client's default page of 25 made each reply carry (and us decode) the
+rows of the MIB that follow it. A device with more NICs answers in more pages, same rows."""
 
 
 # --- bounded polling -------------------------------------------------------------------------
@@ -177,7 +182,8 @@ class SnmpIdentityMixin(PolyDriver):
         if not self.has_snmp():
             return None
         try:
-            rows = await self._snmp().walk(self.ctx.snmp_target(), oids.HARDWARE_NIC_MAC_COLUMN)
+            target = replace(self.ctx.snmp_target(), max_repetitions=NIC_WALK_PAGE)
+            rows = await self._snmp().walk(target, oids.HARDWARE_NIC_MAC_COLUMN)
         except (DeviceConnectionError, MalformedReply, NotSupported) as exc:
             log.debug("%s: no MAC over SNMP (%s)", self.ctx.device.serial, exc.kind)
             return None

@@ -30,6 +30,9 @@ class SnmpTarget:
     credentials: CredentialProfile | None = None
     timeout: float = 1.0
     retries: int = 1
+    max_repetitions: int | None = None
+    """GETBULK page size of walks (None: the client's default); a column known to hold a row or
+    two asks for a small page, so the reply does not carry (and we decode) rows past it."""
 
 
 class SnmpClient(Protocol):

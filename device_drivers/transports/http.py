@@ -173,6 +173,36 @@ _LIBRARY_ERRORS: ErrorTable[_Exchange] = (
 match wins: a certificate error is also an SSL error, a fingerprint mismatch a connection one)."""
 
 
+def _unchecked_context() -> ssl.SSLContext:
+    """The TLS context of connections whose certificate no CA vouches for: first contact and
+    `insecure` (nothing checked) and pinned devices (aiohttp compares the fingerprint itself).
+
+    aiohttp's own context for these also loads the system CA store, which verifies nothing here
+    (CERT_NONE) yet costs every handshake a look-up in it: 0.64 against 0.84-0.91 ms of client
+    CPU per handshake with the simulator's certificates (bench/RESULTS.md, Scan, session 6)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.options |= ssl.OP_NO_SSLv2 | ssl.OP_NO_SSLv3 | ssl.OP_NO_COMPRESSION
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(("http/1.1",))
+    return context
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector with `_unchecked_context` for unverified and fingerprinted requests.
+
+    `_get_ssl_context` is aiohttp's hook; should it go away, aiohttp's own context (the same
+    settings plus the CA store) is used again: slower, never less checked."""
+
+    _unchecked = _unchecked_context()
+
+    def _get_ssl_context(self, req: aiohttp.ClientRequest) -> ssl.SSLContext | None:
+        check = req.ssl
+        if req.is_ssl() and (check is False or isinstance(check, aiohttp.Fingerprint)):
+            return self._unchecked
+        return super()._get_ssl_context(req)
+
+
 class AiohttpClient:
     """HttpClient on one shared aiohttp ClientSession; build it inside the running loop.
 
@@ -180,7 +210,7 @@ class AiohttpClient:
     """
 
     def __init__(self, *, limit: int = DEFAULT_CONNECTION_LIMIT, limit_per_host: int = 0) -> None:
-        self._connector = aiohttp.TCPConnector(
+        self._connector = _Connector(
             limit=limit, limit_per_host=limit_per_host, enable_cleanup_closed=False
         )
         self._session = aiohttp.ClientSession(

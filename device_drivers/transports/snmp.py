@@ -395,6 +395,11 @@ class PysnmpClient:
             result[asked] = decode_value(value)
         return result
 
+    def _page(self, target: SnmpTarget) -> int:
+        """max-repetitions of one GETBULK: the target's own page size, else the client's."""
+        page = target.max_repetitions
+        return self._max_repetitions if page is None else max(1, page)
+
     async def _bulk(self, target: SnmpTarget, start: tuple[int, ...]) -> Sequence[Any]:
         v3mode = self._is_v3(target)
         if v3mode:
@@ -405,7 +410,7 @@ class PysnmpClient:
                 await self._target(target, v3arch=True),
                 v3.ContextData(),
                 0,
-                self._max_repetitions,
+                self._page(target),
                 v3.ObjectType(v3.ObjectIdentity(start)),
                 lookupMib=False,
             )
@@ -415,7 +420,7 @@ class PysnmpClient:
                 v1.CommunityData(self._community(target), mpModel=1),  # noqa: S508 - devices speak v2c
                 await self._target(target, v3arch=False),
                 0,
-                self._max_repetitions,
+                self._page(target),
                 (start, univ.Null("")),
                 lookupMib=False,
             )
@@ -428,7 +433,7 @@ class PysnmpClient:
         base = parse_oid(base_oid)
         rows: list[tuple[str, SnmpScalar]] = []
         cursor = base
-        max_pages = self._max_walk_rows // self._max_repetitions + 2
+        max_pages = self._max_walk_rows // self._page(target) + 2
         for _ in range(max_pages):
             var_binds = await self._bulk(target, cursor)
             if not var_binds:

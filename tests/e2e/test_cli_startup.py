@@ -1,4 +1,4 @@
-"""What `polyfleet health` and `polyfleet quote` import on a SQLite store (issue 11, item 6).
+"""What `polyfleet health`, `quote` and `scan` import on a SQLite store (issue 11, items 6, 9).
 
 Each of these costs a cron run or a user's command 4-40 ms of start-up before it does anything,
 and none of them is needed there: the PostgreSQL dialect and asyncpg (the store is SQLite), the
@@ -59,25 +59,9 @@ def sqlite_fleet(tmp_path: Path) -> str:
 def test_a_store_command_imports_only_what_it_uses(
     sqlite_fleet: str, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("TTY_COMPATIBLE", "FORCE_COLOR", "POLYFLEET_CONFIG")
-    }
-    env |= {"XDG_DATA_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    modules = tmp_path / "modules.txt"
-    done = subprocess.run(
-        [sys.executable, "-c", EXIT, str(modules), "--db", sqlite_fleet, *args],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done, imported = _run(sqlite_fleet, tmp_path, args)
     assert done.returncode in (0, 3), done.stderr  # health: UNKNOWN, the device never scanned
     assert "0004F2AABB01" in done.stdout
-    imported = set(modules.read_text().splitlines())
     unwanted = sorted(
         {
             heavy
@@ -87,3 +71,38 @@ def test_a_store_command_imports_only_what_it_uses(
         }
     )
     assert unwanted == []
+
+
+def test_a_scan_to_a_pipe_draws_no_progress_bar_and_imports_none(
+    sqlite_fleet: str, tmp_path: Path
+) -> None:
+    """A scan from cron or into a pipe has no bar to draw, so rich's progress module (and what
+    it alone pulls in) stays unloaded: start-up every scan paid for (bench/RESULTS.md, Scan)."""
+    done, imported = _run(sqlite_fleet, tmp_path, ("scan", "-o", "json"))
+    assert done.returncode == 0, done.stderr  # the one device has no address: skipped
+    assert '"serial": "0004F2AABB01"' in done.stdout
+    assert "rich.progress" not in imported
+
+
+def _run(
+    db: str, tmp_path: Path, args: tuple[str, ...]
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """`polyfleet --db DB ARGS` with stdout and stderr to pipes; its result and every module
+    it had imported at exit."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("TTY_COMPATIBLE", "FORCE_COLOR", "POLYFLEET_CONFIG")
+    }
+    env |= {"XDG_DATA_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    modules = tmp_path / "modules.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT, str(modules), "--db", db, *args],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done, set(modules.read_text().splitlines())

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import secrets
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +241,40 @@ async def test_system_store_rejects_a_self_signed_device(
     strict = _target(server, TrustPolicy(pin_on_first_use=False))
     with pytest.raises(DeviceUnreachable, match="TLS"):
         await client.request(strict, "GET", "/api/v1/mgmt/device/info")
+
+
+async def test_connections_that_check_no_ca_load_no_ca_store(server: Server) -> None:
+    """First contact, pinned and insecure requests verify no chain (the pin, if any, is compared
+    by aiohttp), so their TLS context holds no CA certificate: the system store it used to load
+    cost every handshake a look-up (bench/RESULTS.md, Scan, session 6). A CA bundle still
+    verifies with its own context."""
+
+    async def context_of(trust: TrustPolicy) -> ssl.SSLContext:
+        """The TLS context of the (pooled) connection one request over a fresh client used."""
+        client = AiohttpClient(limit=16)
+        try:
+            target = _target(server, trust)
+            reply = await client.request(target, "GET", "/api/v1/mgmt/device/info")
+            assert reply.status == 200
+            [transport] = [
+                entry[0].transport for entries in client._connector._conns.values()
+                for entry in entries
+            ]  # fmt: skip
+            assert transport is not None
+            context: ssl.SSLContext = transport.get_extra_info("ssl_object").context
+            return context
+        finally:
+            await client.close()
+
+    first_use = TrustPolicy(pin_on_first_use=True)
+    pinned = TrustPolicy(pinned=server.certs.fingerprint)
+    for trust in (first_use, pinned, TrustPolicy(insecure=True)):
+        context = await context_of(trust)
+        assert context.verify_mode == ssl.CERT_NONE
+        assert context.cert_store_stats()["x509_ca"] == 0
+    bundle = await context_of(TrustPolicy(ca_bundle=str(server.certs.ca)))
+    assert bundle.verify_mode == ssl.CERT_REQUIRED
+    assert bundle.cert_store_stats()["x509_ca"] == 1
 
 
 async def test_refused_port_is_unreachable(client: AiohttpClient) -> None:

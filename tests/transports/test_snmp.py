@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -107,6 +109,35 @@ async def test_bulk_walk_stays_in_the_subtree(
     system = await client.walk(_target(gs, handle, creds), "1.3.6.1.2.1.1")
     assert len(system) == 7
     assert await client.walk(_target(gs, handle, creds), "1.3.6.1.4.1.99999") == []
+
+
+@pytest.mark.parametrize("creds", [V2C, V3], ids=["v2c", "v3"])
+async def test_walk_pages_as_the_target_asks(
+    fleet: tuple[list[SimDevice], SnmpAgentHandle],
+    client: PysnmpClient,
+    creds: CredentialProfile,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A target's own GETBULK page (the NIC MAC walk's 3 rows) reads the same rows, in replies
+    that carry no more than the page: the default page of 25 made every reply carry the MIB's
+    objects after the column, all decoded for nothing."""
+    devices, handle = fleet
+    gs = _gs(devices)
+    pages: list[int] = []
+    bulk = client._bulk
+
+    async def counted(target: SnmpTarget, start: tuple[int, ...]) -> Sequence[Any]:
+        page = await bulk(target, start)
+        pages.append(len(page))
+        return page
+
+    monkeypatch.setattr(client, "_bulk", counted)
+    whole = await client.walk(_target(gs, handle, creds), NIC_TABLE)
+    assert pages == [7]  # the 5 NIC rows, the object after the table and the end of the view
+    pages.clear()
+    small = replace(_target(gs, handle, creds), max_repetitions=2)
+    assert await client.walk(small, NIC_TABLE) == whole
+    assert pages == [2, 2, 2]
 
 
 async def test_many_devices_concurrently(

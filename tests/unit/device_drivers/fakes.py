@@ -49,11 +49,14 @@ class FakeHttp:
 @dataclass
 class FakeSnmp:
     values: dict[str, SnmpScalar]
+    walked: list[tuple[SnmpTarget, str]] = field(default_factory=list)
+    """Every walk asked for: (target, base OID)."""
 
     async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, SnmpScalar]:
         return {oid: self.values.get(oid) for oid in oids}
 
     async def walk(self, target: SnmpTarget, base_oid: str) -> list[tuple[str, SnmpScalar]]:
+        self.walked.append((target, base_oid))
         return [
             (oid, v) for oid, v in sorted(self.values.items()) if oid.startswith(base_oid + ".")
         ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from device_drivers.errors import NotSupported
+from device_drivers.poly._common import NIC_WALK_PAGE
 from device_drivers.poly.group_series import PolycomGsDriver
 from tests.unit.device_drivers.fakes import FakeSnmp, ctx
 
@@ -28,5 +29,8 @@ async def test_gs_identity_falls_back_to_snmp_without_ssh_credentials() -> None:
         "3.1.14-8711",
         "0004f20a0b0c",
     )
+    # The NIC column holds a row or two: a small GETBULK page, not the MIB that follows it.
+    [(target, column)] = snmp.walked
+    assert (column, target.max_repetitions) == (f"{ep}.3.10.2.1.3", NIC_WALK_PAGE)
     with pytest.raises(NotSupported, match="SSH"):
         await PolycomGsDriver(ctx()).identify()
