@@ -316,10 +316,9 @@ class LocalLedger:
             await self._write_observations()
 
     async def _write_observations(self) -> None:
-        batch = list((self._unwritten or {}).values())
-        if self._unwritten is not None:
-            self._unwritten = {}
-        await self.observations.record(batch)
+        """Write the batch's waiting observations; those observed meanwhile wait for the next."""
+        waiting, self._unwritten = self._unwritten or {}, {}
+        await self.observations.record(list(waiting.values()))
 
     @asynccontextmanager
     async def observations_batched(self) -> AsyncIterator[None]:

@@ -94,7 +94,9 @@ class DeviceDriver(ABC):
         return f"{self.name} read_licenses", False
 
     async def verify(self, feature: str) -> LicenseStatus:
-        """Re-read the license state of one feature after an activation."""
+        """One feature's license state as the device reports it now: the re-activation's look
+        before it applies. After applying, the workflow verifies from `ApplyResult.licenses` or
+        else `read_licenses`, the read it also keeps, so this is not asked a second time."""
         return feature_status(await self.read_licenses(), feature, self.ctx.device.serial)
 
     async def close(self) -> None:  # noqa: B027 - an optional hook, empty by default
